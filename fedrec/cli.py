@@ -1,0 +1,186 @@
+"""The ``fedrec`` command line.
+
+Configuration is a TOML file plus ``--set KEY=VALUE`` overrides, with the same
+kebab-case keys as ``[tool.flwr.app.config]``. ``fedrec config`` lists them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.table import Table
+
+from fedrec.errors import FedrecError
+
+app = typer.Typer(
+    help="Federated, privacy-preserving recommendation with LoRA on BERT-family text models.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+data_app = typer.Typer(help="Look at datasets before training on them.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+# Tables are wide: do not squeeze them to 80 columns when output is not a terminal.
+console = Console(width=None if sys.stdout.isatty() else 160)
+
+ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="TOML config file.")]
+SetOpt = Annotated[
+    list[str] | None, typer.Option("--set", "-s", help="Override a key: --set KEY=VALUE (repeatable).")
+]
+METRIC_ORDER = ("hr", "recall", "ndcg", "mrr", "coverage", "diversity", "novelty")
+
+
+def _setup(quiet: bool = False) -> None:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    logging.basicConfig(
+        level=logging.WARNING if quiet else logging.INFO,
+        format="%(message)s",
+        handlers=[RichHandler(console=Console(stderr=True), show_path=False, show_time=False)],
+        force=True,
+    )
+    for noisy in ("httpx", "transformers", "urllib3", "filelock"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _fail(err: Exception) -> None:
+    Console(stderr=True).print(f"[bold red]error:[/] {err}")
+    raise typer.Exit(code=2)
+
+
+@app.command()
+def train(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run directory to write.")],
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace a finished run in --out.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
+) -> None:
+    """Train the recommender centrally (the reference run) and evaluate it beside baselines."""
+    _setup(quiet)
+    from fedrec.centralized import train_centralized
+    from fedrec.config import resolve
+    from fedrec.rundir import RunDir
+
+    try:
+        cfg = resolve(config, set_ or [])
+        run = RunDir(out).create(overwrite=overwrite)
+        summary = train_centralized(cfg, run, progress=not quiet)
+    except FedrecError as err:
+        _fail(err)
+        return
+    _print_summary(summary, cfg.eval.k)
+    console.print(f"run directory: [bold]{out}[/]")
+
+
+@app.command()
+def evaluate(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory written by train or simulate.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    recompute: Annotated[
+        bool, typer.Option(help="Re-score the saved model instead of reading summary.json.")
+    ] = False,
+) -> None:
+    """Show (or recompute) a run's evaluation: model, slices and baselines."""
+    _setup(quiet=True)
+    from fedrec.centralized import evaluate_run
+    from fedrec.rundir import RunDir
+
+    try:
+        run = RunDir(run_dir).require()
+        if recompute:
+            summary = evaluate_run(run) | {"baselines": run.read_summary().get("baselines", {})}
+        else:
+            summary = run.read_summary()
+        k = int(run.read_raw_config().get("k", 10))
+    except FedrecError as err:
+        _fail(err)
+        return
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2))
+    else:
+        _print_summary(summary, k)
+
+
+@app.command("config")
+def config_keys() -> None:
+    """List every configuration key with its default."""
+    from fedrec.config import describe_keys
+
+    table = Table("key", "default", "meaning")
+    for key, default, help_text in describe_keys():
+        table.add_row(key, default, help_text)
+    console.print(table)
+
+
+@data_app.command("inspect")
+def data_inspect(
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Load a dataset, validate it, split it, and print what is in it."""
+    _setup(quiet=True)
+    from fedrec.centralized import prepare_split
+    from fedrec.config import resolve
+    from fedrec.data import load_dataset
+
+    try:
+        cfg = resolve(config, set_ or [])
+        ds = load_dataset(cfg.data, seed=cfg.train.seed)
+        split = prepare_split(cfg)
+    except FedrecError as err:
+        _fail(err)
+        return
+    facts: dict[str, Any] = ds.describe() | {"split": split.stats}
+    if as_json:
+        typer.echo(json.dumps(facts, indent=2))
+        return
+    table = Table("fact", "value", title=f"dataset {ds.name}")
+    for key, value in facts.items():
+        table.add_row(key, json.dumps(value) if isinstance(value, dict) else str(value))
+    console.print(table)
+    sample = ds.items.head(5)
+    items = Table(*sample.columns, title="first items")
+    for row in sample.itertuples(index=False):
+        items.add_row(*[str(v)[:60] for v in row])
+    console.print(items)
+
+
+def _fmt(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "nan"
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def _print_summary(summary: dict[str, Any], k: int) -> None:
+    keys = [f"{m}@{k}" if m != "mrr" else "mrr" for m in METRIC_ORDER]
+    table = Table("method", "slice", *keys, "users", title="full-ranking evaluation")
+    for column in table.columns:
+        column.no_wrap = True
+    rows: list[tuple[str, str, dict[str, Any]]] = []
+    for slice_name in ("test", "cold_items", "cold_users"):
+        if slice_name in summary:
+            rows.append(("model", slice_name, summary[slice_name]))
+    for name, metrics in summary.get("scenarios", {}).items():
+        rows.append(("model", f"scenario:{name}", metrics))
+    for base, result in summary.get("baselines", {}).items():
+        for slice_name in ("test", "cold_items", "cold_users"):
+            rows.append((base, slice_name, result.get(slice_name, {})))
+    for method, slice_name, metrics in rows:
+        table.add_row(method, slice_name, *[_fmt(metrics.get(key)) for key in keys], _fmt(metrics.get("users")))
+    console.print(table)
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,383 @@
+"""One typed configuration, parsed once at the edge.
+
+Every setting has one flat kebab-case key (``lora-rank``, ``data-path``), the same
+key in a TOML file, on the command line (``--set lora-rank=16``) and, for
+federated runs, in ``[tool.flwr.app.config]``. Keys are grouped into frozen
+dataclasses (:class:`DataConfig`, :class:`ModelConfig`, :class:`TrainConfig`,
+:class:`EvalConfig`) that the library receives; the library never reads raw dicts.
+
+Unknown keys and values of the wrong type are a :class:`~fedrec.errors.ConfigError`
+naming the key and the fix.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import tomllib
+import types
+import typing
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fedrec.errors import ConfigError
+
+DATASETS = (
+    "synthetic",
+    "movielens-100k",
+    "movielens-1m",
+    "movielens-latest-small",
+    "amazon",
+    "csv",
+)
+
+
+def _key(name: str, help_text: str, **choices: Any) -> Any:
+    return field(metadata={"help": help_text, **choices})
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the data comes from and how it is split."""
+
+    dataset: str = field(default="synthetic", metadata={"help": "data source", "choices": DATASETS})
+    data_path: str = field(default="", metadata={"help": "local folder or file of a real dataset"})
+    download: bool = field(default=False, metadata={"help": "download MovieLens (checksummed)"})
+    scenario_field: str = field(
+        default="auto", metadata={"help": "item field giving the scenario; 'none' = one scenario"}
+    )
+    columns: str = field(
+        default="", metadata={"help": "csv column mapping, e.g. 'user_id=uid,item_id=iid'"}
+    )
+    items_path: str = field(default="", metadata={"help": "csv/parquet item table (csv dataset)"})
+    synthetic_users: int = field(default=600, metadata={"help": "synthetic: number of users"})
+    synthetic_items_per_scenario: int = field(
+        default=200, metadata={"help": "synthetic: items per scenario"}
+    )
+    synthetic_interactions_per_user: int = field(
+        default=20, metadata={"help": "synthetic: mean interactions per user"}
+    )
+    kcore: int = field(default=0, metadata={"help": "k-core filter (0 = off)"})
+    cold_item_fraction: float = field(
+        default=0.1, metadata={"help": "fraction of items withheld from training"}
+    )
+    cold_user_fraction: float = field(
+        default=0.1, metadata={"help": "fraction of users withheld from training"}
+    )
+    cold_user_history: int = field(
+        default=3, metadata={"help": "first clicks a cold user is scored from (0 = profile only)"}
+    )
+    max_history: int = field(default=20, metadata={"help": "most recent items a user is seen by"})
+
+    def __post_init__(self) -> None:
+        _check_fraction("cold-item-fraction", self.cold_item_fraction, high=0.9)
+        _check_fraction("cold-user-fraction", self.cold_user_fraction, high=0.9)
+        _check_min("cold-user-history", self.cold_user_history, 0)
+        _check_min("max-history", self.max_history, 1)
+        _check_min("kcore", self.kcore, 0)
+        if self.dataset != "synthetic" and self.dataset != "csv" and not self.data_path:
+            if not self.download:
+                raise ConfigError(
+                    f"dataset={self.dataset!r} needs data-path: set data-path to the folder "
+                    "holding its original files (or download=true for MovieLens)."
+                )
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The two-tower text recommender: frozen backbone, LoRA, heads, fusion."""
+
+    backbone: str = field(
+        default="", metadata={"help": "model id or local path ('' = bundled all-MiniLM-L6-v2)"}
+    )
+    max_tokens: int = field(default=32, metadata={"help": "tokens per item text"})
+    lora_rank: int = field(default=8, metadata={"help": "LoRA rank (0 = no LoRA)"})
+    lora_alpha: float = field(default=16.0, metadata={"help": "LoRA scaling alpha"})
+    lora_dropout: float = field(default=0.0, metadata={"help": "LoRA dropout"})
+    lora_targets: str = field(
+        default="query,value", metadata={"help": "comma list of module names to adapt"}
+    )
+    lora_layers: str = field(
+        default="top-2", metadata={"help": "'top-N', 'all' or a comma list of layer indices"}
+    )
+    embed_dim: int = field(default=64, metadata={"help": "dimension of the scoring space"})
+    fusion: str = field(
+        default="id",
+        metadata={"help": "collaborative part for warm items", "choices": ("none", "bias", "id")},
+    )
+    use_profile: bool = field(default=True, metadata={"help": "add profile text to the user"})
+    temperature: float = field(default=0.05, metadata={"help": "softmax temperature"})
+
+    def __post_init__(self) -> None:
+        _check_min("max-tokens", self.max_tokens, 4)
+        _check_min("lora-rank", self.lora_rank, 0)
+        _check_min("embed-dim", self.embed_dim, 2)
+        if not 0.0 <= self.lora_dropout < 1.0:
+            raise ConfigError(f"lora-dropout={self.lora_dropout} must be in [0, 1).")
+        if self.temperature <= 0:
+            raise ConfigError(f"temperature={self.temperature} must be > 0.")
+        parse_layer_spec(self.lora_layers, num_layers=None)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Local (or centralized) training."""
+
+    epochs: int = field(default=8, metadata={"help": "passes over the training rows"})
+    batch_size: int = field(default=128, metadata={"help": "rows per optimizer step"})
+    lr: float = field(default=3e-3, metadata={"help": "AdamW learning rate"})
+    weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay"})
+    negatives: int = field(default=128, metadata={"help": "catalog negatives per step"})
+    privacy_unit: str = field(
+        default="interaction",
+        metadata={"help": "one row per 'user' or per 'interaction'", "choices": ("user", "interaction")},
+    )
+    max_rows_per_epoch: int = field(
+        default=0, metadata={"help": "cap on training rows per epoch (0 = all)"}
+    )
+    patience: int = field(default=3, metadata={"help": "epochs without val NDCG gain (0 = off)"})
+    seed: int = field(default=0, metadata={"help": "random seed for everything"})
+    device: str = field(default="auto", metadata={"help": "'auto', 'cpu' or 'cuda'"})
+    threads: int = field(default=0, metadata={"help": "torch CPU threads (0 = all cores)"})
+
+    def __post_init__(self) -> None:
+        _check_min("epochs", self.epochs, 1)
+        _check_min("batch-size", self.batch_size, 1)
+        _check_min("negatives", self.negatives, 1)
+        _check_min("patience", self.patience, 0)
+        if self.lr <= 0:
+            raise ConfigError(f"lr={self.lr} must be > 0.")
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Full-ranking evaluation and baselines."""
+
+    k: int = field(default=10, metadata={"help": "cut-off of the @K metrics"})
+    baselines: str = field(
+        default="popularity,ease,itemknn,zero-shot",
+        metadata={"help": "comma list of baselines to run beside the model"},
+    )
+    ease_l2: str = field(
+        default="10,50,200,500,1000", metadata={"help": "EASE l2 grid, chosen on validation"}
+    )
+
+    def __post_init__(self) -> None:
+        _check_min("k", self.k, 1)
+        known = {"popularity", "ease", "itemknn", "zero-shot"}
+        for name in split_list(self.baselines):
+            if name not in known:
+                raise ConfigError(
+                    f"baselines: unknown baseline {name!r}; choose from {sorted(known)}."
+                )
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything a run needs, one frozen object."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def to_flat(self) -> dict[str, Any]:
+        """The flat kebab-case form (what a TOML file or the Flower run config holds)."""
+        flat: dict[str, Any] = {}
+        for section in _SECTIONS:
+            for f in dataclasses.fields(section.cls):
+                flat[_kebab(f.name)] = getattr(getattr(self, section.attr), f.name)
+        return flat
+
+
+@dataclass(frozen=True)
+class _Section:
+    attr: str
+    cls: type
+
+
+_SECTIONS = (
+    _Section("data", DataConfig),
+    _Section("model", ModelConfig),
+    _Section("train", TrainConfig),
+    _Section("eval", EvalConfig),
+)
+
+
+def _kebab(name: str) -> str:
+    return name.replace("_", "-")
+
+
+def known_keys() -> dict[str, tuple[str, dataclasses.Field[Any]]]:
+    """Map every kebab-case key to its section attribute and dataclass field."""
+    keys = {}
+    for section in _SECTIONS:
+        for f in dataclasses.fields(section.cls):
+            keys[_kebab(f.name)] = (section.attr, f)
+    return keys
+
+
+def _field_type(f: dataclasses.Field[Any], owner: type) -> type:
+    hints = typing.get_type_hints(owner)
+    tp = hints[f.name]
+    if isinstance(tp, types.UnionType):
+        tp = next(a for a in typing.get_args(tp) if a is not type(None))
+    return tp
+
+
+def _coerce(key: str, value: Any, tp: type) -> Any:
+    """Turn a TOML value or a command-line string into the field's type."""
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in {"true", "1", "yes", "on"}:
+            return True
+        if isinstance(value, str) and value.lower() in {"false", "0", "no", "off"}:
+            return False
+        raise ConfigError(f"{key}: expected true or false, got {value!r}.")
+    if tp is int:
+        if isinstance(value, bool):
+            raise ConfigError(f"{key}: expected an integer, got {value!r}.")
+        try:
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError
+            return int(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{key}: expected an integer, got {value!r}.") from None
+    if tp is float:
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{key}: expected a number, got {value!r}.") from None
+    if tp is str:
+        if isinstance(value, list):
+            return ",".join(str(v) for v in value)
+        return str(value)
+    raise ConfigError(f"{key}: unsupported type {tp}.")  # pragma: no cover
+
+
+def parse_overrides(pairs: Iterable[str]) -> dict[str, str]:
+    """Parse ``KEY=VALUE`` strings from the command line."""
+    out: dict[str, str] = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise ConfigError(f"--set {pair!r}: expected KEY=VALUE, for example --set seed=1.")
+        key, value = pair.split("=", 1)
+        out[key.strip()] = value.strip()
+    return out
+
+
+def load_toml(path: str | Path) -> dict[str, Any]:
+    """Read a config file: top-level keys, or a ``[fedrec]`` table, or Flower's app config."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist: check the --config path.")
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"config file {path} is not valid TOML: {err}.") from None
+    if "fedrec" in doc and isinstance(doc["fedrec"], dict):
+        return dict(doc["fedrec"])
+    app_cfg = doc.get("tool", {}).get("flwr", {}).get("app", {}).get("config")
+    if isinstance(app_cfg, dict):
+        return dict(app_cfg)
+    return doc
+
+
+def build_config(values: Mapping[str, Any], *, ignore: Iterable[str] = ()) -> Config:
+    """Build a :class:`Config` from flat kebab-case keys, rejecting unknown ones.
+
+    Keys listed in ``ignore`` belong to another layer (e.g. federation keys) and
+    are skipped here.
+    """
+    keys = known_keys()
+    ignored = set(ignore)
+    per_section: dict[str, dict[str, Any]] = {s.attr: {} for s in _SECTIONS}
+    for raw_key, value in values.items():
+        key = str(raw_key).strip()
+        if key in ignored:
+            continue
+        if key not in keys:
+            close = difflib.get_close_matches(key, list(keys) + list(ignored), n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(
+                f"unknown config key {key!r}.{hint} Run 'fedrec config' to list the keys."
+            )
+        attr, f = keys[key]
+        owner = next(s.cls for s in _SECTIONS if s.attr == attr)
+        coerced = _coerce(key, value, _field_type(f, owner))
+        choices = f.metadata.get("choices")
+        if choices and coerced not in choices:
+            raise ConfigError(f"{key}={coerced!r} is not one of {list(choices)}.")
+        per_section[attr][f.name] = coerced
+    return Config(**{s.attr: s.cls(**per_section[s.attr]) for s in _SECTIONS})
+
+
+def resolve(config_file: str | Path | None, overrides: Iterable[str] = ()) -> Config:
+    """The CLI's path: a TOML file (optional), then ``--set`` overrides on top."""
+    values: dict[str, Any] = {}
+    if config_file:
+        values.update(load_toml(config_file))
+    values.update(parse_overrides(overrides))
+    return build_config(values)
+
+
+def describe_keys() -> list[tuple[str, str, str]]:
+    """(key, default, help) for every key, for ``fedrec config``."""
+    rows = []
+    for key, (_, f) in known_keys().items():
+        default = f.default if f.default is not dataclasses.MISSING else ""
+        rows.append((key, repr(default), str(f.metadata.get("help", ""))))
+    return rows
+
+
+def split_list(text: str) -> list[str]:
+    """``"a, b,c"`` -> ``["a", "b", "c"]`` (empty items dropped)."""
+    return [p.strip() for p in text.split(",") if p.strip()]
+
+
+def parse_layer_spec(spec: str, num_layers: int | None) -> list[int] | None:
+    """Turn ``top-N`` / ``all`` / ``"4,5"`` into layer indices (None = all layers).
+
+    With ``num_layers=None`` only the syntax is checked.
+    """
+    spec = spec.strip().lower()
+    if spec == "all":
+        return None if num_layers is None else list(range(num_layers))
+    if spec.startswith("top-"):
+        try:
+            n = int(spec[4:])
+        except ValueError:
+            n = -1
+        if n < 1:
+            raise ConfigError(f"lora-layers={spec!r}: use 'top-N' with N >= 1, 'all', or '4,5'.")
+        if num_layers is None:
+            return None
+        if n > num_layers:
+            raise ConfigError(
+                f"lora-layers={spec!r}: the backbone has only {num_layers} layers; use top-{num_layers} or less."
+            )
+        return list(range(num_layers - n, num_layers))
+    try:
+        layers = sorted({int(p) for p in split_list(spec)})
+    except ValueError:
+        raise ConfigError(f"lora-layers={spec!r}: use 'top-N', 'all', or a list like '4,5'.") from None
+    if not layers:
+        raise ConfigError("lora-layers is empty: use 'top-N', 'all', or a list like '4,5'.")
+    if num_layers is not None and (layers[0] < 0 or layers[-1] >= num_layers):
+        raise ConfigError(
+            f"lora-layers={spec!r}: indices must be in 0..{num_layers - 1} for this backbone."
+        )
+    return layers
+
+
+def _check_min(key: str, value: int, low: int) -> None:
+    if value < low:
+        raise ConfigError(f"{key}={value} must be >= {low}.")
+
+
+def _check_fraction(key: str, value: float, *, high: float) -> None:
+    if not 0.0 <= value <= high:
+        raise ConfigError(f"{key}={value} must be between 0 and {high}.")

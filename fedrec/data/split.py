@@ -1,0 +1,241 @@
+"""Train / validation / test splits, cold-start items and cold-start users.
+
+The split works on integer indices (item index = row of the catalog, user index
+= position in :attr:`Split.user_ids`) so models and metrics never touch strings.
+
+Policy, in order:
+
+1. Optional k-core filtering of interactions (:func:`kcore_filter`).
+2. **Cold items**: a ``cold_item_fraction`` of the items that have interactions is
+   chosen at random; every interaction with them is withheld from training. They
+   are evaluated by ranking them *among the cold items only* (the candidates a
+   platform has for new arrivals), for the warm users who interacted with them.
+3. **Cold users**: a ``cold_user_fraction`` of users is withheld from training.
+   Each is scored from its profile text (where present) and its first
+   ``cold_user_history`` warm interactions; its last warm interaction is its
+   test target.
+4. **Leave-last-out** for every other user, by time: the last warm interaction is
+   the test target, the second-to-last the validation target, the rest train.
+   Users with fewer than three warm interactions train on all of them and are
+   not evaluated.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from fedrec.data.schema import RecDataset
+from fedrec.errors import DataError
+
+
+@dataclass(frozen=True)
+class Cases:
+    """Evaluation cases: one user (or cold user) each, with what is known of them.
+
+    ``history[i]`` are the item indices the scorer may use (time order, oldest
+    first) and that are excluded from the ranking; ``relevant[i]`` the held-out
+    items to find.
+    """
+
+    users: np.ndarray  # [n] user index
+    history: list[np.ndarray]
+    relevant: list[np.ndarray]
+
+    def __len__(self) -> int:
+        return len(self.users)
+
+    def subset(self, mask: np.ndarray) -> Cases:
+        idx = np.flatnonzero(mask)
+        return Cases(
+            users=self.users[idx],
+            history=[self.history[i] for i in idx],
+            relevant=[self.relevant[i] for i in idx],
+        )
+
+
+@dataclass(frozen=True)
+class Split:
+    """A dataset turned into indices and divided for training and evaluation."""
+
+    item_ids: np.ndarray  # [n_items] str, catalog order
+    item_text: list[str]  # [n_items]
+    item_scenario: np.ndarray  # [n_items] int index into scenarios
+    scenarios: list[str]
+    user_ids: np.ndarray  # [n_users] str
+    profiles: list[str]  # [n_users], '' where the user has none
+    cold_items: np.ndarray  # [n_items] bool
+    train: pd.DataFrame  # columns user, item, timestamp (sorted by user, timestamp)
+    valid: Cases
+    test: Cases
+    cold_item_cases: Cases
+    cold_user_cases: Cases
+    stats: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.item_ids)
+
+    @property
+    def n_users(self) -> int:
+        return len(self.user_ids)
+
+    @property
+    def warm_items(self) -> np.ndarray:
+        """Items with at least one training interaction (bool mask)."""
+        mask = np.zeros(self.n_items, dtype=bool)
+        mask[self.train["item"].to_numpy()] = True
+        return mask
+
+    def item_counts(self) -> np.ndarray:
+        """Training interactions per item (the popularity used by novelty)."""
+        return np.bincount(self.train["item"].to_numpy(), minlength=self.n_items)
+
+    def train_histories(self) -> dict[int, np.ndarray]:
+        """Each training user's items in time order."""
+        return {
+            int(u): g["item"].to_numpy()
+            for u, g in self.train.groupby("user", sort=False)
+        }
+
+
+def kcore_filter(ds: RecDataset, k: int) -> RecDataset:
+    """Keep only interactions whose user and item both have >= k interactions, iterated.
+
+    The catalog is kept whole: an item left without interactions is still
+    recommendable from its text.
+    """
+    if k <= 1:
+        return ds
+    inter = ds.interactions
+    while True:
+        users = inter["user_id"].value_counts()
+        items = inter["item_id"].value_counts()
+        keep = inter["user_id"].map(users).ge(k) & inter["item_id"].map(items).ge(k)
+        if keep.all():
+            break
+        inter = inter[keep]
+    if inter.empty:
+        raise DataError(
+            f"kcore={k} removed every interaction: lower kcore (or set it to 0)."
+        )
+    return RecDataset(ds.name, ds.items, inter.reset_index(drop=True), ds.profiles)
+
+
+def split_dataset(
+    ds: RecDataset,
+    *,
+    cold_item_fraction: float,
+    cold_user_fraction: float,
+    cold_user_history: int,
+    seed: int,
+) -> Split:
+    """Divide ``ds`` as described in the module docstring (deterministic by seed)."""
+    rng = np.random.default_rng(seed)
+    items = ds.items.reset_index(drop=True)
+    item_index = pd.Series(np.arange(len(items)), index=items["item_id"].to_numpy())
+    scenarios = sorted(items["scenario"].unique().tolist())
+    scen_index = {s: i for i, s in enumerate(scenarios)}
+
+    inter = ds.interactions
+    user_ids = np.array(sorted(inter["user_id"].unique()), dtype=object)
+    user_index = pd.Series(np.arange(len(user_ids)), index=user_ids)
+    frame = pd.DataFrame(
+        {
+            "user": user_index.loc[inter["user_id"].to_numpy()].to_numpy(),
+            "item": item_index.loc[inter["item_id"].to_numpy()].to_numpy(),
+            "timestamp": inter["timestamp"].to_numpy(),
+        }
+    )
+    # Stable sort keeps file order between equal timestamps.
+    frame = frame.sort_values(["user", "timestamp"], kind="stable").reset_index(drop=True)
+
+    interacted = np.unique(frame["item"].to_numpy())
+    n_cold_items = int(round(cold_item_fraction * len(interacted)))
+    cold_items = np.zeros(len(items), dtype=bool)
+    cold_items[rng.choice(interacted, size=n_cold_items, replace=False)] = True
+
+    is_cold_item = cold_items[frame["item"].to_numpy()]
+    warm = frame[~is_cold_item]
+    cold_frame = frame[is_cold_item]
+    warm_counts = warm.groupby("user").size().reindex(range(len(user_ids)), fill_value=0)
+
+    eligible_cold_users = np.flatnonzero(warm_counts.to_numpy() >= cold_user_history + 1)
+    n_cold_users = int(round(cold_user_fraction * len(user_ids)))
+    n_cold_users = min(n_cold_users, len(eligible_cold_users))
+    cold_users = np.sort(rng.choice(eligible_cold_users, size=n_cold_users, replace=False))
+    cold_user_mask = np.zeros(len(user_ids), dtype=bool)
+    cold_user_mask[cold_users] = True
+
+    train_parts, valid, test = [], _CaseBuilder(), _CaseBuilder()
+    cold_user_cases = _CaseBuilder()
+    for user, group in warm.groupby("user", sort=True):
+        seq = group["item"].to_numpy()
+        if cold_user_mask[user]:
+            cold_user_cases.add(user, seq[:cold_user_history], seq[-1:])
+            continue
+        if len(seq) < 3:
+            train_parts.append(group)
+            continue
+        train_parts.append(group.iloc[:-2])
+        valid.add(user, seq[:-2], seq[-2:-1])
+        test.add(user, seq[:-1], seq[-1:])
+
+    if not train_parts:
+        raise DataError(
+            "no training interactions are left after the split: lower cold-item-fraction "
+            "or cold-user-fraction, or use a larger dataset."
+        )
+    train = pd.concat(train_parts).reset_index(drop=True)
+
+    # Cold-item cases: warm users (not cold users) who interacted with cold items.
+    train_users = set(train["user"].unique().tolist())
+    cold_item_cases = _CaseBuilder()
+    histories = {int(u): g["item"].to_numpy() for u, g in train.groupby("user")}
+    for user, group in cold_frame.groupby("user", sort=True):
+        if user in train_users:
+            cold_item_cases.add(user, histories[int(user)], np.unique(group["item"].to_numpy()))
+
+    profiles = [""] * len(user_ids)
+    if ds.profiles is not None:
+        for uid, text in zip(ds.profiles["user_id"], ds.profiles["profile"], strict=True):
+            if uid in user_index.index:
+                profiles[int(user_index[uid])] = str(text)
+
+    return Split(
+        item_ids=items["item_id"].to_numpy(dtype=object),
+        item_text=ds.item_text(),
+        item_scenario=items["scenario"].map(scen_index).to_numpy(dtype=np.int64),
+        scenarios=scenarios,
+        user_ids=user_ids,
+        profiles=profiles,
+        cold_items=cold_items,
+        train=train,
+        valid=valid.build(),
+        test=test.build(),
+        cold_item_cases=cold_item_cases.build(),
+        cold_user_cases=cold_user_cases.build(),
+        stats={
+            "train_interactions": len(train),
+            "cold_items": int(cold_items.sum()),
+            "cold_users": int(n_cold_users),
+            "test_users": len(test.users),
+        },
+    )
+
+
+class _CaseBuilder:
+    def __init__(self) -> None:
+        self.users: list[int] = []
+        self.history: list[np.ndarray] = []
+        self.relevant: list[np.ndarray] = []
+
+    def add(self, user: int, history: np.ndarray, relevant: np.ndarray) -> None:
+        self.users.append(int(user))
+        self.history.append(np.asarray(history, dtype=np.int64))
+        self.relevant.append(np.asarray(relevant, dtype=np.int64))
+
+    def build(self) -> Cases:
+        return Cases(np.asarray(self.users, dtype=np.int64), self.history, self.relevant)

@@ -1,0 +1,220 @@
+"""Loader for any interaction table in CSV, TSV or Parquet, described by a column map.
+
+``columns`` maps our names to the file's column names:
+
+* ``user_id``, ``item_id`` (required);
+* ``timestamp`` (integers, or ISO 8601 dates such as ``2021-03-04T10:00:00Z`` turned
+  into seconds since the epoch, dates without a zone read as UTC; without it, the file
+  order of each user's rows);
+* ``rating`` (numbers; NaN without it);
+* ``title``, ``attributes`` and ``scenario`` for the items. ``attributes`` is one
+  column name, used as is, or a comma-separated list of names, rendered as
+  ``"Col: value. Col2: value"``.
+
+The catalog comes from ``items_path`` when given (a file with the mapped ``item_id``
+column and any of ``title``, ``attributes``, ``scenario``), otherwise from the distinct
+items of the interaction file (the first row of each item gives its text).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from fedrec.data.schema import RecDataset
+from fedrec.data.validate import validate_dataset
+from fedrec.errors import ConfigError, DataError
+
+MAPPING_KEYS = ("user_id", "item_id", "timestamp", "rating", "title", "attributes", "scenario")
+ITEM_KEYS = ("item_id", "title", "attributes", "scenario")
+DEFAULT_SCENARIO = "default"
+_SEPARATORS = {".csv": ",", ".tsv": "\t"}
+_PARQUET = (".parquet", ".pq")
+
+
+def load_tabular(
+    path: str | Path,
+    *,
+    columns: Mapping[str, str],
+    items_path: str | Path | None = None,
+    scenario: str | None = None,
+) -> RecDataset:
+    """Load interactions (and optionally a catalog) from CSV/TSV/Parquet files.
+
+    Args:
+        path: the interaction file; the suffix (``.csv``, ``.tsv``, ``.parquet``,
+            ``.pq``, optionally followed by ``.gz`` for text) picks the reader.
+        columns: our column name -> the file's column name (see the module docstring).
+        items_path: an optional catalog file read with the same mapping.
+        scenario: the scenario of items without a mapped scenario value
+            (``"default"`` when ``None`` and no scenario column is mapped).
+
+    Raises:
+        ConfigError: an unknown mapping key, or no ``user_id``/``item_id`` mapping.
+        DataError: an unreadable file, a mapped column the file lacks, or a value that
+            cannot be parsed (file and line named).
+    """
+    mapping = _check_mapping(columns)
+    file = Path(path)
+    table = _read(file)
+    item_keys = ITEM_KEYS if items_path is None else ("item_id",)
+    _check_columns(table, file, mapping, ("user_id", "timestamp", "rating", *item_keys))
+    interactions = pd.DataFrame(
+        {
+            "user_id": _ids(table, mapping["user_id"], file),
+            "item_id": _ids(table, mapping["item_id"], file),
+        }
+    )
+    if "timestamp" in mapping:
+        interactions["timestamp"] = _timestamps(table[mapping["timestamp"]], file)
+    else:  # no clock: each user's rows are in file order
+        interactions["timestamp"] = interactions.groupby("user_id").cumcount().astype("int64")
+    interactions["rating"] = (
+        _numbers(table[mapping["rating"]], file) if "rating" in mapping else np.nan
+    )
+    if items_path is None:
+        catalog = table.drop_duplicates(subset=mapping["item_id"], keep="first")
+        items = _items(catalog, file, mapping, scenario)
+    else:
+        items_file = Path(items_path)
+        item_table = _read(items_file)
+        _check_columns(item_table, items_file, mapping, ITEM_KEYS)
+        items = _items(item_table, items_file, mapping, scenario)
+    ds = RecDataset(name=file.name.split(".")[0], items=items, interactions=interactions)
+    return validate_dataset(ds, source=str(file))
+
+
+def _check_mapping(columns: Mapping[str, str]) -> dict[str, str]:
+    for key in columns:
+        if key not in MAPPING_KEYS:
+            raise ConfigError(
+                f"unknown column mapping key {key!r}. Fix: use only {', '.join(MAPPING_KEYS)}."
+            )
+    for key in ("user_id", "item_id"):
+        if not columns.get(key):
+            raise ConfigError(
+                f"the column mapping has no {key!r}. Fix: map {key!r} to the file's column "
+                f"that holds it, e.g. columns={{'{key}': 'the_column'}}."
+            )
+    return {key: str(name) for key, name in columns.items() if name}
+
+
+def _read(file: Path) -> pd.DataFrame:
+    name = file.name.lower().removesuffix(".gz")
+    suffix = Path(name).suffix
+    if suffix not in _SEPARATORS and suffix not in _PARQUET:
+        raise DataError(
+            f"{file}: unknown table suffix {suffix or '(none)'!r}. Fix: use a .csv, .tsv, "
+            f".parquet or .pq file."
+        )
+    if not file.is_file():
+        raise DataError(f"{file} does not exist. Fix: check the data path.")
+    try:
+        if suffix in _PARQUET:
+            return pd.read_parquet(file)
+        return pd.read_csv(
+            file, sep=_SEPARATORS[suffix], dtype=str, keep_default_na=False, na_values=[""]
+        )
+    except (ValueError, OSError, pd.errors.ParserError) as err:
+        raise DataError(
+            f"{file}: cannot read the table ({err}). Fix: check the file format "
+            f"and that it matches its suffix."
+        ) from err
+
+
+def _check_columns(
+    table: pd.DataFrame, file: Path, mapping: dict[str, str], keys: tuple[str, ...]
+) -> None:
+    for key in keys:
+        for column in _column_list(mapping, key):
+            if column not in table.columns:
+                raise DataError(
+                    f"{file}: column {column!r} (mapped to {key!r}) is not in the file; its "
+                    f"columns are {list(map(str, table.columns))}. Fix: correct the mapping."
+                )
+
+
+def _column_list(mapping: dict[str, str], key: str) -> list[str]:
+    """The file columns mapped to ``key``; ``attributes`` may list several."""
+    if key not in mapping:
+        return []
+    if key != "attributes":
+        return [mapping[key]]
+    return [c.strip() for c in mapping[key].split(",") if c.strip()]
+
+
+def _where(file: Path, row: int) -> str:
+    """Line of a text file (1 header line) or row of a Parquet file."""
+    return f"row {row}" if file.suffix.lower() in _PARQUET else f"line {row + 2}"
+
+
+def _bad(file: Path, row: int, column: str, value: object, wanted: str) -> DataError:
+    return DataError(
+        f"{file}, {_where(file, row)}: column {column!r} holds {value!r}, not {wanted}. "
+        f"Fix: correct or delete that row, or map the right column."
+    )
+
+
+def _ids(table: pd.DataFrame, column: str, file: Path) -> pd.Series:
+    values = table[column]
+    empty = values.isna() | (values.astype(str).str.strip() == "")
+    if empty.any():
+        row = int(np.flatnonzero(empty.to_numpy())[0])
+        raise DataError(
+            f"{file}, {_where(file, row)}: column {column!r} is empty. Fix: give every row "
+            f"an id, or delete the incomplete rows."
+        )
+    return values.reset_index(drop=True)
+
+
+def _numbers(values: pd.Series, file: Path) -> pd.Series:
+    numbers = pd.to_numeric(values, errors="coerce")
+    bad = numbers.isna() & values.notna()
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise _bad(file, row, str(values.name), values.iloc[row], "a number")
+    return numbers.reset_index(drop=True)
+
+
+def _timestamps(values: pd.Series, file: Path) -> pd.Series:
+    """Integers as they are; anything else parsed as ISO 8601 dates -> epoch seconds."""
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return values.reset_index(drop=True)  # validate_dataset converts to seconds
+    numbers = pd.to_numeric(values, errors="coerce")
+    if numbers.notna().all():
+        return numbers.reset_index(drop=True)
+    dates = pd.to_datetime(values, errors="coerce", utc=True, format="ISO8601")
+    if dates.isna().any():
+        row = int(np.flatnonzero(dates.isna().to_numpy())[0])
+        raise _bad(file, row, str(values.name), values.iloc[row], "an integer or ISO date")
+    seconds = (dates - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)
+    return seconds.astype("int64").reset_index(drop=True)
+
+
+def _items(
+    table: pd.DataFrame, file: Path, mapping: dict[str, str], scenario: str | None
+) -> pd.DataFrame:
+    items = pd.DataFrame({"item_id": _ids(table, mapping["item_id"], file)})
+    items["title"] = table[mapping["title"]].reset_index(drop=True) if "title" in mapping else ""
+    items["attributes"] = _attributes(table, _column_list(mapping, "attributes"))
+    if "scenario" in mapping:
+        values = table[mapping["scenario"]].reset_index(drop=True)
+        items["scenario"] = values if scenario is None else values.fillna(scenario)
+    else:
+        items["scenario"] = scenario or DEFAULT_SCENARIO
+    return items
+
+
+def _attributes(table: pd.DataFrame, columns: list[str]) -> list[str]:
+    if not columns:
+        return [""] * len(table)
+    cells = table[columns].astype(object).where(table[columns].notna(), "").astype(str)
+    if len(columns) == 1:
+        return cells[columns[0]].str.strip().tolist()
+    return [
+        ". ".join(f"{c}: {v.strip()}" for c, v in zip(columns, row, strict=True) if v.strip())
+        for row in cells.itertuples(index=False, name=None)
+    ]

@@ -1,0 +1,118 @@
+"""Full-ranking evaluation of any scorer on a split, sliced the way a user reads it.
+
+A *scorer* is any callable ``(users, histories) -> scores [B, n_items]``: the
+trained model, the classic baselines and the zero-shot backbone all go through
+the same harness on the same split. Slices:
+
+- ``test``: warm users' last interaction, ranked among every item not in their
+  history (full ranking, no sampled negatives);
+- ``scenarios``: the same cases grouped by the target's scenario, each ranked
+  among that scenario's items (one model serving many domains);
+- ``cold_items``: warm users' withheld interactions with cold items, ranked among
+  the cold items only;
+- ``cold_users``: withheld users, scored from their profile and first clicks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import scipy.sparse as sp
+
+from fedrec.data.split import Cases, Split
+from fedrec.metrics import evaluate_scores
+
+Scorer = Callable[[np.ndarray, Sequence[np.ndarray]], np.ndarray]
+
+
+def evaluate_cases(
+    scorer: Scorer,
+    cases: Cases,
+    split: Split,
+    *,
+    k: int,
+    candidates: np.ndarray | None = None,
+    item_vectors: np.ndarray | None = None,
+    seed: int = 0,
+) -> dict[str, float]:
+    """Metrics of ``scorer`` on one set of cases (see :func:`fedrec.metrics.evaluate_scores`)."""
+
+    def score_fn(chunk: np.ndarray) -> np.ndarray:
+        return scorer(cases.users[chunk], [cases.history[i] for i in chunk])
+
+    return evaluate_scores(
+        score_fn,
+        np.arange(len(cases)),
+        cases.relevant,
+        cases.history,
+        candidates=candidates,
+        k=k,
+        item_vectors=item_vectors,
+        item_counts=split.item_counts(),
+        rng_seed=seed,
+    )
+
+
+def evaluate_split(
+    scorer: Scorer,
+    split: Split,
+    *,
+    k: int,
+    item_vectors: np.ndarray | None = None,
+    seed: int = 0,
+) -> dict[str, object]:
+    """All slices of the test evaluation for one scorer."""
+    common = {"k": k, "item_vectors": item_vectors, "seed": seed}
+    result: dict[str, object] = {
+        "test": evaluate_cases(scorer, split.test, split, **common),
+        "cold_items": evaluate_cases(
+            scorer, split.cold_item_cases, split, candidates=split.cold_items, **common
+        ),
+        "cold_users": evaluate_cases(scorer, split.cold_user_cases, split, **common),
+    }
+    target_scenario = np.array(
+        [split.item_scenario[rel[0]] for rel in split.test.relevant], dtype=np.int64
+    )
+    scenarios = {}
+    for s, name in enumerate(split.scenarios):
+        in_scenario = split.item_scenario == s
+        scenarios[name] = evaluate_cases(
+            scorer,
+            split.test.subset(target_scenario == s),
+            split,
+            candidates=in_scenario,
+            **common,
+        )
+    result["scenarios"] = scenarios
+    return result
+
+
+def matrix_scorer(model: object, n_items: int) -> Scorer:
+    """Adapt a baseline with ``score(csr_history) -> [B, n_items]`` to a :data:`Scorer`."""
+
+    def score(users: np.ndarray, histories: Sequence[np.ndarray]) -> np.ndarray:
+        return model.score(history_matrix(histories, n_items))  # type: ignore[attr-defined]
+
+    return score
+
+
+def history_matrix(histories: Sequence[np.ndarray], n_items: int) -> sp.csr_matrix:
+    """Binary [B, n_items] matrix of the given histories."""
+    lengths = [len(h) for h in histories]
+    rows = np.repeat(np.arange(len(histories)), lengths)
+    cols = np.concatenate([np.asarray(h, dtype=np.int64) for h in histories]) if rows.size else rows
+    data = np.ones(len(rows), dtype=np.float32)
+    return sp.csr_matrix((data, (rows, cols)), shape=(len(histories), n_items))
+
+
+def train_matrix(split: Split) -> sp.csr_matrix:
+    """The binary user-item matrix of the training interactions."""
+    train = split.train
+    data = np.ones(len(train), dtype=np.float32)
+    m = sp.csr_matrix(
+        (data, (train["user"].to_numpy(), train["item"].to_numpy())),
+        shape=(split.n_users, split.n_items),
+    )
+    m.data[:] = 1.0
+    return m

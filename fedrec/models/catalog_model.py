@@ -1,0 +1,143 @@
+"""A recommender bound to its catalog: the object training and serving share.
+
+:class:`CatalogModel` holds the :class:`TwoTowerRecommender`, the public catalog
+texts tokenized once (with frozen lower layers cached) and the user profile
+texts, plus the no-gradient text vectors refreshed from the current weights
+(``refresh``). It turns item-index histories into user vectors and scores every
+item for a batch of users.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from fedrec.config import DataConfig, ModelConfig
+from fedrec.data.split import Split
+from fedrec.models.backbone import load_backbone
+from fedrec.models.encoder import TextEncoder, TokenizedTexts
+from fedrec.models.recommender import TwoTowerRecommender
+
+
+class CatalogModel:
+    """Model + catalog + profiles, on one device."""
+
+    def __init__(
+        self,
+        model: TwoTowerRecommender,
+        items: TokenizedTexts,
+        profiles: TokenizedTexts | None,
+        profile_rows: np.ndarray,
+        device: torch.device,
+    ) -> None:
+        self.model = model.to(device)
+        self.items = items.to(device)
+        self.profiles = None if profiles is None else profiles.to(device)
+        # profile_rows[user] = row in ``profiles`` or -1 for users without one.
+        self.profile_rows = torch.as_tensor(profile_rows, dtype=torch.long, device=device)
+        self.device = device
+        hidden = model.encoder.hidden_size
+        self.item_text = torch.zeros(len(items), hidden, device=device)
+        self.profile_text = torch.zeros(0 if profiles is None else len(profiles), hidden, device=device)
+        self._stale = True
+
+    def mark_stale(self) -> None:
+        """Weights changed: the cached text vectors must be recomputed before use."""
+        self._stale = True
+
+    def ensure_fresh(self, progress: bool = False) -> None:
+        if self._stale:
+            self.refresh(progress=progress)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.items)
+
+    @torch.no_grad()
+    def refresh(self, progress: bool = False) -> None:
+        """Recompute the catalog's and profiles' text vectors with the current weights."""
+        was_training = self.model.training
+        self.model.eval()
+        self.item_text = self.items.encode_all(self.model.encoder, progress=progress, desc="encoding catalog")
+        if self.profiles is not None:
+            self.profile_text = self.profiles.encode_all(
+                self.model.encoder, progress=progress, desc="encoding profiles"
+            )
+        self.model.train(was_training)
+        self._stale = False
+
+    def profile_vectors(self, users: torch.Tensor) -> torch.Tensor | None:
+        """[B] user indices -> [B, H] profile text vectors (zeros where none)."""
+        if self.profiles is None or self.model.profile_head is None:
+            return None
+        rows = self.profile_rows[users]
+        out = self.profile_text[rows.clamp(min=0)]
+        return out * (rows >= 0).unsqueeze(-1).to(out.dtype)
+
+    def user_vectors(self, users: torch.Tensor, history: torch.Tensor) -> torch.Tensor:
+        """[B] users, [B, T] histories (most recent first, -1 pad) -> [B, d]."""
+        hist_text = self.item_text[history.clamp(min=0)]
+        return self.model.user_vectors(hist_text, history, self.profile_vectors(users))
+
+    @torch.no_grad()
+    def score_all(self, users: np.ndarray, histories: Sequence[np.ndarray]) -> np.ndarray:
+        """Scores [B, n_items] for users with the given histories (time order, oldest first)."""
+        self.ensure_fresh()
+        self.model.eval()
+        hist = pad_histories(histories, self.model.max_history, self.device)
+        u = self.user_vectors(torch.as_tensor(users, device=self.device), hist)
+        all_items = torch.arange(self.n_items, device=self.device)
+        vecs = self.model.item_vectors(self.item_text, all_items)
+        return self.model.scores(u, vecs, all_items).float().cpu().numpy()
+
+
+def pad_histories(
+    histories: Sequence[np.ndarray], max_history: int, device: torch.device
+) -> torch.Tensor:
+    """Time-ordered histories -> [B, T] most recent first, -1 padding."""
+    out = np.full((len(histories), max_history), -1, dtype=np.int64)
+    for row, seq in enumerate(histories):
+        recent = np.asarray(seq[-max_history:])[::-1]
+        out[row, : len(recent)] = recent
+    return torch.as_tensor(out, device=device)
+
+
+def build_catalog_model(
+    split: Split,
+    model_cfg: ModelConfig,
+    data_cfg: DataConfig,
+    device: torch.device,
+    *,
+    backbone: tuple[torch.nn.Module, object] | None = None,
+    progress: bool = False,
+) -> CatalogModel:
+    """Load the backbone (or reuse ``backbone=(model, tokenizer)``) and bind it to ``split``."""
+    bert, tokenizer = backbone if backbone is not None else load_backbone(model_cfg.backbone)
+    bert = bert.to(device)
+    encoder = TextEncoder(bert, model_cfg)
+    has_profiles = any(split.profiles)
+    model = TwoTowerRecommender(
+        encoder,
+        n_items=split.n_items,
+        cfg=model_cfg,
+        max_history=data_cfg.max_history,
+        has_profiles=has_profiles,
+    )
+    model.set_warm(torch.as_tensor(split.warm_items))
+    items = TokenizedTexts.build(split.item_text, tokenizer, model_cfg.max_tokens)  # type: ignore[arg-type]
+    items = items.to(device)
+    items.cache_lower(encoder, progress=progress)
+    profiles = None
+    rows = np.full(split.n_users, -1, dtype=np.int64)
+    if has_profiles and model.profile_head is not None:
+        with_profile = [u for u, text in enumerate(split.profiles) if text]
+        rows[with_profile] = np.arange(len(with_profile))
+        profiles = TokenizedTexts.build(
+            [split.profiles[u] for u in with_profile], tokenizer, model_cfg.max_tokens  # type: ignore[arg-type]
+        ).to(device)
+        profiles.cache_lower(encoder, progress=progress)
+    cm = CatalogModel(model, items, profiles, rows, device)
+    cm.refresh(progress=progress)
+    return cm

@@ -1,0 +1,184 @@
+"""A frozen text encoder with LoRA in its upper layers, split for caching.
+
+The backbone's layers below the first LoRA layer never change, so the hidden
+states they produce for a fixed text (every catalog item is public and fixed)
+can be computed once and reused: :class:`TextEncoder` exposes the lower part
+(``lower``, no gradient) and the upper part (``upper``, where LoRA trains)
+separately, and :class:`TokenizedTexts` holds texts tokenized once with their
+lower-layer states cached when they fit the memory cap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from peft import LoraConfig, get_peft_model
+from torch import nn
+from tqdm.auto import tqdm
+from transformers import PreTrainedTokenizerBase
+
+from fedrec.config import ModelConfig, parse_layer_spec, split_list
+from fedrec.errors import ConfigError
+
+#: Cached lower-layer states above this many bytes are recomputed instead.
+CACHE_LIMIT_BYTES = 2 * 1024**3
+
+
+class TextEncoder(nn.Module):
+    """Frozen BERT-family backbone with LoRA adapters; mean-pooled text vectors.
+
+    ``lower(ids, mask)`` runs the embeddings and the frozen layers under the first
+    LoRA layer; ``upper(hidden, mask)`` runs the rest and mean-pools over tokens.
+    ``encode`` does both.
+    """
+
+    def __init__(self, backbone: nn.Module, cfg: ModelConfig) -> None:
+        super().__init__()
+        n_layers = len(backbone.encoder.layer)
+        layers = parse_layer_spec(cfg.lora_layers, num_layers=n_layers) or list(range(n_layers))
+        self.hidden_size = int(backbone.config.hidden_size)
+        if cfg.lora_rank > 0:
+            targets = split_list(cfg.lora_targets)
+            present = {name.rsplit(".", 1)[-1] for name, _ in backbone.named_modules()}
+            missing = [t for t in targets if t not in present]
+            if missing:
+                raise ConfigError(
+                    f"lora-targets: {missing} are not module names of this backbone; "
+                    f"for BERT use e.g. 'query,value' or 'query,key,value,dense'."
+                )
+            lora = LoraConfig(
+                r=cfg.lora_rank,
+                lora_alpha=cfg.lora_alpha,
+                lora_dropout=cfg.lora_dropout,
+                target_modules=targets,
+                layers_to_transform=layers,
+                layers_pattern="layer",
+                bias="none",
+            )
+            self.model = get_peft_model(backbone, lora)
+            self.split_at = layers[0]
+        else:
+            self.model = backbone
+            self.split_at = n_layers
+        # The underlying BertModel (LoRA injected in place), kept out of the module
+        # tree so its parameters are not listed twice.
+        object.__setattr__(self, "_bert", backbone)
+        backbone.eval()
+
+    # The backbone stays in eval mode (no dropout) whatever mode the owner is in;
+    # only LoRA's own dropout follows train().
+    def train(self, mode: bool = True) -> TextEncoder:
+        super().train(mode)
+        self._bert.eval()
+        for name, module in self._bert.named_modules():
+            if "lora_dropout" in name:
+                module.train(mode)
+        return self
+
+    @staticmethod
+    def _additive_mask(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        # [n, L] 1/0 -> [n, 1, 1, L] 0 / -inf-like, the form BERT layers accept.
+        return (1.0 - mask[:, None, None, :].to(dtype)) * torch.finfo(dtype).min
+
+    def lower(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """[n, L] token ids -> [n, L, H] states after the frozen lower layers."""
+        with torch.no_grad():
+            h = self._bert.embeddings(input_ids=ids, token_type_ids=torch.zeros_like(ids))
+            ext = self._additive_mask(mask, h.dtype)
+            for layer in self._bert.encoder.layer[: self.split_at]:
+                h = _first(layer(h, attention_mask=ext))
+        return h
+
+    def upper(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """[n, L, H] lower states -> [n, H] mean-pooled text vectors (LoRA active)."""
+        ext = self._additive_mask(mask, hidden.dtype)
+        h = hidden
+        for layer in self._bert.encoder.layer[self.split_at :]:
+            h = _first(layer(h, attention_mask=ext))
+        m = mask.to(h.dtype).unsqueeze(-1)
+        return (h * m).sum(1) / m.sum(1).clamp(min=1.0)
+
+    def encode(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self.upper(self.lower(ids, mask), mask)
+
+
+def _first(out: torch.Tensor | tuple[torch.Tensor, ...]) -> torch.Tensor:
+    return out[0] if isinstance(out, tuple) else out
+
+
+@dataclass
+class TokenizedTexts:
+    """Texts tokenized once (padded to their own max length, at most ``max_tokens``).
+
+    ``lower_states`` caches the frozen lower-layer output for every text when it
+    fits :data:`CACHE_LIMIT_BYTES`; otherwise it is recomputed per batch.
+    """
+
+    ids: torch.Tensor  # [n, L]
+    mask: torch.Tensor  # [n, L]
+    lower_states: torch.Tensor | None = None  # [n, L, H]
+
+    @classmethod
+    def build(
+        cls, texts: Sequence[str], tokenizer: PreTrainedTokenizerBase, max_tokens: int
+    ) -> TokenizedTexts:
+        batch = tokenizer(
+            list(texts) or [""],
+            padding="longest",
+            truncation=True,
+            max_length=max_tokens,
+            return_tensors="pt",
+        )
+        return cls(ids=batch["input_ids"], mask=batch["attention_mask"])
+
+    def __len__(self) -> int:
+        return int(self.ids.shape[0])
+
+    def to(self, device: torch.device) -> TokenizedTexts:
+        return TokenizedTexts(
+            self.ids.to(device),
+            self.mask.to(device),
+            None if self.lower_states is None else self.lower_states.to(device),
+        )
+
+    def cache_lower(self, encoder: TextEncoder, batch_size: int = 256, progress: bool = False) -> None:
+        """Compute and keep the lower-layer states, if they fit the memory cap."""
+        n, length = self.ids.shape
+        size = n * length * encoder.hidden_size * 4
+        if encoder.split_at == 0 or size > CACHE_LIMIT_BYTES:
+            self.lower_states = None
+            return
+        parts = []
+        for start in tqdm(
+            range(0, n, batch_size), desc="caching frozen layers", disable=not progress, leave=False
+        ):
+            sl = slice(start, start + batch_size)
+            parts.append(encoder.lower(self.ids[sl], self.mask[sl]))
+        self.lower_states = torch.cat(parts)
+
+    def encode(self, encoder: TextEncoder, index: torch.Tensor) -> torch.Tensor:
+        """Text vectors [len(index), H] for the given rows, with gradients through LoRA."""
+        mask = self.mask[index]
+        # Trim padding shared by the whole batch: cost grows with sequence length.
+        length = int(mask.sum(1).max().item()) if len(index) else 1
+        mask = mask[:, :length]
+        if self.lower_states is not None:
+            hidden = self.lower_states[index, :length]
+        else:
+            hidden = encoder.lower(self.ids[index, :length], mask)
+        return encoder.upper(hidden, mask)
+
+    @torch.no_grad()
+    def encode_all(
+        self, encoder: TextEncoder, batch_size: int = 256, progress: bool = False, desc: str = "encoding"
+    ) -> torch.Tensor:
+        """Vectors [n, H] for every text, without gradients."""
+        out = []
+        for start in tqdm(range(0, len(self), batch_size), desc=desc, disable=not progress, leave=False):
+            index = torch.arange(start, min(start + batch_size, len(self)), device=self.ids.device)
+            out.append(self.encode(encoder, index))
+        if not out:
+            return torch.zeros(0, encoder.hidden_size)
+        return torch.cat(out)

@@ -1,0 +1,139 @@
+"""The two-tower text recommender and its trainable state.
+
+Item tower: text vector of the item (LoRA backbone, mean-pooled) -> ``item_head``;
+for warm items (those with training interactions) a learned item-ID embedding is
+added and a learned bias joins the score (``fusion``). Cold items are served from
+text alone: their ID terms are masked to zero.
+
+User tower: a recency-weighted pool of the user's history item vectors ->
+``user_head``, plus the profile text vector -> ``profile_head`` when profiles
+exist. Pooled history was chosen over encoding the history as one text: it reuses
+the item tower, costs no extra backbone pass per user, and degrades gracefully to
+the profile alone for a user with no clicks (see docs/DESIGN_NOTES.md).
+
+score(u, i) = <u, v_i> / temperature + b_i, with u and v_i unit vectors.
+
+Only the trainable state (LoRA + heads + ID terms) ever leaves a client:
+:func:`trainable_state` returns exactly that and :func:`load_trainable_state`
+loads it back, checking names and shapes.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from fedrec.config import ModelConfig
+from fedrec.errors import ModelError
+from fedrec.models.encoder import TextEncoder
+
+
+class TwoTowerRecommender(nn.Module):
+    """Text two-tower recommender over a catalog of ``n_items`` items."""
+
+    def __init__(
+        self,
+        encoder: TextEncoder,
+        *,
+        n_items: int,
+        cfg: ModelConfig,
+        max_history: int,
+        has_profiles: bool,
+    ) -> None:
+        super().__init__()
+        hidden, dim = encoder.hidden_size, cfg.embed_dim
+        self.encoder = encoder
+        self.cfg = cfg
+        self.item_head = nn.Linear(hidden, dim)
+        self.user_head = nn.Linear(dim, dim)
+        nn.init.eye_(self.user_head.weight)
+        nn.init.zeros_(self.user_head.bias)
+        # One logit per history position (0 = most recent): learned recency weights.
+        self.position = nn.Embedding(max_history, 1)
+        nn.init.zeros_(self.position.weight)
+        self.profile_head = nn.Linear(hidden, dim) if (cfg.use_profile and has_profiles) else None
+        self.item_embedding = nn.Embedding(n_items, dim) if cfg.fusion == "id" else None
+        if self.item_embedding is not None:
+            nn.init.zeros_(self.item_embedding.weight)
+        self.item_bias = nn.Embedding(n_items, 1) if cfg.fusion in ("id", "bias") else None
+        if self.item_bias is not None:
+            nn.init.zeros_(self.item_bias.weight)
+        self.register_buffer("warm", torch.zeros(n_items))
+        self.max_history = max_history
+
+    def set_warm(self, warm: torch.Tensor) -> None:
+        """Mark which items have training interactions (their ID terms are used)."""
+        self.warm.copy_(warm.to(self.warm.dtype))
+
+    # -- item tower -------------------------------------------------------------------
+    def item_vectors(self, text: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """[..., H] text vectors and [...] item indices -> [..., d] unit item vectors."""
+        z = self.item_head(text)
+        if self.item_embedding is not None:
+            z = z + self.warm[items].unsqueeze(-1) * self.item_embedding(items)
+        return F.normalize(z, dim=-1)
+
+    def item_offsets(self, items: torch.Tensor) -> torch.Tensor:
+        """[...] item indices -> [...] score offsets (learned bias, warm items only)."""
+        if self.item_bias is None:
+            return torch.zeros(items.shape, device=items.device)
+        return self.warm[items] * self.item_bias(items).squeeze(-1)
+
+    # -- user tower -------------------------------------------------------------------
+    def user_vectors(
+        self,
+        history_text: torch.Tensor,
+        history: torch.Tensor,
+        profile_text: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """User vectors [B, d].
+
+        history_text: [B, T, H] text vectors of history items (most recent first)
+        history:      [B, T] item indices, -1 where padding
+        profile_text: [B, H] profile text vectors, all-zero rows where none
+        """
+        valid = history >= 0
+        items = history.clamp(min=0)
+        z = self.item_vectors(history_text, items)  # [B, T, d]
+        positions = torch.arange(history.shape[1], device=history.device).expand_as(history)
+        logits = self.position(positions).squeeze(-1)  # [B, T]
+        logits = logits.masked_fill(~valid, float("-inf"))
+        weights = torch.softmax(logits, dim=-1).nan_to_num(0.0)  # rows with no history -> 0
+        u = self.user_head((weights.unsqueeze(-1) * z).sum(1))
+        if self.profile_head is not None and profile_text is not None:
+            has = (profile_text.abs().sum(-1, keepdim=True) > 0).to(u.dtype)
+            u = u + has * self.profile_head(profile_text)
+        return F.normalize(u, dim=-1)
+
+    def scores(self, users: torch.Tensor, item_vecs: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """[B, d] users x [M, d] items -> [B, M] scores."""
+        return users @ item_vecs.T / self.cfg.temperature + self.item_offsets(items)
+
+
+def trainable_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """Exactly the trainable tensors (LoRA + heads + ID terms), detached, on CPU."""
+    return {
+        name: p.detach().cpu().clone() for name, p in model.named_parameters() if p.requires_grad
+    }
+
+
+def load_trainable_state(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
+    """Load a state made by :func:`trainable_state`; names and shapes must match."""
+    params = {name: p for name, p in model.named_parameters() if p.requires_grad}
+    missing = sorted(set(params) - set(state))
+    unexpected = sorted(set(state) - set(params))
+    if missing or unexpected:
+        raise ModelError(
+            f"trainable state does not fit this model: missing {missing[:3]}, unexpected "
+            f"{unexpected[:3]}. Build the model with the config the state was saved with."
+        )
+    with torch.no_grad():
+        for name, p in params.items():
+            value = state[name]
+            if tuple(value.shape) != tuple(p.shape):
+                raise ModelError(
+                    f"trainable state {name}: shape {tuple(value.shape)} != model "
+                    f"{tuple(p.shape)}. Use the config (and catalog) the state was saved with."
+                )
+            p.copy_(value.to(p.device, p.dtype))

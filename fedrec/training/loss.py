@@ -1,0 +1,37 @@
+"""Sampled softmax with negatives drawn from the public catalog.
+
+Each example's loss is the cross-entropy of its positive against negatives drawn
+uniformly from the catalog. The negatives are independent of the training data
+(never other examples' positives, as in-batch negatives would be), so every
+example's loss depends on that example alone, which per-sample differential
+privacy requires.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def sampled_softmax_loss(
+    pos_logits: torch.Tensor,
+    neg_logits: torch.Tensor,
+    targets: torch.Tensor,
+    negatives: torch.Tensor,
+    reduction: str = "mean",
+) -> torch.Tensor:
+    """Cross-entropy of each positive against its negatives.
+
+    pos_logits: [B] score of each example's positive item
+    neg_logits: [B, P] scores of the negatives (shared pool [P] or per example [B, P])
+    targets:    [B] positive item indices
+    negatives:  [P] or [B, P] negative item indices; a negative equal to the
+                example's own positive is masked out.
+    """
+    clash = negatives.unsqueeze(0) == targets.unsqueeze(1) if negatives.dim() == 1 else (
+        negatives == targets.unsqueeze(1)
+    )
+    neg_logits = neg_logits.masked_fill(clash, float("-inf"))
+    logits = torch.cat([pos_logits.unsqueeze(1), neg_logits], dim=1)
+    labels = torch.zeros(len(pos_logits), dtype=torch.long, device=logits.device)
+    return F.cross_entropy(logits, labels, reduction=reduction)

@@ -1,0 +1,56 @@
+"""Shared tiny fixtures: a randomly initialised BERT built in code, small configs."""
+
+from __future__ import annotations
+
+import string
+from pathlib import Path
+
+import pytest
+
+TINY_LAYERS = 2
+
+
+def write_tiny_bert(directory: Path, seed: int = 0) -> Path:
+    """Save a tiny random BERT and a character-level WordPiece tokenizer to ``directory``."""
+    import torch
+    from transformers import BertConfig, BertModel, BertTokenizer
+
+    directory.mkdir(parents=True, exist_ok=True)
+    chars = string.ascii_lowercase + string.digits
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    vocab += list(chars + string.punctuation) + [f"##{c}" for c in chars]
+    tokenizer = BertTokenizer(vocab={word: i for i, word in enumerate(vocab)}, do_lower_case=True)
+    tokenizer.save_pretrained(directory)
+    torch.manual_seed(seed)
+    config = BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=32,
+        num_hidden_layers=TINY_LAYERS,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+    )
+    BertModel(config).save_pretrained(directory)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
+
+
+@pytest.fixture(scope="session")
+def tiny_overrides(tiny_bert_path: Path) -> list[str]:
+    """--set overrides for a fast run on a small synthetic dataset with the tiny BERT."""
+    return [
+        f"backbone={tiny_bert_path}",
+        "synthetic-users=60",
+        "synthetic-items-per-scenario=20",
+        "synthetic-interactions-per-user=10",
+        "epochs=2",
+        "batch-size=64",
+        "negatives=32",
+        "max-tokens=16",
+        "embed-dim=16",
+        "ease-l2=50,200",
+    ]

@@ -1,0 +1,90 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from fedrec.data.schema import RecDataset
+from fedrec.data.split import kcore_filter, split_dataset
+from fedrec.errors import DataError
+
+
+def _dataset(n_users=20, per_user=8, n_items=30, seed=0):
+    rng = np.random.default_rng(seed)
+    rows = []
+    for u in range(n_users):
+        items = rng.choice(n_items, size=per_user, replace=False)
+        for t, i in enumerate(items):
+            rows.append((f"u{u}", f"i{i}", 100 * u + t, 4.0))
+    inter = pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp", "rating"])
+    items = pd.DataFrame(
+        {
+            "item_id": [f"i{i}" for i in range(n_items)],
+            "title": [f"item {i}" for i in range(n_items)],
+            "attributes": ["" for _ in range(n_items)],
+            "scenario": ["a" if i % 2 else "b" for i in range(n_items)],
+        }
+    )
+    profiles = pd.DataFrame({"user_id": ["u0"], "profile": ["likes things"]})
+    return RecDataset("toy", items, inter, profiles)
+
+
+def _split(ds, **kw):
+    args = {"cold_item_fraction": 0.2, "cold_user_fraction": 0.1, "cold_user_history": 2, "seed": 0}
+    return split_dataset(ds, **(args | kw))
+
+
+def test_leave_last_out_is_temporal():
+    ds = _dataset()
+    split = _split(ds, cold_item_fraction=0.0, cold_user_fraction=0.0)
+    for case_v, case_t in zip(split.valid.relevant, split.test.relevant, strict=True):
+        assert len(case_v) == len(case_t) == 1
+    user = split.test.users[0]
+    seq = split.train[split.train["user"] == user]["item"].tolist()
+    # test history = train + validation item, in time order
+    assert split.test.history[0].tolist() == [*seq, split.valid.relevant[0][0]]
+    assert split.valid.history[0].tolist() == seq
+    assert split.train.groupby("user")["timestamp"].apply(lambda s: s.is_monotonic_increasing).all()
+
+
+def test_cold_items_never_reach_training():
+    split = _split(_dataset())
+    assert split.cold_items.sum() == round(0.2 * 30)
+    assert not split.cold_items[split.train["item"].to_numpy()].any()
+    for rel in split.cold_item_cases.relevant:
+        assert split.cold_items[rel].all()
+    for rel in split.test.relevant:
+        assert not split.cold_items[rel].any()
+
+
+def test_cold_users_never_reach_training():
+    split = _split(_dataset())
+    cold = set(split.cold_user_cases.users.tolist())
+    assert len(cold) == 2
+    assert cold.isdisjoint(set(split.train["user"].tolist()))
+    assert all(len(h) == 2 for h in split.cold_user_cases.history)
+    assert cold.isdisjoint(set(split.test.users.tolist()))
+
+
+def test_split_is_deterministic_by_seed():
+    a, b = _split(_dataset()), _split(_dataset())
+    assert np.array_equal(a.cold_items, b.cold_items)
+    c = _split(_dataset(), seed=1)
+    assert not np.array_equal(a.cold_items, c.cold_items)
+
+
+def test_profiles_follow_user_index():
+    split = _split(_dataset(), cold_user_fraction=0.0)
+    assert split.profiles[list(split.user_ids).index("u0")] == "likes things"
+    assert sum(bool(p) for p in split.profiles) == 1
+
+
+def test_kcore_removes_sparse_users_and_items():
+    ds = _dataset(n_users=12, per_user=3, n_items=9)
+    out = kcore_filter(ds, 3)
+    assert out.interactions["user_id"].value_counts().min() >= 3
+    assert out.interactions["item_id"].value_counts().min() >= 3
+    assert len(out.items) == len(ds.items)  # the catalog stays whole
+
+
+def test_kcore_that_removes_everything_fails_with_the_fix():
+    with pytest.raises(DataError, match="kcore"):
+        kcore_filter(_dataset(n_users=3, per_user=2), 50)

@@ -1,0 +1,154 @@
+"""Tests of the generic CSV/TSV/Parquet loader."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from fedrec.data.tabular import load_tabular
+from fedrec.errors import ConfigError, DataError
+
+MAPPING = {"user_id": "uid", "item_id": "sku", "timestamp": "when", "rating": "stars"}
+
+
+def _write(file: Path, rows: dict[str, list[object]]) -> Path:
+    frame = pd.DataFrame(rows)
+    if file.suffix in (".parquet", ".pq"):
+        frame.to_parquet(file)
+    else:
+        frame.to_csv(file, index=False, sep="\t" if file.suffix == ".tsv" else ",")
+    return file
+
+
+def _log(file: Path) -> Path:
+    return _write(
+        file,
+        {
+            "uid": ["u1", "u1", "u2"],
+            "sku": ["a", "b", "a"],
+            "when": [30, 10, 20],
+            "stars": [4, 5, None],
+            "name": ["Apple", "Banana", "Apple"],
+            "colour": ["red", "yellow", "red"],
+            "shape": ["round", "long", "round"],
+        },
+    )
+
+
+@pytest.mark.parametrize("name", ["log.csv", "log.tsv", "log.parquet", "log.pq"])
+def test_reads_by_suffix(tmp_path: Path, name: str) -> None:
+    ds = load_tabular(_log(tmp_path / name), columns={**MAPPING, "title": "name"})
+    inter = ds.interactions
+    assert inter[["user_id", "item_id", "timestamp"]].values.tolist() == [
+        ["u1", "b", 10],
+        ["u1", "a", 30],
+        ["u2", "a", 20],
+    ]
+    assert inter["rating"].isna().tolist() == [False, False, True]
+    assert ds.items[["item_id", "title", "scenario"]].values.tolist() == [
+        ["a", "Apple", "default"],
+        ["b", "Banana", "default"],
+    ]
+    assert ds.name == "log"
+
+
+def test_attribute_columns_are_labelled(tmp_path: Path) -> None:
+    file = _log(tmp_path / "log.csv")
+    ds = load_tabular(file, columns={**MAPPING, "attributes": "colour, shape"})
+    assert ds.items["attributes"].tolist() == [
+        "colour: red. shape: round",
+        "colour: yellow. shape: long",
+    ]
+    assert ds.items["title"].tolist() == ["a", "b"]  # no title column: the id
+    single = load_tabular(file, columns={**MAPPING, "attributes": "colour"})
+    assert single.items["attributes"].tolist() == ["red", "yellow"]
+
+
+def test_iso_dates_and_file_order(tmp_path: Path) -> None:
+    file = _write(
+        tmp_path / "log.csv",
+        {
+            "uid": ["u", "u", "v"],
+            "sku": ["a", "b", "a"],
+            "when": ["2021-01-02", "2021-01-01T12:00:00Z", "1970-01-01T00:01:00+00:00"],
+        },
+    )
+    ds = load_tabular(file, columns={"user_id": "uid", "item_id": "sku", "timestamp": "when"})
+    assert ds.interactions["timestamp"].tolist() == [1609502400, 1609545600, 60]
+    ordered = load_tabular(file, columns={"user_id": "uid", "item_id": "sku"})
+    assert ordered.interactions["timestamp"].tolist() == [0, 1, 0]
+
+
+def test_bad_date_names_line(tmp_path: Path) -> None:
+    file = _write(
+        tmp_path / "log.csv",
+        {"uid": ["u", "u"], "sku": ["a", "b"], "when": ["2021-01-02", "yesterday"]},
+    )
+    with pytest.raises(DataError, match=r"log.csv, line 3: column 'when' holds 'yesterday'"):
+        load_tabular(file, columns={"user_id": "uid", "item_id": "sku", "timestamp": "when"})
+
+
+def test_items_file_and_scenarios(tmp_path: Path) -> None:
+    log = _log(tmp_path / "log.csv")
+    items = _write(
+        tmp_path / "items.parquet",
+        {
+            "sku": ["a", "b", "c"],
+            "name": ["Apple", "Banana", "Cherry"],
+            "aisle": ["fruit", None, "fruit"],
+        },
+    )
+    columns = {**MAPPING, "title": "name", "scenario": "aisle"}
+    ds = load_tabular(log, columns=columns, items_path=items, scenario="misc")
+    assert ds.items["item_id"].tolist() == ["a", "b", "c"]  # unrated items stay
+    assert ds.items["scenario"].tolist() == ["fruit", "misc", "fruit"]
+    with pytest.raises(DataError, match=r"empty scenario"):
+        load_tabular(log, columns=columns, items_path=items)
+
+
+def test_unknown_item_in_items_file(tmp_path: Path) -> None:
+    log = _log(tmp_path / "log.csv")
+    items = _write(tmp_path / "items.csv", {"sku": ["a"]})
+    with pytest.raises(DataError, match=r"'b'.*add them to the item file"):
+        load_tabular(log, columns=MAPPING, items_path=items)
+
+
+def test_unknown_mapping_key(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"'user'.*user_id, item_id"):
+        load_tabular(tmp_path / "x.csv", columns={"user": "uid", "item_id": "sku"})
+    with pytest.raises(ConfigError, match=r"no 'item_id'"):
+        load_tabular(tmp_path / "x.csv", columns={"user_id": "uid"})
+
+
+def test_missing_column_lists_file_columns(tmp_path: Path) -> None:
+    file = _log(tmp_path / "log.csv")
+    with pytest.raises(DataError) as err:
+        load_tabular(file, columns={**MAPPING, "timestamp": "time"})
+    text = str(err.value)
+    assert "'time'" in text and str(file) in text and "'uid', 'sku', 'when'" in text
+
+
+def test_bad_rating_and_empty_id(tmp_path: Path) -> None:
+    file = _write(
+        tmp_path / "log.csv", {"uid": ["u", None], "sku": ["a", "b"], "stars": ["4", "x"]}
+    )
+    with pytest.raises(DataError, match=r"line 3: column 'uid' is empty"):
+        load_tabular(file, columns={"user_id": "uid", "item_id": "sku"})
+    with pytest.raises(DataError, match=r"line 3: column 'stars' holds 'x'"):
+        load_tabular(file, columns={"user_id": "sku", "item_id": "sku", "rating": "stars"})
+
+
+def test_missing_or_unsupported_file(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match=r"does not exist"):
+        load_tabular(tmp_path / "nope.csv", columns=MAPPING)
+    with pytest.raises(DataError, match=r"unknown table suffix '.xlsx'"):
+        load_tabular(tmp_path / "log.xlsx", columns=MAPPING)
+
+
+def test_malformed_csv_is_a_data_error(tmp_path: Path) -> None:
+    file = tmp_path / "log.csv"
+    file.write_text("uid,sku\nu,a\nu,b,extra,cells\n")
+    with pytest.raises(DataError, match=r"log.csv: cannot read the table.*line 3"):
+        load_tabular(file, columns={"user_id": "uid", "item_id": "sku"})

@@ -1,0 +1,49 @@
+import pytest
+import torch
+
+from fedrec.errors import ModelError
+from fedrec.models.recommender import load_trainable_state, trainable_state
+
+
+def test_trainable_state_is_only_lora_and_heads(catalog_model):
+    state = trainable_state(catalog_model.model)
+    assert state, "nothing trainable"
+    backbone_like = [k for k in state if "encoder.model" in k and "lora_" not in k]
+    assert backbone_like == []
+    assert any("lora_A" in k for k in state) and any("lora_B" in k for k in state)
+    assert {"item_head.weight", "user_head.weight", "item_embedding.weight"} <= set(state)
+    n_backbone = sum(p.numel() for p in catalog_model.model.encoder.parameters() if not p.requires_grad)
+    assert n_backbone > 0
+    assert all(not p.requires_grad for n, p in catalog_model.model.named_parameters() if n not in state)
+
+
+def test_state_round_trip_and_shape_check(catalog_model):
+    model = catalog_model.model
+    state = {k: v + 1.0 for k, v in trainable_state(model).items()}
+    load_trainable_state(model, state)
+    after = trainable_state(model)
+    assert all(torch.equal(after[k], state[k]) for k in state)
+    bad = dict(state)
+    bad["item_head.weight"] = torch.zeros(3, 3)
+    with pytest.raises(ModelError, match="item_head.weight"):
+        load_trainable_state(model, bad)
+    with pytest.raises(ModelError, match="missing"):
+        load_trainable_state(model, {})
+
+
+def test_cold_items_are_scored_from_text_alone(catalog_model, small_split):
+    cold = torch.as_tensor(small_split.cold_items.nonzero()[0])
+    warm = torch.as_tensor(small_split.warm_items.nonzero()[0])
+    model = catalog_model.model
+    users = small_split.test.users[:4]
+    hist = small_split.test.history[:4]
+    before = catalog_model.score_all(users, hist)
+    with torch.no_grad():
+        model.item_embedding.weight[cold] += 5.0
+        model.item_bias.weight[cold] += 5.0
+    after = catalog_model.score_all(users, hist)
+    assert torch.allclose(torch.as_tensor(before[:, cold]), torch.as_tensor(after[:, cold]))
+    with torch.no_grad():
+        model.item_bias.weight[warm] += 1.0
+    moved = catalog_model.score_all(users, hist)
+    assert not torch.allclose(torch.as_tensor(moved[:, warm]), torch.as_tensor(after[:, warm]))

@@ -1,0 +1,72 @@
+from pathlib import Path
+
+import pytest
+
+from fedrec.config import Config, build_config, parse_layer_spec, resolve
+from fedrec.errors import ConfigError
+
+
+def test_defaults_round_trip_through_flat_keys():
+    cfg = Config()
+    assert build_config(cfg.to_flat()) == cfg
+
+
+def test_unknown_key_is_named_with_a_suggestion():
+    with pytest.raises(ConfigError, match=r"'lora-rnak'.*'lora-rank'"):
+        build_config({"lora-rnak": 4})
+
+
+def test_wrong_type_names_the_key():
+    with pytest.raises(ConfigError, match="epochs"):
+        build_config({"epochs": "many"})
+    with pytest.raises(ConfigError, match="use-profile"):
+        build_config({"use-profile": "maybe"})
+
+
+def test_choice_is_checked():
+    with pytest.raises(ConfigError, match="privacy-unit"):
+        build_config({"privacy-unit": "household"})
+
+
+def test_real_dataset_without_path_fails_with_the_fix():
+    with pytest.raises(ConfigError, match="data-path"):
+        build_config({"dataset": "movielens-100k"})
+
+
+def test_overrides_win_over_the_file(tmp_path: Path):
+    path = tmp_path / "run.toml"
+    path.write_text('epochs = 3\nlora-rank = 4\nbackbone = "x"\n')
+    cfg = resolve(path, ["epochs=5"])
+    assert cfg.train.epochs == 5
+    assert cfg.model.lora_rank == 4
+    assert cfg.model.backbone == "x"
+
+
+def test_flower_app_config_table_is_read(tmp_path: Path):
+    path = tmp_path / "pyproject.toml"
+    path.write_text('[tool.flwr.app.config]\nseed = 7\n')
+    assert resolve(path).train.seed == 7
+
+
+def test_bad_override_syntax():
+    with pytest.raises(ConfigError, match="KEY=VALUE"):
+        resolve(None, ["epochs"])
+
+
+def test_missing_config_file(tmp_path: Path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        resolve(tmp_path / "nope.toml")
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [("top-2", [4, 5]), ("all", [0, 1, 2, 3, 4, 5]), ("1, 3", [1, 3])],
+)
+def test_layer_spec(spec, expected):
+    assert parse_layer_spec(spec, num_layers=6) == expected
+
+
+@pytest.mark.parametrize("spec", ["top-0", "top-9", "7", "x", ""])
+def test_bad_layer_spec(spec):
+    with pytest.raises(ConfigError, match="lora-layers"):
+        parse_layer_spec(spec, num_layers=6)

@@ -1,0 +1,88 @@
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from fedrec.config import build_config
+from fedrec.models.catalog_model import build_catalog_model
+from fedrec.training.loss import sampled_softmax_loss
+from fedrec.training.rows import build_rows
+from fedrec.training.trainer import batch_loss, make_optimizer, train_epoch
+
+
+def test_rows_hold_only_the_past():
+    train = pd.DataFrame({"user": [0, 0, 0, 1, 1], "item": [5, 6, 7, 8, 9]})
+    rows = build_rows(train, max_history=2)
+    assert rows.history.tolist() == [[-1, -1], [5, -1], [6, 5], [-1, -1], [8, -1]]
+    user_rows = rows.epoch_rows("user", np.random.default_rng(0))
+    assert sorted(rows.users[user_rows].tolist()) == [0, 1]  # one row per user per epoch
+    assert len(rows.epoch_rows("interaction", np.random.default_rng(0))) == 5
+    assert len(rows.epoch_rows("interaction", np.random.default_rng(0), cap=2)) == 2
+
+
+def test_loss_hand_computed_and_masks_the_positive_among_negatives():
+    pos = torch.tensor([2.0])
+    neg = torch.tensor([[1.0, 2.0, 0.0]])
+    loss = sampled_softmax_loss(pos, neg, torch.tensor([4]), torch.tensor([1, 4, 2]))
+    # the negative equal to the positive (item 4) is masked: -log(e^2 / (e^2 + e^1 + e^0))
+    expected = -np.log(np.exp(2) / (np.exp(2) + np.exp(1) + 1))
+    assert loss.item() == pytest.approx(expected, rel=1e-6)
+
+
+@pytest.fixture()
+def cm(tiny_bert_path, small_split_for_training):
+    cfg = build_config({"backbone": str(tiny_bert_path), "embed-dim": 8, "max-tokens": 16})
+    torch.manual_seed(0)
+    return build_catalog_model(small_split_for_training, cfg.model, cfg.data, torch.device("cpu"))
+
+
+@pytest.fixture(scope="module")
+def small_split_for_training():
+    from fedrec.data.split import split_dataset
+    from fedrec.data.synthetic import generate_synthetic
+    from fedrec.data.validate import validate_dataset
+
+    ds = validate_dataset(
+        generate_synthetic(n_users=40, items_per_scenario=12, interactions_per_user=8, seed=3),
+        source="synthetic",
+    )
+    return split_dataset(ds, cold_item_fraction=0.2, cold_user_fraction=0.1, cold_user_history=2, seed=3)
+
+
+def test_each_example_loss_and_gradient_depend_on_that_example_alone(cm, small_split_for_training):
+    rows = build_rows(small_split_for_training.train, 20)
+    idx = np.arange(6)
+    users = torch.as_tensor(rows.users[idx])
+    targets = torch.as_tensor(rows.targets[idx])
+    history = torch.as_tensor(rows.history[idx])
+    negatives = torch.arange(0, cm.n_items, 3)
+    params = [p for p in cm.model.parameters() if p.requires_grad]
+
+    def per_example(t, h):
+        losses = batch_loss(cm, users, t, h, negatives, reduction="none")
+        grad = torch.autograd.grad(losses[3], params, allow_unused=True)
+        return losses.detach(), [g if g is None else g.clone() for g in grad]
+
+    cm.model.train()
+    base_loss, base_grad = per_example(targets, history)
+    changed_t = targets.clone()
+    changed_t[0] = (targets[0] + 1) % cm.n_items
+    changed_h = history.clone()
+    changed_h[0] = torch.roll(history[0], 1)
+    loss, grad = per_example(changed_t, changed_h)
+    assert not torch.isclose(loss[0], base_loss[0])
+    assert torch.allclose(loss[1:], base_loss[1:], atol=1e-6)
+    for a, b in zip(grad, base_grad, strict=True):
+        assert (a is None and b is None) or torch.allclose(a, b, atol=1e-6)
+
+
+def test_training_lowers_the_loss(cm, small_split_for_training):
+    cfg = build_config({"lr": 1e-2, "batch-size": 32, "negatives": 16}).train
+    rows = build_rows(small_split_for_training.train, 20)
+    opt = make_optimizer(cm, cfg)
+    rng = np.random.default_rng(0)
+    first = train_epoch(cm, rows, opt, cfg, rng)
+    for _ in range(4):
+        last = train_epoch(cm, rows, opt, cfg, rng)
+    assert last.loss < first.loss
+    assert first.examples == len(rows)
