@@ -1,0 +1,8 @@
+"""Classic (non-federated) recommenders behind one ``fit`` / ``score`` interface."""
+
+from fedrec.baselines.base import Recommender
+from fedrec.baselines.ease import EASE
+from fedrec.baselines.itemknn import ItemKNN
+from fedrec.baselines.popularity import Popularity
+
+__all__ = ["EASE", "ItemKNN", "Popularity", "Recommender"]

@@ -1,0 +1,226 @@
+"""Tests of the built-in synthetic multi-scenario generator."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fedrec.data.schema import INTERACTION_COLUMNS, ITEM_COLUMNS, PROFILE_COLUMNS, RecDataset
+from fedrec.data.synthetic import (
+    SYNTHETIC_SCENARIOS,
+    SYNTHETIC_THEMES,
+    SyntheticTruth,
+    generate_synthetic,
+)
+from fedrec.errors import ConfigError
+
+SMALL = {"n_users": 200, "items_per_scenario": 60, "interactions_per_user": 15}
+EPOCH_2023 = 1_672_531_200
+YEAR = 365 * 86_400
+
+
+@pytest.fixture(scope="module")
+def small() -> tuple[RecDataset, SyntheticTruth]:
+    return generate_synthetic(**SMALL, seed=3, return_truth=True)
+
+
+@pytest.fixture(scope="module")
+def default() -> tuple[RecDataset, SyntheticTruth]:
+    return generate_synthetic(return_truth=True)
+
+
+def _themes_of(ds: RecDataset, truth: SyntheticTruth) -> pd.Series:
+    """Dominant theme of every interaction's item."""
+    return ds.interactions["item_id"].map(truth.item_theme)
+
+
+def test_same_seed_gives_identical_tables() -> None:
+    a = generate_synthetic(**SMALL, seed=7)
+    b = generate_synthetic(**SMALL, seed=7)
+    pd.testing.assert_frame_equal(a.items, b.items)
+    pd.testing.assert_frame_equal(a.interactions, b.interactions)
+    assert a.profiles is not None and b.profiles is not None
+    pd.testing.assert_frame_equal(a.profiles, b.profiles)
+
+
+def test_different_seeds_differ() -> None:
+    a = generate_synthetic(**SMALL, seed=1)
+    b = generate_synthetic(**SMALL, seed=2)
+    assert not a.items["title"].equals(b.items["title"])
+    assert not a.interactions["item_id"].equals(b.interactions["item_id"])
+    assert not a.profiles["profile"].equals(b.profiles["profile"])  # type: ignore[index]
+
+
+def test_schema_and_dtypes(small: tuple[RecDataset, SyntheticTruth]) -> None:
+    ds, _ = small
+    assert tuple(ds.items.columns) == ITEM_COLUMNS
+    assert tuple(ds.interactions.columns) == INTERACTION_COLUMNS
+    assert ds.profiles is not None and tuple(ds.profiles.columns) == PROFILE_COLUMNS
+    for column in ("item_id", "title", "attributes", "scenario"):
+        assert pd.api.types.is_string_dtype(ds.items[column])
+    assert ds.interactions["timestamp"].dtype == np.int64
+    assert ds.interactions["rating"].dtype == np.float64
+    ratings = ds.interactions["rating"]
+    assert ratings.between(1, 5).all() and (ratings % 1 == 0).all()
+    assert ratings.nunique() == 5
+
+
+def test_ids_order_and_integrity(small: tuple[RecDataset, SyntheticTruth]) -> None:
+    ds, _ = small
+    items, inter = ds.items, ds.interactions
+    assert items["item_id"].is_unique and items["item_id"].is_monotonic_increasing
+    assert items["item_id"].str.fullmatch(r"(ecommerce|music|news)-\d{5}").all()
+    assert inter["user_id"].str.fullmatch(r"u\d{5}").all()
+    assert inter["item_id"].isin(items["item_id"]).all()
+    assert not inter.duplicated(["user_id", "item_id"]).any()
+    assert inter["user_id"].is_monotonic_increasing
+    steps = inter.groupby("user_id")["timestamp"].diff().dropna()
+    assert (steps > 0).all()  # strictly increasing within a user
+    assert inter["timestamp"].min() >= EPOCH_2023
+    assert inter["timestamp"].max() < EPOCH_2023 + YEAR + 7 * 86_400
+    assert inter["timestamp"].max() - inter["timestamp"].min() > YEAR / 2
+
+
+def test_sizes(small: tuple[RecDataset, SyntheticTruth]) -> None:
+    ds, truth = small
+    assert len(ds.items) == 3 * SMALL["items_per_scenario"]
+    counts = ds.interactions.groupby("user_id").size()
+    assert len(counts) == SMALL["n_users"]
+    assert counts.min() >= 5 and counts.nunique() > 5  # varies per user
+    assert abs(counts.mean() - SMALL["interactions_per_user"]) < 3
+    assert set(truth.item_theme) == set(ds.items["item_id"])
+    assert set(truth.user_taste) == set(counts.index)
+    taste = np.stack(list(truth.user_taste.values()))
+    assert taste.shape[1] == len(SYNTHETIC_THEMES)
+    np.testing.assert_allclose(taste.sum(axis=1), 1.0)
+
+
+def test_every_scenario_present_and_users_span_them(
+    small: tuple[RecDataset, SyntheticTruth],
+) -> None:
+    ds, _ = small
+    assert ds.scenarios == ["ecommerce", "music", "news"]
+    scen = ds.interactions["item_id"].str.split("-").str[0]
+    assert set(scen) == {"ecommerce", "music", "news"}
+    per_user = scen.groupby(ds.interactions["user_id"]).nunique()
+    assert per_user.mean() > 1.5
+
+
+def test_all_known_scenarios_and_a_single_one() -> None:
+    ds = generate_synthetic(n_users=20, items_per_scenario=20, scenarios=SYNTHETIC_SCENARIOS)
+    assert ds.scenarios == sorted(SYNTHETIC_SCENARIOS)
+    assert (ds.items.groupby("scenario").size() == 20).all()
+    one = generate_synthetic(n_users=20, items_per_scenario=30, scenarios=["music"])
+    assert one.scenarios == ["music"] and len(one.items) == 30
+
+
+def test_catalog_does_not_depend_on_users_or_other_scenarios() -> None:
+    alone = generate_synthetic(n_users=5, items_per_scenario=40, scenarios=["news"])
+    mixed = generate_synthetic(n_users=50, items_per_scenario=40, scenarios=["music", "news"])
+    news = mixed.items[mixed.items["scenario"] == "news"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(alone.items, news)
+
+
+def test_titles_unique_within_a_scenario_even_for_large_catalogs() -> None:
+    ds = generate_synthetic(
+        n_users=1, items_per_scenario=1500, interactions_per_user=3, scenarios=SYNTHETIC_SCENARIOS
+    )
+    assert not ds.items.duplicated(["scenario", "title"]).any()
+
+
+def _words(text: str) -> set[str]:
+    return {w for w in re.findall(r"[a-z]+", text.lower()) if len(w) > 2}
+
+
+def test_text_carries_the_theme(small: tuple[RecDataset, SyntheticTruth]) -> None:
+    """Items of one theme share more vocabulary than items of different themes."""
+    ds, truth = small
+    text = pd.Series(ds.item_text(), index=ds.items.index)
+    same, other = [], []
+    for _, group in ds.items.groupby("scenario"):
+        words = [_words(t) for t in text[group.index]]
+        frequent = {w for w in set().union(*words) if sum(w in ws for ws in words) > len(words) / 3}
+        words = [ws - frequent for ws in words]  # field names such as "genre", "price"
+        themes = group["item_id"].map(truth.item_theme).tolist()
+        for i in range(len(words)):
+            for j in range(i + 1, len(words)):
+                jaccard = len(words[i] & words[j]) / max(1, len(words[i] | words[j]))
+                (same if themes[i] == themes[j] else other).append(jaccard)
+    assert np.mean(same) > 3 * np.mean(other)
+
+
+def test_users_concentrate_on_their_top_themes(
+    small: tuple[RecDataset, SyntheticTruth],
+) -> None:
+    ds, truth = small
+    top = ds.interactions["user_id"].map(
+        {u: SYNTHETIC_THEMES[int(np.argmax(t))] for u, t in truth.user_taste.items()}
+    )
+    on_top = _themes_of(ds, truth) == top
+    assert on_top.mean() > 2.5 / len(SYNTHETIC_THEMES)  # chance is 1 / n_themes
+    assert on_top.mean() < 0.8  # ... but not only there
+    ratings = ds.interactions["rating"]
+    assert ratings[on_top].mean() > ratings[~on_top].mean() + 0.3
+
+
+def test_recent_items_predict_the_last_one(small: tuple[RecDataset, SyntheticTruth]) -> None:
+    """Sessions and drift: the last item follows the previous one more than the first."""
+    ds, truth = small
+    themes = _themes_of(ds, truth).groupby(ds.interactions["user_id"]).agg(list)
+    last_vs_previous = np.mean([t[-1] == t[-2] for t in themes])
+    last_vs_first = np.mean([t[-1] == t[0] for t in themes])
+    assert last_vs_previous > last_vs_first + 0.1
+
+
+def test_popularity_is_long_tailed(default: tuple[RecDataset, SyntheticTruth]) -> None:
+    ds, _ = default
+    counts = ds.interactions["item_id"].value_counts().reindex(ds.items["item_id"], fill_value=0)
+    counts = np.sort(counts.to_numpy())[::-1]
+    top_share = counts[: len(counts) // 10].sum() / counts.sum()
+    assert 0.2 < top_share < 0.6
+    assert (counts > 0).mean() > 0.9  # the tail is still reachable
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [
+        ({"n_users": 0}, "n_users"),
+        ({"n_users": 2.5}, "n_users"),
+        ({"items_per_scenario": 4}, "items_per_scenario"),
+        ({"interactions_per_user": 2}, "interactions_per_user"),
+        ({"items_per_scenario": 5, "scenarios": ["music"], "interactions_per_user": 5},
+         "interactions_per_user"),
+        ({"profile_fraction": 1.5}, "profile_fraction"),
+        ({"profile_fraction": -0.1}, "profile_fraction"),
+        ({"scenarios": []}, "scenarios"),
+        ({"scenarios": "music"}, "scenarios"),
+        ({"scenarios": ["music", "music"]}, "scenarios"),
+        ({"seed": -1}, "seed"),
+    ],
+)
+def test_bad_parameters_are_named(kwargs: dict[str, object], name: str) -> None:
+    with pytest.raises(ConfigError, match=rf"{name}="):
+        generate_synthetic(**{"n_users": 5, "items_per_scenario": 10, **kwargs})  # type: ignore[arg-type]
+
+
+def test_unknown_scenario_lists_the_known_ones() -> None:
+    with pytest.raises(ConfigError, match="podcasts") as err:
+        generate_synthetic(n_users=5, scenarios=["music", "podcasts"])
+    for known in SYNTHETIC_SCENARIOS:
+        assert known in str(err.value)
+
+
+@pytest.mark.parametrize("fraction", [0.0, 0.25, 1.0])
+def test_profile_fraction(fraction: float) -> None:
+    ds = generate_synthetic(n_users=40, items_per_scenario=20, profile_fraction=fraction)
+    if fraction == 0.0:
+        assert ds.profiles is None
+        return
+    assert ds.profiles is not None
+    assert len(ds.profiles) == round(fraction * 40)
+    assert ds.profiles["user_id"].is_unique
+    assert ds.profiles["user_id"].isin(ds.interactions["user_id"]).all()
+    assert ds.profiles["profile"].str.fullmatch(r"[A-Z0-9].{10,}\.").all()
