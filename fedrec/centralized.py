@@ -19,6 +19,7 @@ from fedrec.baselines.zero_shot import ZeroShot
 from fedrec.config import Config, split_list
 from fedrec.data import Split, load_dataset, split_dataset
 from fedrec.device import pick_device
+from fedrec.errors import ConfigError
 from fedrec.evaluation import Scorer, evaluate_cases, evaluate_split, matrix_scorer, train_matrix
 from fedrec.models.backbone import backbone_parameter_bytes
 from fedrec.models.catalog_model import CatalogModel, build_catalog_model
@@ -83,7 +84,7 @@ def run_baselines(
         elif name == "itemknn":
             scorer = matrix_scorer(ItemKNN().fit(train), split.n_items)
         elif name == "ease":
-            scorer, l2 = _tuned_ease(split, train, cfg)
+            scorer, l2 = _tuned_ease(split, train, cfg, zs.items)
             out.setdefault("_chosen", {})["ease-l2"] = l2
         else:
             scorer = ZeroShot(zs.items, zs.profiles).score_histories
@@ -91,17 +92,20 @@ def run_baselines(
     return out
 
 
-def _tuned_ease(split: Split, train: Any, cfg: Config) -> tuple[Scorer, float]:
+def _tuned_ease(
+    split: Split, train: Any, cfg: Config, item_vectors: np.ndarray
+) -> tuple[Scorer, float]:
     """EASE with its l2 picked on validation NDCG (a fair, tuned baseline)."""
     best: tuple[float, float, Scorer] | None = None
     for l2 in (float(v) for v in split_list(cfg.eval.ease_l2)):
         scorer = matrix_scorer(EASE(l2=l2).fit(train), split.n_items)
-        ndcg = evaluate_cases(scorer, split.valid, split, k=cfg.eval.k, seed=cfg.train.seed)[
-            f"ndcg@{cfg.eval.k}"
-        ]
+        ndcg = evaluate_cases(
+            scorer, split.valid, split, k=cfg.eval.k, item_vectors=item_vectors, seed=cfg.train.seed
+        )[f"ndcg@{cfg.eval.k}"]
         if best is None or ndcg > best[0]:
             best = (ndcg, l2, scorer)
-    assert best is not None  # the grid is never empty: ease-l2 has a default
+    if best is None:  # pragma: no cover - EvalConfig rejects an empty grid
+        raise ConfigError("ease-l2 is empty: give one or more numbers.")
     return best[2], best[1]
 
 

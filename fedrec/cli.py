@@ -48,6 +48,10 @@ def _setup(quiet: bool = False) -> None:
     )
     for noisy in ("httpx", "transformers", "urllib3", "filelock"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # Flower prints through its own handler; keep its round-by-round chatter out of ours.
+    flwr_log = logging.getLogger("flwr")
+    flwr_log.propagate = False
+    flwr_log.setLevel(logging.WARNING)
 
 
 def _fail(err: Exception) -> None:
@@ -78,6 +82,47 @@ def train(
         return
     _print_summary(summary, cfg.eval.k)
     console.print(f"run directory: [bold]{out}[/]")
+
+
+@app.command()
+def simulate(
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Run directory to write.")] = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    resume: Annotated[
+        Path | None, typer.Option(help="Continue the run in this directory from its last checkpoint.")
+    ] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace a finished run in --out.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Less output.")] = False,
+) -> None:
+    """Federated training in Flower's simulation engine (same apps and keys as 'flwr run')."""
+    _setup(quiet)
+    from fedrec.config import resolve
+    from fedrec.federated.flower import simulate as run_simulation
+    from fedrec.rundir import RunDir
+
+    try:
+        if resume is not None:
+            if config or set_:
+                raise FedrecError("--resume continues a run with its saved config: drop --config/--set.")
+            run = RunDir(resume).require()
+            cfg = run.read_config()
+        else:
+            if out is None:
+                raise FedrecError("give --out RUN_DIR (or --resume RUN_DIR).")
+            cfg = resolve(config, set_ or [])
+            run = RunDir(out).create(overwrite=overwrite)
+        summary = run_simulation(cfg, run, resume=resume is not None)
+    except FedrecError as err:
+        _fail(err)
+        return
+    _print_summary(summary, cfg.eval.k)
+    fed = summary.get("federation", {})
+    console.print(
+        f"federation: {fed.get('rounds')} rounds, {fed.get('clients')} clients, "
+        f"{fed.get('bytes_sent_per_client_round', 0) / 1024:.1f} KiB sent per client per round"
+    )
+    console.print(f"run directory: [bold]{run.path}[/]")
 
 
 @app.command()

@@ -34,10 +34,6 @@ DATASETS = (
 )
 
 
-def _key(name: str, help_text: str, **choices: Any) -> Any:
-    return field(metadata={"help": help_text, **choices})
-
-
 @dataclass(frozen=True)
 class DataConfig:
     """Where the data comes from and how it is split."""
@@ -166,12 +162,86 @@ class EvalConfig:
 
     def __post_init__(self) -> None:
         _check_min("k", self.k, 1)
+        try:
+            grid = [float(v) for v in split_list(self.ease_l2)]
+        except ValueError:
+            grid = []
+        if not grid:
+            raise ConfigError(f"ease-l2={self.ease_l2!r}: give one or more numbers, e.g. '100,500'.")
         known = {"popularity", "ease", "itemknn", "zero-shot"}
         for name in split_list(self.baselines):
             if name not in known:
                 raise ConfigError(
                     f"baselines: unknown baseline {name!r}; choose from {sorted(known)}."
                 )
+
+
+@dataclass(frozen=True)
+class FederationConfig:
+    """Federated training: rounds, clients, partitions, strategy, faults."""
+
+    num_server_rounds: int = field(default=5, metadata={"help": "federated rounds"})
+    num_clients: int = field(
+        default=10, metadata={"help": "clients (0 = natural count of the partition)"}
+    )
+    clients_per_round: int = field(
+        default=0, metadata={"help": "clients sampled per round (0 = all)"}
+    )
+    local_epochs: int = field(default=1, metadata={"help": "local epochs per round"})
+    partition: str = field(
+        default="user",
+        metadata={"help": "how data is divided", "choices": ("user", "scenario", "dirichlet")},
+    )
+    dirichlet_alpha: float = field(
+        default=0.5, metadata={"help": "Dirichlet concentration (partition=dirichlet)"}
+    )
+    strategy: str = field(
+        default="fedavg",
+        metadata={"help": "aggregation", "choices": ("fedavg", "fedprox", "fedadam")},
+    )
+    proximal_mu: float = field(default=0.01, metadata={"help": "FedProx proximal weight"})
+    server_lr: float = field(default=0.01, metadata={"help": "FedAdam server learning rate"})
+    min_replies: int = field(
+        default=1, metadata={"help": "fewest successful clients to aggregate a round"}
+    )
+    server_eval_every: int = field(
+        default=1, metadata={"help": "rounds between full server-side test evaluations"}
+    )
+    send_float16: bool = field(
+        default=False, metadata={"help": "send the trainable state in float16"}
+    )
+    run_dir: str = field(
+        default="runs/flwr", metadata={"help": "run directory for 'flwr run'"}
+    )
+    fail_clients: str = field(
+        default="", metadata={"help": "partition ids that raise in training (fault drills)"}
+    )
+    client_cpus: float = field(
+        default=1.0, metadata={"help": "simulation: CPU cores reserved per client"}
+    )
+
+    def __post_init__(self) -> None:
+        _check_min("num-server-rounds", self.num_server_rounds, 1)
+        _check_min("num-clients", self.num_clients, 0)
+        _check_min("clients-per-round", self.clients_per_round, 0)
+        _check_min("local-epochs", self.local_epochs, 1)
+        _check_min("min-replies", self.min_replies, 1)
+        _check_min("server-eval-every", self.server_eval_every, 1)
+        if self.dirichlet_alpha <= 0:
+            raise ConfigError(f"dirichlet-alpha={self.dirichlet_alpha} must be > 0.")
+        if self.num_clients and self.clients_per_round > self.num_clients:
+            raise ConfigError(
+                f"clients-per-round={self.clients_per_round} is more than num-clients="
+                f"{self.num_clients}: lower clients-per-round (0 = all)."
+            )
+        if self.client_cpus <= 0:
+            raise ConfigError(f"client-cpus={self.client_cpus} must be > 0.")
+        try:
+            [int(v) for v in split_list(self.fail_clients)]
+        except ValueError:
+            raise ConfigError(
+                f"fail-clients={self.fail_clients!r}: give partition ids like '0,3'."
+            ) from None
 
 
 @dataclass(frozen=True)
@@ -182,6 +252,7 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    federation: FederationConfig = field(default_factory=FederationConfig)
 
     def to_flat(self) -> dict[str, Any]:
         """The flat kebab-case form (what a TOML file or the Flower run config holds)."""
@@ -203,6 +274,7 @@ _SECTIONS = (
     _Section("model", ModelConfig),
     _Section("train", TrainConfig),
     _Section("eval", EvalConfig),
+    _Section("federation", FederationConfig),
 )
 
 

@@ -64,8 +64,14 @@ def train_epoch(
     *,
     progress: bool = False,
     desc: str = "training",
+    proximal: tuple[float, dict[str, torch.Tensor]] | None = None,
 ) -> EpochStats:
-    """One pass over this epoch's rows; refreshes the no-gradient text caches first."""
+    """One pass over this epoch's rows; refreshes the no-gradient text caches first.
+
+    ``proximal=(mu, reference)`` adds FedProx's ``mu/2 * ||w - w_ref||^2`` over the
+    trainable parameters (``reference`` maps their names to the round's start values).
+    """
+    named = [(n, p) for n, p in cm.model.named_parameters() if p.requires_grad]
     cm.ensure_fresh()
     cm.model.train()
     start = time.perf_counter()
@@ -80,8 +86,13 @@ def train_epoch(
         history = torch.as_tensor(rows.history[idx], device=device)
         negatives = torch.as_tensor(rng.integers(0, cm.n_items, size=cfg.negatives), device=device)
         loss = batch_loss(cm, users, targets, history, negatives)
+        objective = loss
+        if proximal is not None and proximal[0] > 0:
+            mu, ref = proximal
+            drift = sum(((p - ref[n].to(p.device)) ** 2).sum() for n, p in named)
+            objective = loss + 0.5 * mu * drift
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        objective.backward()
         optimizer.step()
         cm.mark_stale()
         total += float(loss.detach()) * len(idx)

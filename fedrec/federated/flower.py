@@ -1,0 +1,311 @@
+"""All of fedrec's Flower glue (Message API, flwr >= 1.41), and nothing else.
+
+The ServerApp parses the run config once, then drives the rounds itself: it
+picks the clients of each round (seeded, so a resumed run samples as the
+uninterrupted one would), lets the Flower strategy build the messages and do the
+aggregation (FedAvg, FedProx or FedAdam), tolerates clients that fail, and hands
+everything else to :class:`~fedrec.federated.server.ServerRuntime`. The ClientApp
+turns messages into calls on :class:`~fedrec.federated.client.ClientRuntime`.
+
+Only the trainable state travels, in both directions: the ``arrays`` record of
+every message is exactly :func:`~fedrec.models.recommender.trainable_state`.
+The full flat config rides in each message's ``config`` record, so clients
+build exactly the model the server evaluates.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
+from flwr.clientapp import ClientApp
+from flwr.serverapp import Grid, ServerApp
+from flwr.serverapp.strategy import FedAdam, FedAvg, FedProx
+
+from fedrec.config import Config, build_config
+from fedrec.errors import ConfigError
+from fedrec.federated.client import client_runtime
+from fedrec.federated.server import ServerRuntime
+from fedrec.rundir import RunDir
+
+log = logging.getLogger(__name__)
+
+# Record keys (kebab-case, defined once).
+ARRAYS = "arrays"
+CONFIG = "config"
+METRICS = "metrics"
+NUM_EXAMPLES = "num-examples"
+SERVER_ROUND = "server-round"
+PROXIMAL_MU = "proximal-mu"
+BYTES_RECEIVED = "bytes-received"
+BYTES_SENT = "bytes-sent"
+PARTITION_ID = "partition-id"
+ROUND_KEYS = (SERVER_ROUND, PROXIMAL_MU)
+
+
+# -- arrays ------------------------------------------------------------------------------
+def to_arrays(state: dict[str, torch.Tensor], float16: bool = False) -> ArrayRecord:
+    """A trainable state as an ArrayRecord (optionally halved to float16 for the wire)."""
+    dtype = torch.float16 if float16 else torch.float32
+    return ArrayRecord(torch_state_dict={k: v.detach().cpu().to(dtype) for k, v in state.items()})
+
+
+def from_arrays(record: ArrayRecord) -> dict[str, torch.Tensor]:
+    """An ArrayRecord back to a float32 trainable state."""
+    return {k: v.float() for k, v in record.to_torch_state_dict().items()}
+
+
+def _config_record(cfg: Config, **extra: Any) -> ConfigRecord:
+    return ConfigRecord({**cfg.to_flat(), **extra})
+
+
+def _flat_from_message(msg: Message) -> tuple[dict[str, Any], dict[str, Any]]:
+    record = dict(msg.content[CONFIG])
+    round_values = {k: record.pop(k) for k in ROUND_KEYS if k in record}
+    return record, round_values
+
+
+def _partition_id(context: Context) -> int:
+    if PARTITION_ID not in context.node_config:
+        raise ConfigError(
+            "this SuperNode has no 'partition-id' in its node config: start it with "
+            "--node-config 'partition-id=N num-partitions=M'."
+        )
+    return int(context.node_config[PARTITION_ID])
+
+
+# -- ClientApp ---------------------------------------------------------------------------
+def make_client_app() -> ClientApp:
+    """The ClientApp: train and evaluate the received global trainable state."""
+    app = ClientApp()
+
+    @app.train()
+    def train(msg: Message, context: Context) -> Message:
+        flat, round_values = _flat_from_message(msg)
+        runtime = client_runtime(flat, _partition_id(context))
+        received = msg.content[ARRAYS]
+        result = runtime.train(
+            from_arrays(received),
+            int(round_values.get(SERVER_ROUND, 0)),
+            proximal_mu=float(round_values.get(PROXIMAL_MU, 0.0)),
+        )
+        arrays = to_arrays(result.state, runtime.cfg.federation.send_float16)
+        metrics = MetricRecord(
+            {
+                NUM_EXAMPLES: result.num_examples,
+                **result.metrics,
+                BYTES_RECEIVED: received.count_bytes(),
+                BYTES_SENT: arrays.count_bytes(),
+            }
+        )
+        return Message(RecordDict({ARRAYS: arrays, METRICS: metrics}), reply_to=msg)
+
+    @app.evaluate()
+    def evaluate(msg: Message, context: Context) -> Message:
+        flat, _ = _flat_from_message(msg)
+        runtime = client_runtime(flat, _partition_id(context))
+        result = runtime.evaluate(from_arrays(msg.content[ARRAYS]))
+        metrics = MetricRecord({NUM_EXAMPLES: result.num_examples, **result.metrics})
+        return Message(RecordDict({METRICS: metrics}), reply_to=msg)
+
+    return app
+
+
+# -- ServerApp ---------------------------------------------------------------------------
+def make_server_app(
+    flat_config: dict[str, Any] | None = None,
+    run_dir: str | None = None,
+    *,
+    resume: bool = False,
+) -> ServerApp:
+    """The ServerApp. With no ``flat_config`` it reads ``context.run_config`` (``flwr run``)."""
+    app = ServerApp()
+
+    @app.main()
+    def main(grid: Grid, context: Context) -> None:
+        values = flat_config if flat_config is not None else dict(context.run_config)
+        cfg = build_config(values)
+        run = RunDir(run_dir or cfg.federation.run_dir)
+        run_federation(grid, cfg, run, resume=resume)
+
+    return app
+
+
+def make_strategy(cfg: Config) -> FedAvg:
+    """The configured Flower strategy; clients are weighted by their example counts."""
+    fed = cfg.federation
+    common = {"fraction_train": 1.0, "fraction_evaluate": 1.0, "min_train_nodes": 1,
+              "min_evaluate_nodes": 1, "min_available_nodes": 1, "weighted_by_key": NUM_EXAMPLES}
+    if fed.strategy == "fedprox":
+        return FedProx(proximal_mu=fed.proximal_mu, **common)
+    if fed.strategy == "fedadam":
+        return FedAdam(eta=fed.server_lr, **common)
+    return FedAvg(**common)
+
+
+class _Selected:
+    """A view of the grid that offers the strategy only this round's chosen nodes."""
+
+    def __init__(self, grid: Grid, nodes: Sequence[int]) -> None:
+        self._grid, self._nodes = grid, list(nodes)
+
+    def get_node_ids(self) -> list[int]:
+        return list(self._nodes)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._grid, name)
+
+
+def _wait_for_nodes(grid: Grid, count: int, timeout: float = 300.0) -> list[int]:
+    deadline = time.monotonic() + timeout
+    while len(nodes := sorted(grid.get_node_ids())) < count:
+        if time.monotonic() > deadline:
+            raise ConfigError(
+                f"only {len(nodes)} of num-clients={count} nodes connected within {timeout:.0f}s: "
+                "start more SuperNodes or lower num-clients."
+            )
+        time.sleep(0.5)
+    return nodes
+
+
+def select_nodes(nodes: Sequence[int], per_round: int, seed: int, server_round: int) -> list[int]:
+    """This round's clients: all, or a seeded sample of ``per_round`` (same on resume)."""
+    if per_round == 0 or per_round >= len(nodes):
+        return list(nodes)
+    rng = np.random.default_rng((seed, server_round))
+    return sorted(rng.choice(list(nodes), size=per_round, replace=False).tolist())
+
+
+def _split_replies(replies: Iterable[Message]) -> tuple[list[Message], list[dict[str, Any]]]:
+    ok, failed = [], []
+    for reply in replies:
+        if reply.has_error():
+            failed.append({"node": reply.metadata.src_node_id, "error": reply.error.reason})
+        else:
+            ok.append(reply)
+    return ok, failed
+
+
+def _weighted(replies: Sequence[Message], skip: tuple[str, ...] = ()) -> dict[str, float]:
+    """Example-weighted mean of every metric the replies share (zero-weight replies skipped)."""
+    metrics = [r.content[METRICS] for r in replies]
+    weights = np.array([float(m[NUM_EXAMPLES]) for m in metrics])
+    if not metrics or weights.sum() <= 0:
+        return {}
+    keys = set.intersection(*(set(m.keys()) for m in metrics)) - {NUM_EXAMPLES, *skip}
+    return {k: float(np.average([float(m[k]) for m in metrics], weights=weights)) for k in sorted(keys)}
+
+
+def _as_float32(reply: Message) -> Message:
+    """Replies sent in float16 are averaged in float32."""
+    arrays = reply.content[ARRAYS]
+    reply.content[ARRAYS] = ArrayRecord(torch_state_dict=from_arrays(arrays))
+    return reply
+
+
+def run_federation(grid: Grid, cfg: Config, run: RunDir, *, resume: bool = False) -> dict[str, Any]:
+    """The round loop: train, aggregate, evaluate, checkpoint; returns the summary."""
+    fed = cfg.federation
+    run.path.mkdir(parents=True, exist_ok=True)
+    server = ServerRuntime(cfg, run)
+    state, start_round = server.initial_state(), 0
+    point = server.resume_point() if resume else None
+    if point is not None:
+        start_round, state = point
+        log.info("resuming after round %d", start_round)
+    else:
+        run.write_config(cfg)
+        server.record({"round": 0, **server.evaluate(0, state)})
+    strategy = make_strategy(cfg)
+    nodes = _wait_for_nodes(grid, server.num_clients)
+    float16 = fed.send_float16
+    round_seconds, client_seconds, sent, received = [], [], [], []
+    for rnd in range(start_round + 1, fed.num_server_rounds + 1):
+        t0 = time.perf_counter()
+        chosen = select_nodes(nodes, fed.clients_per_round, cfg.train.seed, rnd)
+        arrays = to_arrays(state, float16)
+        messages = strategy.configure_train(rnd, arrays, _config_record(cfg), _Selected(grid, chosen))
+        ok, failed = _split_replies(grid.send_and_receive(messages))
+        for failure in failed:
+            log.warning("round %d: client on node %s failed: %s", rnd, failure["node"], failure["error"])
+        entry: dict[str, Any] = {"round": rnd, "clients": len(chosen), "replies": len(ok),
+                                 "failures": failed}
+        if len(ok) >= fed.min_replies:
+            agg, _ = strategy.aggregate_train(rnd, [_as_float32(r) if float16 else r for r in ok])
+            if agg is not None:
+                state = from_arrays(agg)
+            entry["aggregated"] = True
+        else:
+            log.warning("round %d: %d replies < min-replies=%d; global state kept", rnd, len(ok), fed.min_replies)
+            entry["aggregated"] = False
+        train_metrics = _weighted(ok, skip=(PARTITION_ID,))
+        entry.update({k.replace("-", "_"): v for k, v in train_metrics.items()})
+        entry["examples"] = int(sum(float(r.content[METRICS][NUM_EXAMPLES]) for r in ok))
+        sent += [float(r.content[METRICS][BYTES_SENT]) for r in ok]
+        received += [float(r.content[METRICS][BYTES_RECEIVED]) for r in ok]
+        eval_msgs = strategy.configure_evaluate(rnd, to_arrays(state, float16), _config_record(cfg),
+                                                _Selected(grid, chosen))
+        eval_ok, eval_failed = _split_replies(grid.send_and_receive(eval_msgs))
+        entry.update({"fed_" + k.replace("-", "_"): v for k, v in _weighted(eval_ok).items()})
+        entry["eval_failures"] = eval_failed
+        wall = time.perf_counter() - t0
+        busy = sum(float(r.content[METRICS].get("train-seconds", 0.0)) for r in ok)
+        busy += sum(float(r.content[METRICS].get("eval-seconds", 0.0)) for r in eval_ok)
+        t_eval = time.perf_counter()
+        entry.update(server.evaluate(rnd, state))
+        entry["server_eval_seconds"] = time.perf_counter() - t_eval
+        entry["round_seconds"] = wall
+        entry["client_seconds"] = busy
+        round_seconds.append(wall)
+        client_seconds.append(busy)
+        server.record(entry)
+        server.checkpoint(rnd, state)
+        log.info("round %d: %d/%d clients, val ndcg %.4f, %.1fs", rnd, len(ok), len(chosen),
+                 entry.get(f"val_ndcg@{cfg.eval.k}", float("nan")), wall)
+    federation = {
+        "rounds": fed.num_server_rounds,
+        "strategy": fed.strategy,
+        "partition": fed.partition,
+        "clients_per_round": fed.clients_per_round or server.num_clients,
+        "bytes_sent_per_client_round": float(np.mean(sent)) if sent else 0.0,
+        "bytes_received_per_client_round": float(np.mean(received)) if received else 0.0,
+        "round_seconds_mean": float(np.mean(round_seconds)) if round_seconds else 0.0,
+        "client_seconds_mean": float(np.mean(client_seconds)) if client_seconds else 0.0,
+    }
+    return server.finish(state, federation)
+
+
+# -- simulation --------------------------------------------------------------------------
+def simulate(cfg: Config, run: RunDir, *, resume: bool = False) -> dict[str, Any]:
+    """Run the ServerApp and ClientApp in Flower's simulation engine; return the summary.
+
+    The number of virtual SuperNodes is the partition's client count; impossible
+    configurations fail here, before any engine starts.
+    """
+    import os
+
+    from flwr.simulation import run_simulation
+
+    from fedrec.centralized import prepare_split
+    from fedrec.federated.partition import check_partition
+
+    n_clients = check_partition(prepare_split(cfg), cfg.federation.partition, cfg.federation.num_clients)
+    cores = os.cpu_count() or 1
+    gpus = 1.0 / min(n_clients, 4) if torch.cuda.is_available() else 0.0
+    backend = {
+        "client_resources": {"num_cpus": cfg.federation.client_cpus, "num_gpus": gpus},
+        "init_args": {"num_cpus": cores, "logging_level": "ERROR", "log_to_driver": False},
+    }
+    run.path.mkdir(parents=True, exist_ok=True)
+    run_simulation(
+        server_app=make_server_app(cfg.to_flat(), str(run.path), resume=resume),
+        client_app=make_client_app(),
+        num_supernodes=n_clients,
+        backend_config=backend,
+    )
+    return run.read_summary()

@@ -1,0 +1,143 @@
+"""Dividing the training interactions among clients.
+
+Schemes (the ``partition`` key):
+
+- ``user`` (cross-device): users are dealt IID to ``num-clients`` clients; each
+  user's interactions stay together on one client. ``num-clients = 0`` gives one
+  user per client.
+- ``scenario`` (cross-silo): each scenario is a silo holding the interactions
+  with its own items; with ``num-clients`` a multiple of the number of scenarios
+  each silo is split further by user.
+- ``dirichlet`` (non-IID): users, labelled by the scenario they use most, are
+  spread over clients with Dirichlet(``alpha``) proportions per label.
+
+IID and Dirichlet splits use the flwr-datasets partitioners on an in-memory
+table of users. The item catalog is public; a client's interactions are only
+ever handed to that client.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from fedrec.data.split import Cases, Split
+from fedrec.errors import ConfigError
+
+SCHEMES = ("user", "scenario", "dirichlet")
+
+
+@dataclass(frozen=True)
+class ClientData:
+    """What one client holds: its training rows and its validation cases."""
+
+    train: pd.DataFrame  # columns user, item, timestamp (sorted by user, time)
+    valid: Cases  # validation cases of its users, history = the client's own rows
+
+
+def count_clients(split: Split, scheme: str, num_clients: int) -> int:
+    """The number of clients a scheme produces (``num_clients=0`` = natural count)."""
+    n_scen = len(split.scenarios)
+    if scheme == "user":
+        return num_clients or int(split.train["user"].nunique())
+    if scheme == "scenario":
+        return num_clients or n_scen
+    return num_clients
+
+
+def check_partition(split: Split, scheme: str, num_clients: int) -> int:
+    """Fail early, naming the key, for partitions that cannot work; return the client count."""
+    if scheme not in SCHEMES:
+        raise ConfigError(f"partition={scheme!r} is unknown: choose one of {list(SCHEMES)}.")
+    users = int(split.train["user"].nunique())
+    n = count_clients(split, scheme, num_clients)
+    if n < 1:
+        raise ConfigError(f"num-clients={num_clients}: partition={scheme!r} needs num-clients >= 1.")
+    if scheme in ("user", "dirichlet") and n > users:
+        raise ConfigError(
+            f"num-clients={n} is more than the {users} training users: with partition={scheme!r} "
+            "every client needs at least one user. Lower num-clients."
+        )
+    if scheme == "scenario" and n % len(split.scenarios):
+        raise ConfigError(
+            f"num-clients={n} with partition='scenario' must be a multiple of the "
+            f"{len(split.scenarios)} scenarios ({', '.join(split.scenarios)})."
+        )
+    return n
+
+
+def partition_users(split: Split, scheme: str, num_clients: int, *, alpha: float, seed: int) -> list[np.ndarray]:
+    """User indices per client for the ``user`` and ``dirichlet`` schemes."""
+    from datasets import Dataset
+    from flwr_datasets.partitioner import DirichletPartitioner, IidPartitioner
+
+    users = np.sort(split.train["user"].unique())
+    n = count_clients(split, scheme, num_clients)
+    rng = np.random.default_rng(seed)
+    if scheme == "user":
+        shuffled = rng.permutation(users)
+        table = Dataset.from_pandas(pd.DataFrame({"user": shuffled}))
+        partitioner = IidPartitioner(num_partitions=n)
+    else:
+        items = split.train["item"].to_numpy()
+        scen = split.item_scenario[items]
+        dominant = (
+            pd.DataFrame({"user": split.train["user"].to_numpy(), "scenario": scen})
+            .groupby("user")["scenario"]
+            .agg(lambda s: s.value_counts().idxmax())
+        )
+        table = Dataset.from_pandas(
+            pd.DataFrame({"user": users, "scenario": dominant.loc[users].to_numpy()})
+        )
+        min_size = max(1, min(5, len(users) // (4 * n)))
+        partitioner = DirichletPartitioner(
+            num_partitions=n, partition_by="scenario", alpha=alpha, min_partition_size=min_size,
+            self_balancing=True, seed=seed,
+        )
+    partitioner.dataset = table
+    try:
+        return [np.sort(np.asarray(partitioner.load_partition(i)["user"], dtype=np.int64)) for i in range(n)]
+    except ValueError as err:
+        raise ConfigError(
+            f"partition={scheme!r} could not give {n} clients at least one user each ({err}); "
+            "lower num-clients or raise dirichlet-alpha."
+        ) from None
+
+
+def client_data(split: Split, scheme: str, num_clients: int, client: int, *, alpha: float, seed: int) -> ClientData:
+    """The data of client ``client`` (0-based) under the given scheme."""
+    n = check_partition(split, scheme, num_clients)
+    if not 0 <= client < n:
+        raise ConfigError(f"client {client} does not exist: partition has clients 0..{n - 1}.")
+    train = split.train
+    if scheme == "scenario":
+        n_scen = len(split.scenarios)
+        silo, part = client % n_scen, client // n_scen
+        rows = train[split.item_scenario[train["item"].to_numpy()] == silo]
+        silo_users = np.sort(rows["user"].unique())
+        per = n // n_scen
+        chunk = np.array_split(np.random.default_rng(seed + silo).permutation(silo_users), per)[part]
+        rows = rows[rows["user"].isin(chunk)]
+        keep_target = split.item_scenario == silo
+    else:
+        users = partition_users(split, scheme, num_clients, alpha=alpha, seed=seed)[client]
+        rows = train[train["user"].isin(users)]
+        keep_target = np.ones(split.n_items, dtype=bool)
+    rows = rows.reset_index(drop=True)
+    return ClientData(train=rows, valid=_local_cases(split.valid, rows, keep_target))
+
+
+def _local_cases(valid: Cases, rows: pd.DataFrame, keep_target: np.ndarray) -> Cases:
+    """Validation cases of the client's users, seen through the client's own history."""
+    local = {int(u): g["item"].to_numpy() for u, g in rows.groupby("user")}
+    users, history, relevant = [], [], []
+    for user, rel in zip(valid.users, valid.relevant, strict=True):
+        hist = local.get(int(user))
+        if hist is None or not keep_target[rel].all():
+            continue
+        users.append(int(user))
+        history.append(hist)
+        relevant.append(rel)
+    return Cases(np.asarray(users, dtype=np.int64), history, relevant)

@@ -1,0 +1,143 @@
+"""What the server does between rounds, with no knowledge of Flower.
+
+:class:`ServerRuntime` owns the run directory: it makes the initial global
+state, evaluates the global model on the held-out split (validation every
+round, the full test slices every ``server-eval-every`` rounds), appends one
+record per round to ``metrics.jsonl``, checkpoints the state every round so
+``fedrec simulate --resume`` can continue, and writes the final summary in the
+same structure as a centralized run, plus ``federation``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+import torch
+
+from fedrec.centralized import model_facts, model_scorer, prepare_split, run_baselines, zero_shot_vectors
+from fedrec.config import Config
+from fedrec.device import pick_device
+from fedrec.evaluation import evaluate_cases, evaluate_split
+from fedrec.federated.partition import check_partition
+from fedrec.models.catalog_model import build_catalog_model
+from fedrec.models.recommender import load_trainable_state, trainable_state
+from fedrec.plots import plot_curves
+from fedrec.rundir import RunDir
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT = "checkpoint.safetensors"
+CHECKPOINT_INFO = "checkpoint.json"
+
+
+class ServerRuntime:
+    """Global model, evaluation, checkpoints and the run directory of a federated run."""
+
+    def __init__(self, cfg: Config, run: RunDir, *, progress: bool = True) -> None:
+        self.cfg = cfg
+        self.run = run
+        self.progress = progress
+        torch.manual_seed(cfg.train.seed)
+        self.split = prepare_split(cfg)
+        # Configurations that cannot work fail here, before any client trains.
+        self.num_clients = check_partition(
+            self.split, cfg.federation.partition, cfg.federation.num_clients
+        )
+        device = pick_device(cfg.train.device, cfg.train.threads)
+        self.cm = build_catalog_model(self.split, cfg.model, cfg.data, device)
+        self.zs = zero_shot_vectors(self.cm, self.split)
+        self.k = cfg.eval.k
+        self.best: tuple[float, int] = (-1.0, 0)
+        self.started = time.perf_counter()
+
+    # -- state -------------------------------------------------------------------------
+    def initial_state(self) -> dict[str, torch.Tensor]:
+        return trainable_state(self.cm.model)
+
+    def checkpoint(self, server_round: int, state: dict[str, torch.Tensor]) -> None:
+        """Save the global state after ``server_round`` (atomic: state first, then the round)."""
+        self.run.save_state(state, CHECKPOINT)
+        info = {"round": server_round, "best_ndcg": self.best[0], "best_round": self.best[1]}
+        tmp = self.run.path / (CHECKPOINT_INFO + ".tmp")
+        tmp.write_text(json.dumps(info))
+        tmp.replace(self.run.path / CHECKPOINT_INFO)
+
+    def resume_point(self) -> tuple[int, dict[str, torch.Tensor]] | None:
+        """(last finished round, its state) if the run directory holds a checkpoint."""
+        info_path = self.run.path / CHECKPOINT_INFO
+        if not info_path.exists():
+            return None
+        info = json.loads(info_path.read_text())
+        self.best = (float(info["best_ndcg"]), int(info["best_round"]))
+        return int(info["round"]), self.run.load_state(CHECKPOINT)
+
+    # -- evaluation --------------------------------------------------------------------
+    def evaluate(self, server_round: int, state: dict[str, torch.Tensor]) -> dict[str, Any]:
+        """Validation metrics every round; full test slices every ``server-eval-every``."""
+        load_trainable_state(self.cm.model, state)
+        self.cm.mark_stale()
+        scorer = model_scorer(self.cm)
+        val = evaluate_cases(scorer, self.split.valid, self.split, k=self.k,
+                             item_vectors=self.zs.items, seed=self.cfg.train.seed)
+        out: dict[str, Any] = {f"val_{k}": v for k, v in val.items()}
+        key = f"ndcg@{self.k}"
+        if val[key] > self.best[0]:
+            self.best = (val[key], server_round)
+            self.run.save_state(state)
+        every = self.cfg.federation.server_eval_every
+        if server_round % every == 0 or server_round == self.cfg.federation.num_server_rounds:
+            test = evaluate_cases(scorer, self.split.test, self.split, k=self.k,
+                                  item_vectors=self.zs.items, seed=self.cfg.train.seed)
+            out.update({f"test_{k}": v for k, v in test.items()})
+        return out
+
+    def record(self, entry: dict[str, Any]) -> None:
+        self.run.append_metrics(entry)
+
+    # -- the end -----------------------------------------------------------------------
+    def finish(self, final_state: dict[str, torch.Tensor], federation: dict[str, Any]) -> dict[str, Any]:
+        """Evaluate the best-validation global state on every slice; write summary and plots."""
+        best_state = self.run.load_state() if (self.run.path / "state.safetensors").exists() else final_state
+        load_trainable_state(self.cm.model, best_state)
+        self.cm.mark_stale()
+        summary: dict[str, Any] = evaluate_split(
+            model_scorer(self.cm), self.split, k=self.k, item_vectors=self.zs.items, seed=self.cfg.train.seed
+        )
+        baselines = run_baselines(self.split, self.cfg, self.zs)
+        chosen = baselines.pop("_chosen", {})
+        summary["baselines"] = baselines
+        records = self.run.read_metrics()
+        key = f"val_ndcg@{self.k}"
+        curve = [r[key] for r in records if key in r and r.get("round", 0) > 0]
+        summary["validation"] = {"best_round": self.best[1], f"ndcg@{self.k}": self.best[0], "curve": curve}
+        summary["federation"] = federation | {"clients": self.num_clients,
+                                              "wall_seconds": time.perf_counter() - self.started}
+        summary["model"] = model_facts(self.cm)
+        summary["data"] = {"dataset": self.cfg.data.dataset, **self.split.stats, **chosen,
+                           "items": self.split.n_items, "users": self.split.n_users,
+                           "scenarios": self.split.scenarios}
+        self.run.write_summary(summary)
+        self._plot(records, baselines)
+        return summary
+
+    def _plot(self, records: list[dict[str, Any]], baselines: dict[str, Any]) -> None:
+        key = f"ndcg@{self.k}"
+        rounds = [r for r in records if f"val_{key}" in r]
+        if not rounds:
+            return
+        curves = {f"global val {key}": [r[f"val_{key}"] for r in rounds]}
+        tested = [r for r in rounds if f"test_{key}" in r]
+        if len(tested) == len(rounds):
+            curves[f"global test {key}"] = [r[f"test_{key}"] for r in rounds]
+        plot_curves(
+            self.run.path / "rounds.png",
+            [r["round"] for r in rounds],
+            curves,
+            xlabel="round",
+            ylabel=key,
+            title="Global model over federated rounds",
+            references={f"popularity test {key}": baselines.get("popularity", {}).get("test", {}).get(key)},
+        )
