@@ -28,6 +28,11 @@ app = typer.Typer(
 )
 data_app = typer.Typer(help="Look at datasets before training on them.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+superlink_app = typer.Typer(
+    help="A local Flower SuperLink for 'flwr run .' that uses this environment (no uv installs).",
+    no_args_is_help=True,
+)
+app.add_typer(superlink_app, name="superlink")
 # Tables are wide: do not squeeze them to 80 columns when output is not a terminal.
 console = Console(width=None if sys.stdout.isatty() else 160)
 
@@ -197,6 +202,35 @@ def data_inspect(
     for row in sample.itertuples(index=False):
         items.add_row(*[str(v)[:60] for v in row])
     console.print(items)
+
+
+@superlink_app.command("start")
+def superlink_start() -> None:
+    """Start the local SuperLink on 127.0.0.1:39091 with runtime dependency installs off."""
+    from fedrec.federated import superlink
+
+    try:
+        pid = superlink.start()
+    except FedrecError as err:
+        _fail(err)
+        return
+    console.print(f"local SuperLink running (pid {pid}); now: flwr run . --stream")
+
+
+@superlink_app.command("stop")
+def superlink_stop() -> None:
+    """Stop the local SuperLink that 'fedrec superlink start' started."""
+    from fedrec.federated import superlink
+
+    console.print("stopped" if superlink.stop() else "no SuperLink started by fedrec is running")
+
+
+@superlink_app.command("status")
+def superlink_status() -> None:
+    """Say whether a SuperLink answers on the local port."""
+    from fedrec.federated import superlink
+
+    console.print("running" if superlink.is_running() else "not running")
 
 
 def _fmt(value: Any) -> str:

@@ -181,8 +181,9 @@ class FederationConfig:
     """Federated training: rounds, clients, partitions, strategy, faults."""
 
     num_server_rounds: int = field(default=5, metadata={"help": "federated rounds"})
+    # 2 matches the SuperNodes of Flower's default local simulation federation.
     num_clients: int = field(
-        default=10, metadata={"help": "clients (0 = natural count of the partition)"}
+        default=2, metadata={"help": "clients (0 = natural count of the partition)"}
     )
     clients_per_round: int = field(
         default=0, metadata={"help": "clients sampled per round (0 = all)"}
