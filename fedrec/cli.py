@@ -108,10 +108,8 @@ def simulate(
 
     try:
         if resume is not None:
-            if config or set_:
-                raise FedrecError("--resume continues a run with its saved config: drop --config/--set.")
             run = RunDir(resume).require()
-            cfg = run.read_config()
+            cfg = resume_config(run, config, set_ or [])
         else:
             if out is None:
                 raise FedrecError("give --out RUN_DIR (or --resume RUN_DIR).")
@@ -128,6 +126,19 @@ def simulate(
         f"{fed.get('bytes_sent_per_client_round', 0) / 1024:.1f} KiB sent per client per round"
     )
     console.print(f"run directory: [bold]{run.path}[/]")
+
+
+def resume_config(run: Any, config: Path | None, overrides: list[str]) -> Any:
+    """A run's saved config; only ``num-server-rounds`` may change (to run longer)."""
+    from fedrec.config import build_config, parse_overrides
+
+    extra = parse_overrides(overrides)
+    if config or set(extra) - {"num-server-rounds"}:
+        raise FedrecError(
+            "--resume continues a run with its saved config; only --set num-server-rounds=N "
+            "may be given (to extend it)."
+        )
+    return build_config(run.read_raw_config() | extra)
 
 
 @app.command()
