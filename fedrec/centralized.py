@@ -31,6 +31,10 @@ from fedrec.training.trainer import make_optimizer, train_epoch
 
 log = logging.getLogger(__name__)
 
+NOT_PRIVATE = (
+    "differential privacy is OFF: this run gives no formal privacy guarantee for the training data."
+)
+
 
 def prepare_split(cfg: Config, progress: bool = False) -> Split:
     """Load the configured dataset and split it (deterministic by ``seed``)."""
@@ -118,12 +122,15 @@ def train_centralized(
 ) -> dict[str, Any]:
     """Train centrally with early stopping on validation NDCG; write the run directory."""
     t0 = time.perf_counter()
+    log.warning(NOT_PRIVATE)
     torch.manual_seed(cfg.train.seed)
     rng = np.random.default_rng(cfg.train.seed)
     device = pick_device(cfg.train.device, cfg.train.threads)
     split = prepare_split(cfg, progress=progress)
     run.write_config(cfg)
-    cm = build_catalog_model(split, cfg.model, cfg.data, device, backbone=backbone, progress=progress)
+    cm = build_catalog_model(
+        split, cfg.model, cfg.data, device, backbone=backbone, progress=progress
+    )
     zs = zero_shot_vectors(cm, split)
     rows = build_rows(split.train, cfg.data.max_history)
     optimizer = make_optimizer(cm, cfg.train)
@@ -143,11 +150,23 @@ def train_centralized(
             model_scorer(cm), split.valid, split, k=k, item_vectors=zs.items, seed=cfg.train.seed
         )
         curve.append(val[key])
-        record = {"epoch": epoch, "train_loss": stats.loss, "examples": stats.examples,
-                  "seconds": stats.seconds, **{f"val_{m}": v for m, v in val.items()}}
+        record = {
+            "epoch": epoch,
+            "train_loss": stats.loss,
+            "examples": stats.examples,
+            "seconds": stats.seconds,
+            **{f"val_{m}": v for m, v in val.items()},
+        }
         run.append_metrics(record)
         if progress:
-            log.info("epoch %d loss %.4f val %s %.4f (%.1fs)", epoch, stats.loss, key, val[key], stats.seconds)
+            log.info(
+                "epoch %d loss %.4f val %s %.4f (%.1fs)",
+                epoch,
+                stats.loss,
+                key,
+                val[key],
+                stats.seconds,
+            )
         if val[key] > best_ndcg:
             best_ndcg, best_epoch, best_state = val[key], epoch, trainable_state(cm.model)
         elif cfg.train.patience and epoch - best_epoch >= cfg.train.patience:
@@ -158,7 +177,9 @@ def train_centralized(
     load_trainable_state(cm.model, best_state)
     cm.mark_stale()
     run.save_state(best_state)
-    summary: dict[str, Any] = evaluate_split(model_scorer(cm), split, k=k, item_vectors=zs.items, seed=cfg.train.seed)
+    summary: dict[str, Any] = evaluate_split(
+        model_scorer(cm), split, k=k, item_vectors=zs.items, seed=cfg.train.seed
+    )
     baselines = run_baselines(split, cfg, zs, progress=progress)
     chosen = baselines.pop("_chosen", {})
     summary["baselines"] = baselines
@@ -173,8 +194,14 @@ def train_centralized(
         "device": str(device),
     }
     summary["model"] = model_facts(cm)
-    summary["data"] = {"dataset": cfg.data.dataset, **split.stats, "items": split.n_items,
-                       "users": split.n_users, "scenarios": split.scenarios, **chosen}
+    summary["data"] = {
+        "dataset": cfg.data.dataset,
+        **split.stats,
+        "items": split.n_items,
+        "users": split.n_users,
+        "scenarios": split.scenarios,
+        **chosen,
+    }
     run.write_summary(summary)
     plot_curves(
         run.path / "validation.png",
@@ -183,7 +210,9 @@ def train_centralized(
         xlabel="epoch",
         ylabel=key,
         title="Validation NDCG over epochs",
-        references={f"popularity test {key}": baselines.get("popularity", {}).get("test", {}).get(key)},
+        references={
+            f"popularity test {key}": baselines.get("popularity", {}).get("test", {}).get(key)
+        },
     )
     return summary
 
@@ -204,11 +233,15 @@ def evaluate_run(
     cfg = run.require().read_config(ignore=tuple(_extra_keys(run)))
     device = pick_device(cfg.train.device, cfg.train.threads)
     split = prepare_split(cfg, progress=progress)
-    cm = build_catalog_model(split, cfg.model, cfg.data, device, backbone=backbone, progress=progress)
+    cm = build_catalog_model(
+        split, cfg.model, cfg.data, device, backbone=backbone, progress=progress
+    )
     zs = zero_shot_vectors(cm, split)
     load_trainable_state(cm.model, run.load_state())
     cm.mark_stale()
-    return evaluate_split(model_scorer(cm), split, k=cfg.eval.k, item_vectors=zs.items, seed=cfg.train.seed)
+    return evaluate_split(
+        model_scorer(cm), split, k=cfg.eval.k, item_vectors=zs.items, seed=cfg.train.seed
+    )
 
 
 def _extra_keys(run: RunDir) -> list[str]:

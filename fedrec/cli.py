@@ -17,6 +17,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 from rich.table import Table
 
 from fedrec.errors import FedrecError
@@ -38,7 +39,8 @@ console = Console(width=None if sys.stdout.isatty() else 160)
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="TOML config file.")]
 SetOpt = Annotated[
-    list[str] | None, typer.Option("--set", "-s", help="Override a key: --set KEY=VALUE (repeatable).")
+    list[str] | None,
+    typer.Option("--set", "-s", help="Override a key: --set KEY=VALUE (repeatable)."),
 ]
 METRIC_ORDER = ("hr", "recall", "ndcg", "mrr", "coverage", "diversity", "novelty")
 
@@ -60,7 +62,7 @@ def _setup(quiet: bool = False) -> None:
 
 
 def _fail(err: Exception) -> None:
-    Console(stderr=True).print(f"[bold red]error:[/] {err}")
+    Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {escape(str(err))}")
     raise typer.Exit(code=2)
 
 
@@ -95,7 +97,8 @@ def simulate(
     config: ConfigOpt = None,
     set_: SetOpt = None,
     resume: Annotated[
-        Path | None, typer.Option(help="Continue the run in this directory from its last checkpoint.")
+        Path | None,
+        typer.Option(help="Continue the run in this directory from its last checkpoint."),
     ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace a finished run in --out.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Less output.")] = False,
@@ -265,7 +268,12 @@ def _print_summary(summary: dict[str, Any], k: int) -> None:
         for slice_name in ("test", "cold_items", "cold_users"):
             rows.append((base, slice_name, result.get(slice_name, {})))
     for method, slice_name, metrics in rows:
-        table.add_row(method, slice_name, *[_fmt(metrics.get(key)) for key in keys], _fmt(metrics.get("users")))
+        table.add_row(
+            method,
+            slice_name,
+            *[_fmt(metrics.get(key)) for key in keys],
+            _fmt(metrics.get("users")),
+        )
     console.print(table)
 
 

@@ -73,12 +73,12 @@ class DataConfig:
         _check_min("cold-user-history", self.cold_user_history, 0)
         _check_min("max-history", self.max_history, 1)
         _check_min("kcore", self.kcore, 0)
-        if self.dataset != "synthetic" and self.dataset != "csv" and not self.data_path:
-            if not self.download:
-                raise ConfigError(
-                    f"dataset={self.dataset!r} needs data-path: set data-path to the folder "
-                    "holding its original files (or download=true for MovieLens)."
-                )
+        needs_path = self.dataset not in ("synthetic", "csv") and not self.data_path
+        if needs_path and not self.download:
+            raise ConfigError(
+                f"dataset={self.dataset!r} needs data-path: set data-path to the folder "
+                "holding its original files (or download=true for MovieLens)."
+            )
 
 
 @dataclass(frozen=True)
@@ -128,7 +128,10 @@ class TrainConfig:
     negatives: int = field(default=128, metadata={"help": "catalog negatives per step"})
     privacy_unit: str = field(
         default="interaction",
-        metadata={"help": "one row per 'user' or per 'interaction'", "choices": ("user", "interaction")},
+        metadata={
+            "help": "one row per 'user' or per 'interaction'",
+            "choices": ("user", "interaction"),
+        },
     )
     max_rows_per_epoch: int = field(
         default=0, metadata={"help": "cap on training rows per epoch (0 = all)"}
@@ -167,7 +170,9 @@ class EvalConfig:
         except ValueError:
             grid = []
         if not grid:
-            raise ConfigError(f"ease-l2={self.ease_l2!r}: give one or more numbers, e.g. '100,500'.")
+            raise ConfigError(
+                f"ease-l2={self.ease_l2!r}: give one or more numbers, e.g. '100,500'."
+            )
         known = {"popularity", "ease", "itemknn", "zero-shot"}
         for name in split_list(self.baselines):
             if name not in known:
@@ -211,9 +216,7 @@ class FederationConfig:
     send_float16: bool = field(
         default=False, metadata={"help": "send the trainable state in float16"}
     )
-    run_dir: str = field(
-        default="runs/flwr", metadata={"help": "run directory for 'flwr run'"}
-    )
+    run_dir: str = field(default="runs/flwr", metadata={"help": "run directory for 'flwr run'"})
     fail_clients: str = field(
         default="", metadata={"help": "partition ids that raise in training (fault drills)"}
     )
@@ -430,13 +433,16 @@ def parse_layer_spec(spec: str, num_layers: int | None) -> list[int] | None:
             return None
         if n > num_layers:
             raise ConfigError(
-                f"lora-layers={spec!r}: the backbone has only {num_layers} layers; use top-{num_layers} or less."
+                f"lora-layers={spec!r}: the backbone has only {num_layers} layers; "
+                f"use top-{num_layers} or less."
             )
         return list(range(num_layers - n, num_layers))
     try:
         layers = sorted({int(p) for p in split_list(spec)})
     except ValueError:
-        raise ConfigError(f"lora-layers={spec!r}: use 'top-N', 'all', or a list like '4,5'.") from None
+        raise ConfigError(
+            f"lora-layers={spec!r}: use 'top-N', 'all', or a list like '4,5'."
+        ) from None
     if not layers:
         raise ConfigError("lora-layers is empty: use 'top-N', 'all', or a list like '4,5'.")
     if num_layers is not None and (layers[0] < 0 or layers[-1] >= num_layers):

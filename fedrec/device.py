@@ -18,7 +18,9 @@ def pick_device(setting: str = "auto", threads: int = 0) -> torch.device:
     if setting == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if setting == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device='cuda' but no CUDA device is visible: use device='auto' or 'cpu'.")
+        raise ConfigError(
+            "device='cuda' but no CUDA device is visible: use device='auto' or 'cpu'."
+        )
     if setting not in ("cpu", "cuda") and not setting.startswith("cuda:"):
         raise ConfigError(f"device={setting!r}: use 'auto', 'cpu', 'cuda' or 'cuda:N'.")
     return torch.device(setting)

@@ -44,7 +44,7 @@ def test_overrides_win_over_the_file(tmp_path: Path):
 
 def test_flower_app_config_table_is_read(tmp_path: Path):
     path = tmp_path / "pyproject.toml"
-    path.write_text('[tool.flwr.app.config]\nseed = 7\n')
+    path.write_text("[tool.flwr.app.config]\nseed = 7\n")
     assert resolve(path).train.seed == 7
 
 

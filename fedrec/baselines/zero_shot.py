@@ -19,7 +19,9 @@ class ZeroShot:
     def __init__(self, item_vectors: np.ndarray, profile_vectors: np.ndarray | None = None) -> None:
         self.items = _unit(np.asarray(item_vectors, dtype=np.float32))  # [N, H]
         # profile_vectors[user]: [U, H], zero rows for users without a profile.
-        self.profiles = None if profile_vectors is None else _unit(np.asarray(profile_vectors, np.float32))
+        self.profiles = (
+            None if profile_vectors is None else _unit(np.asarray(profile_vectors, np.float32))
+        )
 
     def score_histories(self, users: np.ndarray, histories: Sequence[np.ndarray]) -> np.ndarray:
         """Scores [B, N] for users (indices into the profile table) with item histories."""

@@ -70,7 +70,8 @@ def parse_columns(text: str) -> dict[str, str]:
     for part in split_list(text):
         if "=" not in part:
             raise ConfigError(
-                f"columns: {part!r} is not NAME=COLUMN; write e.g. columns='user_id=uid,item_id=iid'."
+                f"columns: {part!r} is not NAME=COLUMN; "
+                "write e.g. columns='user_id=uid,item_id=iid'."
             )
         name, column = part.split("=", 1)
         mapping[name.strip()] = column.strip()

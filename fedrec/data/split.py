@@ -95,10 +95,7 @@ class Split:
 
     def train_histories(self) -> dict[int, np.ndarray]:
         """Each training user's items in time order."""
-        return {
-            int(u): g["item"].to_numpy()
-            for u, g in self.train.groupby("user", sort=False)
-        }
+        return {int(u): g["item"].to_numpy() for u, g in self.train.groupby("user", sort=False)}
 
 
 def kcore_filter(ds: RecDataset, k: int) -> RecDataset:
@@ -118,9 +115,7 @@ def kcore_filter(ds: RecDataset, k: int) -> RecDataset:
             break
         inter = inter[keep]
     if inter.empty:
-        raise DataError(
-            f"kcore={k} removed every interaction: lower kcore (or set it to 0)."
-        )
+        raise DataError(f"kcore={k} removed every interaction: lower kcore (or set it to 0).")
     return RecDataset(ds.name, ds.items, inter.reset_index(drop=True), ds.profiles)
 
 
@@ -153,7 +148,7 @@ def split_dataset(
     frame = frame.sort_values(["user", "timestamp"], kind="stable").reset_index(drop=True)
 
     interacted = np.unique(frame["item"].to_numpy())
-    n_cold_items = int(round(cold_item_fraction * len(interacted)))
+    n_cold_items = round(cold_item_fraction * len(interacted))
     cold_items = np.zeros(len(items), dtype=bool)
     cold_items[rng.choice(interacted, size=n_cold_items, replace=False)] = True
 
@@ -163,7 +158,7 @@ def split_dataset(
     warm_counts = warm.groupby("user").size().reindex(range(len(user_ids)), fill_value=0)
 
     eligible_cold_users = np.flatnonzero(warm_counts.to_numpy() >= cold_user_history + 1)
-    n_cold_users = int(round(cold_user_fraction * len(user_ids)))
+    n_cold_users = round(cold_user_fraction * len(user_ids))
     n_cold_users = min(n_cold_users, len(eligible_cold_users))
     cold_users = np.sort(rng.choice(eligible_cold_users, size=n_cold_users, replace=False))
     cold_user_mask = np.zeros(len(user_ids), dtype=bool)

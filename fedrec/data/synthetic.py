@@ -36,8 +36,16 @@ from fedrec.data.validate import validate_dataset
 from fedrec.errors import ConfigError
 
 SYNTHETIC_THEMES: tuple[str, ...] = (
-    "outdoors", "technology", "arts", "wellness", "family",
-    "sports", "food", "finance", "science", "fashion",
+    "outdoors",
+    "technology",
+    "arts",
+    "wellness",
+    "family",
+    "sports",
+    "food",
+    "finance",
+    "science",
+    "fashion",
 )
 SYNTHETIC_SCENARIOS: tuple[str, ...] = ("ecommerce", "music", "news", "movies", "books")
 
@@ -300,8 +308,9 @@ def _words(text: str) -> list[str]:
 def _parse(block: str) -> list[list[list[str]]]:
     """``theme: a, b | c, d`` lines (wrapped lines start with a space) -> [theme][field]."""
     entries = block.strip().replace("\n ", " ").splitlines()
-    fields = {e.split(":", 1)[0]: [_words(f) for f in e.split(":", 1)[1].split("|")]
-              for e in entries}
+    fields = {
+        e.split(":", 1)[0]: [_words(f) for f in e.split(":", 1)[1].split("|")] for e in entries
+    }
     return [fields[t] for t in SYNTHETIC_THEMES]
 
 
@@ -326,14 +335,18 @@ def _item_text(
             if form < 0.3:
                 title = f"{pick(_MOVIE_LEAD)} the {title}"
             year = int(rng.integers(1970, 2025))
-            attrs = (f"Genres: {genres}. Keywords: {', '.join(keys)}. Year: {year}. "
-                     f"Director: {pick(_NAMES)}")
+            attrs = (
+                f"Genres: {genres}. Keywords: {', '.join(keys)}. Year: {year}. "
+                f"Director: {pick(_NAMES)}"
+            )
         else:
             if form < 0.3:
                 title = f"{title}: {pick(_BOOK_SUB)} {keys[0]}"
             pages = int(rng.integers(120, 640))
-            attrs = (f"Genre: {genres}. Topics: {', '.join(keys)}. Author: {pick(_NAMES)}. "
-                     f"Pages: {pages}")
+            attrs = (
+                f"Genre: {genres}. Topics: {', '.join(keys)}. Author: {pick(_NAMES)}. "
+                f"Pages: {pages}"
+            )
         return f"The {title}" if 0.3 <= form < 0.6 else title, attrs
     if scenario == "news":  # the secondary theme supplies the subject: a cross-over story
         title = f"{a if t2 is None else pick(mix[0])} {pick(cell[1])} {pick(cell[2])}"
@@ -346,8 +359,13 @@ def _item_text(
     return title, f"Category: {pick(cell[3])}. Brand: {pick(_BRANDS.split())}. Price: ${price}"
 
 
-_SEQUEL = {"ecommerce": "{}, series {}", "music": "{}, Vol. {}", "news": "{} (part {})",
-           "movies": "{} {}", "books": "{}, Book {}"}
+_SEQUEL = {
+    "ecommerce": "{}, series {}",
+    "music": "{}, Vol. {}",
+    "news": "{} (part {})",
+    "movies": "{} {}",
+    "books": "{}, Book {}",
+}
 
 
 def _catalog(scenario: str, n: int, seed: int) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
@@ -374,10 +392,14 @@ def _catalog(scenario: str, n: int, seed: int) -> tuple[pd.DataFrame, np.ndarray
         titles.append(title if seen[title] == 1 else _SEQUEL[scenario].format(title, seen[title]))
         attrs.append(attr)
     width = max(5, len(str(n - 1)))
-    items = pd.DataFrame({
-        "item_id": [f"{scenario}-{i:0{width}d}" for i in range(n)],
-        "title": titles, "attributes": attrs, "scenario": scenario,
-    })
+    items = pd.DataFrame(
+        {
+            "item_id": [f"{scenario}-{i:0{width}d}" for i in range(n)],
+            "title": titles,
+            "attributes": attrs,
+            "scenario": scenario,
+        }
+    )
     log_pop = -np.log1p(rng.permutation(n))  # Zipf: popularity = 1 / rank
     return items, weights, log_pop
 
@@ -385,8 +407,9 @@ def _catalog(scenario: str, n: int, seed: int) -> tuple[pd.DataFrame, np.ndarray
 def _categorical(rng: np.random.Generator, weights: np.ndarray) -> np.ndarray:
     """One draw per row of ``weights`` ``(J, K)`` (non-negative, unnormalised)."""
     cum = np.cumsum(weights, axis=1)
-    return np.minimum((cum < rng.random(len(cum))[:, None] * cum[:, -1:]).sum(axis=1),
-                      weights.shape[1] - 1)
+    return np.minimum(
+        (cum < rng.random(len(cum))[:, None] * cum[:, -1:]).sum(axis=1), weights.shape[1] - 1
+    )
 
 
 def _history(
@@ -436,9 +459,7 @@ def _history(
     return np.concatenate(items), ratings, stamps
 
 
-def _profile_text(
-    rng: np.random.Generator, taste: np.ndarray, habit: str | None
-) -> str:
+def _profile_text(rng: np.random.Generator, taste: np.ndarray, habit: str | None) -> str:
     """A one-sentence profile from the top themes, with noise."""
 
     def pick(options: Sequence[str]) -> str:
@@ -465,43 +486,70 @@ def _check(name: str, value: object, ok: bool, fix: str) -> None:
 
 
 def _validate(
-    n_users: int, items_per_scenario: int, scenarios: Sequence[str],
-    interactions_per_user: int, profile_fraction: float, seed: int,
+    n_users: int,
+    items_per_scenario: int,
+    scenarios: Sequence[str],
+    interactions_per_user: int,
+    profile_fraction: float,
+    seed: int,
 ) -> None:
     def is_int(v: object) -> bool:
         return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
 
     _check("n_users", n_users, is_int(n_users) and n_users >= 1, "use an integer >= 1")
-    _check("items_per_scenario", items_per_scenario,
-           is_int(items_per_scenario) and items_per_scenario >= 5, "use an integer >= 5")
+    _check(
+        "items_per_scenario",
+        items_per_scenario,
+        is_int(items_per_scenario) and items_per_scenario >= 5,
+        "use an integer >= 5",
+    )
     known = ", ".join(SYNTHETIC_SCENARIOS)
-    _check("scenarios", scenarios, not isinstance(scenarios, str) and len(scenarios) > 0,
-           f"give a non-empty list of scenario names, e.g. ['music'], from: {known}")
+    _check(
+        "scenarios",
+        scenarios,
+        not isinstance(scenarios, str) and len(scenarios) > 0,
+        f"give a non-empty list of scenario names, e.g. ['music'], from: {known}",
+    )
     for name in scenarios:
         _check("scenarios", name, name in SYNTHETIC_SCENARIOS, f"use scenarios from: {known}")
-    _check("scenarios", scenarios, len(set(scenarios)) == len(scenarios),
-           "list each scenario once")
+    _check("scenarios", scenarios, len(set(scenarios)) == len(scenarios), "list each scenario once")
     n_items = items_per_scenario * len(scenarios)
-    _check("interactions_per_user", interactions_per_user,
-           is_int(interactions_per_user) and 3 <= interactions_per_user < n_items,
-           f"use an integer >= 3 and below the number of items ({n_items}), or raise "
-           "items_per_scenario")
-    _check("profile_fraction", profile_fraction,
-           isinstance(profile_fraction, (int, float)) and 0.0 <= profile_fraction <= 1.0,
-           "use a number between 0 and 1")
+    _check(
+        "interactions_per_user",
+        interactions_per_user,
+        is_int(interactions_per_user) and 3 <= interactions_per_user < n_items,
+        f"use an integer >= 3 and below the number of items ({n_items}), or raise "
+        "items_per_scenario",
+    )
+    _check(
+        "profile_fraction",
+        profile_fraction,
+        isinstance(profile_fraction, (int, float)) and 0.0 <= profile_fraction <= 1.0,
+        "use a number between 0 and 1",
+    )
     _check("seed", seed, is_int(seed) and seed >= 0, "use an integer >= 0")
 
 
 @overload
 def generate_synthetic(
-    *, n_users: int = ..., items_per_scenario: int = ..., scenarios: Sequence[str] = ...,
-    interactions_per_user: int = ..., profile_fraction: float = ..., seed: int = ...,
+    *,
+    n_users: int = ...,
+    items_per_scenario: int = ...,
+    scenarios: Sequence[str] = ...,
+    interactions_per_user: int = ...,
+    profile_fraction: float = ...,
+    seed: int = ...,
     return_truth: Literal[False] = ...,
 ) -> RecDataset: ...
 @overload
 def generate_synthetic(
-    *, n_users: int = ..., items_per_scenario: int = ..., scenarios: Sequence[str] = ...,
-    interactions_per_user: int = ..., profile_fraction: float = ..., seed: int = ...,
+    *,
+    n_users: int = ...,
+    items_per_scenario: int = ...,
+    scenarios: Sequence[str] = ...,
+    interactions_per_user: int = ...,
+    profile_fraction: float = ...,
+    seed: int = ...,
     return_truth: Literal[True],
 ) -> tuple[RecDataset, SyntheticTruth]: ...
 def generate_synthetic(
@@ -529,8 +577,7 @@ def generate_synthetic(
     Raises:
         ConfigError: a parameter out of range, naming it and the fix.
     """
-    _validate(n_users, items_per_scenario, scenarios, interactions_per_user,
-              profile_fraction, seed)
+    _validate(n_users, items_per_scenario, scenarios, interactions_per_user, profile_fraction, seed)
     names = sorted(scenarios)  # item ids sort by scenario first
     parts = [_catalog(s, items_per_scenario, seed) for s in names]
     items = pd.concat([p[0] for p in parts], ignore_index=True)
@@ -548,27 +595,35 @@ def generate_synthetic(
     counts = np.clip(counts, floor, len(items)).astype(int)
     width = max(5, len(str(n_users - 1)))
     user_ids = [f"u{u:0{width}d}" for u in range(n_users)]
-    histories = [_history(rng, tastes[u], activity[u], int(counts[u]), catalog)
-                 for u in range(n_users)]
-    interactions = pd.DataFrame({
-        "user_id": np.repeat(user_ids, counts),
-        "item_id": item_ids[np.concatenate([h[0] for h in histories])],
-        "timestamp": np.concatenate([h[2] for h in histories]).astype(np.int64),
-        "rating": np.concatenate([h[1] for h in histories]).astype(np.float64),
-    })
+    histories = [
+        _history(rng, tastes[u], activity[u], int(counts[u]), catalog) for u in range(n_users)
+    ]
+    interactions = pd.DataFrame(
+        {
+            "user_id": np.repeat(user_ids, counts),
+            "item_id": item_ids[np.concatenate([h[0] for h in histories])],
+            "timestamp": np.concatenate([h[2] for h in histories]).astype(np.int64),
+            "rating": np.concatenate([h[1] for h in histories]).astype(np.float64),
+        }
+    )
 
     profiles = None
     n_profiles = round(profile_fraction * n_users)
     if n_profiles > 0:
         prng = np.random.default_rng([seed, 3])
         chosen = np.sort(prng.choice(n_users, size=n_profiles, replace=False))
-        habits = [_SCENARIO_HABIT[names[int(np.argmax(activity[u]))]] if len(names) > 1
-                  else None for u in chosen]
-        profiles = pd.DataFrame({
-            "user_id": [user_ids[u] for u in chosen],
-            "profile": [_profile_text(prng, tastes[u], h) for u, h in zip(chosen, habits,
-                                                                          strict=True)],
-        })
+        habits = [
+            _SCENARIO_HABIT[names[int(np.argmax(activity[u]))]] if len(names) > 1 else None
+            for u in chosen
+        ]
+        profiles = pd.DataFrame(
+            {
+                "user_id": [user_ids[u] for u in chosen],
+                "profile": [
+                    _profile_text(prng, tastes[u], h) for u, h in zip(chosen, habits, strict=True)
+                ],
+            }
+        )
     ds = validate_dataset(
         RecDataset("synthetic", items, interactions, profiles), source="synthetic generator"
     )

@@ -87,7 +87,12 @@ class ClientRuntime:
         losses, examples = [], 0
         for _ in range(self.cfg.federation.local_epochs):
             stats = train_epoch(
-                self.cm, self.rows, optimizer, self.cfg.train, rng, proximal=(proximal_mu, reference)
+                self.cm,
+                self.rows,
+                optimizer,
+                self.cfg.train,
+                rng,
+                proximal=(proximal_mu, reference),
             )
             losses.append(stats.loss)
             examples += stats.examples
@@ -114,7 +119,9 @@ class ClientRuntime:
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # diversity is not computed client-side
-            result = evaluate_cases(model_scorer(self.cm), cases, self.split, k=k, seed=self.cfg.train.seed)
+            result = evaluate_cases(
+                model_scorer(self.cm), cases, self.split, k=k, seed=self.cfg.train.seed
+            )
         return EvalResult(
             len(cases),
             {

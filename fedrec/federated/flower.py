@@ -27,6 +27,7 @@ from flwr.clientapp import ClientApp
 from flwr.serverapp import Grid, ServerApp
 from flwr.serverapp.strategy import FedAdam, FedAvg, FedProx
 
+from fedrec.centralized import NOT_PRIVATE
 from fedrec.config import Config, build_config
 from fedrec.errors import ConfigError
 from fedrec.federated.client import client_runtime
@@ -139,8 +140,14 @@ def make_server_app(
 def make_strategy(cfg: Config) -> FedAvg:
     """The configured Flower strategy; clients are weighted by their example counts."""
     fed = cfg.federation
-    common = {"fraction_train": 1.0, "fraction_evaluate": 1.0, "min_train_nodes": 1,
-              "min_evaluate_nodes": 1, "min_available_nodes": 1, "weighted_by_key": NUM_EXAMPLES}
+    common = {
+        "fraction_train": 1.0,
+        "fraction_evaluate": 1.0,
+        "min_train_nodes": 1,
+        "min_evaluate_nodes": 1,
+        "min_available_nodes": 1,
+        "weighted_by_key": NUM_EXAMPLES,
+    }
     if fed.strategy == "fedprox":
         return FedProx(proximal_mu=fed.proximal_mu, **common)
     if fed.strategy == "fedadam":
@@ -198,7 +205,9 @@ def _weighted(replies: Sequence[Message], skip: tuple[str, ...] = ()) -> dict[st
     if not metrics or weights.sum() <= 0:
         return {}
     keys = set.intersection(*(set(m.keys()) for m in metrics)) - {NUM_EXAMPLES, *skip}
-    return {k: float(np.average([float(m[k]) for m in metrics], weights=weights)) for k in sorted(keys)}
+    return {
+        k: float(np.average([float(m[k]) for m in metrics], weights=weights)) for k in sorted(keys)
+    }
 
 
 def _as_float32(reply: Message) -> Message:
@@ -211,6 +220,7 @@ def _as_float32(reply: Message) -> Message:
 def run_federation(grid: Grid, cfg: Config, run: RunDir, *, resume: bool = False) -> dict[str, Any]:
     """The round loop: train, aggregate, evaluate, checkpoint; returns the summary."""
     fed = cfg.federation
+    log.warning(NOT_PRIVATE + " Client updates leave clients unprotected.")
     run.path.mkdir(parents=True, exist_ok=True)
     server = ServerRuntime(cfg, run)
     state, start_round = server.initial_state(), 0
@@ -229,27 +239,41 @@ def run_federation(grid: Grid, cfg: Config, run: RunDir, *, resume: bool = False
         t0 = time.perf_counter()
         chosen = select_nodes(nodes, fed.clients_per_round, cfg.train.seed, rnd)
         arrays = to_arrays(state, float16)
-        messages = strategy.configure_train(rnd, arrays, _config_record(cfg), _Selected(grid, chosen))
+        messages = strategy.configure_train(
+            rnd, arrays, _config_record(cfg), _Selected(grid, chosen)
+        )
         ok, failed = _split_replies(grid.send_and_receive(messages))
         for failure in failed:
-            log.warning("round %d: client on node %s failed: %s", rnd, failure["node"], failure["error"])
-        entry: dict[str, Any] = {"round": rnd, "clients": len(chosen), "replies": len(ok),
-                                 "failures": failed}
+            log.warning(
+                "round %d: client on node %s failed: %s", rnd, failure["node"], failure["error"]
+            )
+        entry: dict[str, Any] = {
+            "round": rnd,
+            "clients": len(chosen),
+            "replies": len(ok),
+            "failures": failed,
+        }
         if len(ok) >= fed.min_replies:
             agg, _ = strategy.aggregate_train(rnd, [_as_float32(r) if float16 else r for r in ok])
             if agg is not None:
                 state = from_arrays(agg)
             entry["aggregated"] = True
         else:
-            log.warning("round %d: %d replies < min-replies=%d; global state kept", rnd, len(ok), fed.min_replies)
+            log.warning(
+                "round %d: %d replies < min-replies=%d; global state kept",
+                rnd,
+                len(ok),
+                fed.min_replies,
+            )
             entry["aggregated"] = False
         train_metrics = _weighted(ok, skip=(PARTITION_ID,))
         entry.update({k.replace("-", "_"): v for k, v in train_metrics.items()})
         entry["examples"] = int(sum(float(r.content[METRICS][NUM_EXAMPLES]) for r in ok))
         sent += [float(r.content[METRICS][BYTES_SENT]) for r in ok]
         received += [float(r.content[METRICS][BYTES_RECEIVED]) for r in ok]
-        eval_msgs = strategy.configure_evaluate(rnd, to_arrays(state, float16), _config_record(cfg),
-                                                _Selected(grid, chosen))
+        eval_msgs = strategy.configure_evaluate(
+            rnd, to_arrays(state, float16), _config_record(cfg), _Selected(grid, chosen)
+        )
         eval_ok, eval_failed = _split_replies(grid.send_and_receive(eval_msgs))
         entry.update({"fed_" + k.replace("-", "_"): v for k, v in _weighted(eval_ok).items()})
         entry["eval_failures"] = eval_failed
@@ -265,8 +289,14 @@ def run_federation(grid: Grid, cfg: Config, run: RunDir, *, resume: bool = False
         client_seconds.append(busy)
         server.record(entry)
         server.checkpoint(rnd, state)
-        log.info("round %d: %d/%d clients, val ndcg %.4f, %.1fs", rnd, len(ok), len(chosen),
-                 entry.get(f"val_ndcg@{cfg.eval.k}", float("nan")), wall)
+        log.info(
+            "round %d: %d/%d clients, val ndcg %.4f, %.1fs",
+            rnd,
+            len(ok),
+            len(chosen),
+            entry.get(f"val_ndcg@{cfg.eval.k}", float("nan")),
+            wall,
+        )
     federation = {
         "rounds": fed.num_server_rounds,
         "strategy": fed.strategy,
@@ -294,7 +324,9 @@ def simulate(cfg: Config, run: RunDir, *, resume: bool = False) -> dict[str, Any
     from fedrec.centralized import prepare_split
     from fedrec.federated.partition import check_partition
 
-    n_clients = check_partition(prepare_split(cfg), cfg.federation.partition, cfg.federation.num_clients)
+    n_clients = check_partition(
+        prepare_split(cfg), cfg.federation.partition, cfg.federation.num_clients
+    )
     cores = os.cpu_count() or 1
     gpus = 1.0 / min(n_clients, 4) if torch.cuda.is_available() else 0.0
     backend = {

@@ -54,7 +54,9 @@ def check_partition(split: Split, scheme: str, num_clients: int) -> int:
     users = int(split.train["user"].nunique())
     n = count_clients(split, scheme, num_clients)
     if n < 1:
-        raise ConfigError(f"num-clients={num_clients}: partition={scheme!r} needs num-clients >= 1.")
+        raise ConfigError(
+            f"num-clients={num_clients}: partition={scheme!r} needs num-clients >= 1."
+        )
     if scheme in ("user", "dirichlet") and n > users:
         raise ConfigError(
             f"num-clients={n} is more than the {users} training users: with partition={scheme!r} "
@@ -68,7 +70,9 @@ def check_partition(split: Split, scheme: str, num_clients: int) -> int:
     return n
 
 
-def partition_users(split: Split, scheme: str, num_clients: int, *, alpha: float, seed: int) -> list[np.ndarray]:
+def partition_users(
+    split: Split, scheme: str, num_clients: int, *, alpha: float, seed: int
+) -> list[np.ndarray]:
     """User indices per client for the ``user`` and ``dirichlet`` schemes."""
     from datasets import Dataset
     from flwr_datasets.partitioner import DirichletPartitioner, IidPartitioner
@@ -93,12 +97,19 @@ def partition_users(split: Split, scheme: str, num_clients: int, *, alpha: float
         )
         min_size = max(1, min(5, len(users) // (4 * n)))
         partitioner = DirichletPartitioner(
-            num_partitions=n, partition_by="scenario", alpha=alpha, min_partition_size=min_size,
-            self_balancing=True, seed=seed,
+            num_partitions=n,
+            partition_by="scenario",
+            alpha=alpha,
+            min_partition_size=min_size,
+            self_balancing=True,
+            seed=seed,
         )
     partitioner.dataset = table
     try:
-        return [np.sort(np.asarray(partitioner.load_partition(i)["user"], dtype=np.int64)) for i in range(n)]
+        return [
+            np.sort(np.asarray(partitioner.load_partition(i)["user"], dtype=np.int64))
+            for i in range(n)
+        ]
     except ValueError as err:
         raise ConfigError(
             f"partition={scheme!r} could not give {n} clients at least one user each ({err}); "
@@ -106,7 +117,9 @@ def partition_users(split: Split, scheme: str, num_clients: int, *, alpha: float
         ) from None
 
 
-def client_data(split: Split, scheme: str, num_clients: int, client: int, *, alpha: float, seed: int) -> ClientData:
+def client_data(
+    split: Split, scheme: str, num_clients: int, client: int, *, alpha: float, seed: int
+) -> ClientData:
     """The data of client ``client`` (0-based) under the given scheme."""
     n = check_partition(split, scheme, num_clients)
     if not 0 <= client < n:
@@ -118,7 +131,9 @@ def client_data(split: Split, scheme: str, num_clients: int, client: int, *, alp
         rows = train[split.item_scenario[train["item"].to_numpy()] == silo]
         silo_users = np.sort(rows["user"].unique())
         per = n // n_scen
-        chunk = np.array_split(np.random.default_rng(seed + silo).permutation(silo_users), per)[part]
+        chunk = np.array_split(np.random.default_rng(seed + silo).permutation(silo_users), per)[
+            part
+        ]
         rows = rows[rows["user"].isin(chunk)]
         keep_target = split.item_scenario == silo
     else:

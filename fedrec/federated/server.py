@@ -17,7 +17,13 @@ from typing import Any
 
 import torch
 
-from fedrec.centralized import model_facts, model_scorer, prepare_split, run_baselines, zero_shot_vectors
+from fedrec.centralized import (
+    model_facts,
+    model_scorer,
+    prepare_split,
+    run_baselines,
+    zero_shot_vectors,
+)
 from fedrec.config import Config
 from fedrec.device import pick_device
 from fedrec.evaluation import evaluate_cases, evaluate_split
@@ -80,8 +86,14 @@ class ServerRuntime:
         load_trainable_state(self.cm.model, state)
         self.cm.mark_stale()
         scorer = model_scorer(self.cm)
-        val = evaluate_cases(scorer, self.split.valid, self.split, k=self.k,
-                             item_vectors=self.zs.items, seed=self.cfg.train.seed)
+        val = evaluate_cases(
+            scorer,
+            self.split.valid,
+            self.split,
+            k=self.k,
+            item_vectors=self.zs.items,
+            seed=self.cfg.train.seed,
+        )
         out: dict[str, Any] = {f"val_{k}": v for k, v in val.items()}
         key = f"ndcg@{self.k}"
         if val[key] > self.best[0]:
@@ -89,8 +101,14 @@ class ServerRuntime:
             self.run.save_state(state)
         every = self.cfg.federation.server_eval_every
         if server_round % every == 0 or server_round == self.cfg.federation.num_server_rounds:
-            test = evaluate_cases(scorer, self.split.test, self.split, k=self.k,
-                                  item_vectors=self.zs.items, seed=self.cfg.train.seed)
+            test = evaluate_cases(
+                scorer,
+                self.split.test,
+                self.split,
+                k=self.k,
+                item_vectors=self.zs.items,
+                seed=self.cfg.train.seed,
+            )
             out.update({f"test_{k}": v for k, v in test.items()})
         return out
 
@@ -98,13 +116,21 @@ class ServerRuntime:
         self.run.append_metrics(entry)
 
     # -- the end -----------------------------------------------------------------------
-    def finish(self, final_state: dict[str, torch.Tensor], federation: dict[str, Any]) -> dict[str, Any]:
+    def finish(
+        self, final_state: dict[str, torch.Tensor], federation: dict[str, Any]
+    ) -> dict[str, Any]:
         """Evaluate the best-validation global state on every slice; write summary and plots."""
-        best_state = self.run.load_state() if (self.run.path / "state.safetensors").exists() else final_state
+        best_state = (
+            self.run.load_state() if (self.run.path / "state.safetensors").exists() else final_state
+        )
         load_trainable_state(self.cm.model, best_state)
         self.cm.mark_stale()
         summary: dict[str, Any] = evaluate_split(
-            model_scorer(self.cm), self.split, k=self.k, item_vectors=self.zs.items, seed=self.cfg.train.seed
+            model_scorer(self.cm),
+            self.split,
+            k=self.k,
+            item_vectors=self.zs.items,
+            seed=self.cfg.train.seed,
         )
         baselines = run_baselines(self.split, self.cfg, self.zs)
         chosen = baselines.pop("_chosen", {})
@@ -112,13 +138,24 @@ class ServerRuntime:
         records = self.run.read_metrics()
         key = f"val_ndcg@{self.k}"
         curve = [r[key] for r in records if key in r and r.get("round", 0) > 0]
-        summary["validation"] = {"best_round": self.best[1], f"ndcg@{self.k}": self.best[0], "curve": curve}
-        summary["federation"] = federation | {"clients": self.num_clients,
-                                              "wall_seconds": time.perf_counter() - self.started}
+        summary["validation"] = {
+            "best_round": self.best[1],
+            f"ndcg@{self.k}": self.best[0],
+            "curve": curve,
+        }
+        summary["federation"] = federation | {
+            "clients": self.num_clients,
+            "wall_seconds": time.perf_counter() - self.started,
+        }
         summary["model"] = model_facts(self.cm)
-        summary["data"] = {"dataset": self.cfg.data.dataset, **self.split.stats, **chosen,
-                           "items": self.split.n_items, "users": self.split.n_users,
-                           "scenarios": self.split.scenarios}
+        summary["data"] = {
+            "dataset": self.cfg.data.dataset,
+            **self.split.stats,
+            **chosen,
+            "items": self.split.n_items,
+            "users": self.split.n_users,
+            "scenarios": self.split.scenarios,
+        }
         self.run.write_summary(summary)
         self._plot(records, baselines)
         return summary
@@ -139,5 +176,7 @@ class ServerRuntime:
             xlabel="round",
             ylabel=key,
             title="Global model over federated rounds",
-            references={f"popularity test {key}": baselines.get("popularity", {}).get("test", {}).get(key)},
+            references={
+                f"popularity test {key}": baselines.get("popularity", {}).get("test", {}).get(key)
+            },
         )

@@ -56,14 +56,23 @@ def start(timeout: float = 30.0) -> int:
     home = _home()
     home.mkdir(parents=True, exist_ok=True)
     command = [
-        exe, "--insecure", "--simulation", "--isolation", "subprocess",
-        "--control-api-address", CONTROL_ADDRESS,
-        "--host", "127.0.0.1", "--port", str(HTTP_PORT),
+        exe,
+        "--insecure",
+        "--simulation",
+        "--isolation",
+        "subprocess",
+        "--control-api-address",
+        CONTROL_ADDRESS,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(HTTP_PORT),
         "--disable-runtime-dependency-installation",
-        "--database", str(home / "fedrec-state.db"),
+        "--database",
+        str(home / "fedrec-state.db"),
     ]
     with open(home / "fedrec-superlink.log", "ab") as log_file:
-        proc = subprocess.Popen(  # noqa: S603 - fixed command, no shell
+        proc = subprocess.Popen(
             command, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
         )
     pid_file().write_text(str(proc.pid))

@@ -61,4 +61,6 @@ def load_backbone(name: str) -> tuple[nn.Module, PreTrainedTokenizerBase]:
 
 def backbone_parameter_bytes(model: nn.Module) -> int:
     """Bytes of the backbone's own (frozen) parameters."""
-    return sum(p.numel() * p.element_size() for n, p in model.named_parameters() if "lora_" not in n)
+    return sum(
+        p.numel() * p.element_size() for n, p in model.named_parameters() if "lora_" not in n
+    )

@@ -40,7 +40,9 @@ class CatalogModel:
         self.device = device
         hidden = model.encoder.hidden_size
         self.item_text = torch.zeros(len(items), hidden, device=device)
-        self.profile_text = torch.zeros(0 if profiles is None else len(profiles), hidden, device=device)
+        self.profile_text = torch.zeros(
+            0 if profiles is None else len(profiles), hidden, device=device
+        )
         self._stale = True
 
     def mark_stale(self) -> None:
@@ -60,7 +62,9 @@ class CatalogModel:
         """Recompute the catalog's and profiles' text vectors with the current weights."""
         was_training = self.model.training
         self.model.eval()
-        self.item_text = self.items.encode_all(self.model.encoder, progress=progress, desc="encoding catalog")
+        self.item_text = self.items.encode_all(
+            self.model.encoder, progress=progress, desc="encoding catalog"
+        )
         if self.profiles is not None:
             self.profile_text = self.profiles.encode_all(
                 self.model.encoder, progress=progress, desc="encoding profiles"
@@ -135,7 +139,9 @@ def build_catalog_model(
         with_profile = [u for u, text in enumerate(split.profiles) if text]
         rows[with_profile] = np.arange(len(with_profile))
         profiles = TokenizedTexts.build(
-            [split.profiles[u] for u in with_profile], tokenizer, model_cfg.max_tokens  # type: ignore[arg-type]
+            [split.profiles[u] for u in with_profile],
+            tokenizer,
+            model_cfg.max_tokens,  # type: ignore[arg-type]
         ).to(device)
         profiles.cache_lower(encoder, progress=progress)
     cm = CatalogModel(model, items, profiles, rows, device)

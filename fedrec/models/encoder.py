@@ -143,7 +143,9 @@ class TokenizedTexts:
             None if self.lower_states is None else self.lower_states.to(device),
         )
 
-    def cache_lower(self, encoder: TextEncoder, batch_size: int = 256, progress: bool = False) -> None:
+    def cache_lower(
+        self, encoder: TextEncoder, batch_size: int = 256, progress: bool = False
+    ) -> None:
         """Compute and keep the lower-layer states, if they fit the memory cap."""
         n, length = self.ids.shape
         size = n * length * encoder.hidden_size * 4
@@ -172,11 +174,17 @@ class TokenizedTexts:
 
     @torch.no_grad()
     def encode_all(
-        self, encoder: TextEncoder, batch_size: int = 256, progress: bool = False, desc: str = "encoding"
+        self,
+        encoder: TextEncoder,
+        batch_size: int = 256,
+        progress: bool = False,
+        desc: str = "encoding",
     ) -> torch.Tensor:
         """Vectors [n, H] for every text, without gradients."""
         out = []
-        for start in tqdm(range(0, len(self), batch_size), desc=desc, disable=not progress, leave=False):
+        for start in tqdm(
+            range(0, len(self), batch_size), desc=desc, disable=not progress, leave=False
+        ):
             index = torch.arange(start, min(start + batch_size, len(self)), device=self.ids.device)
             out.append(self.encode(encoder, index))
         if not out:

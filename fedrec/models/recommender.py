@@ -106,7 +106,9 @@ class TwoTowerRecommender(nn.Module):
             u = u + has * self.profile_head(profile_text)
         return F.normalize(u, dim=-1)
 
-    def scores(self, users: torch.Tensor, item_vecs: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+    def scores(
+        self, users: torch.Tensor, item_vecs: torch.Tensor, items: torch.Tensor
+    ) -> torch.Tensor:
         """[B, d] users x [M, d] items -> [B, M] scores."""
         return users @ item_vecs.T / self.cfg.temperature + self.item_offsets(items)
 

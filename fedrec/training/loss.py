@@ -28,8 +28,10 @@ def sampled_softmax_loss(
     negatives:  [P] or [B, P] negative item indices; a negative equal to the
                 example's own positive is masked out.
     """
-    clash = negatives.unsqueeze(0) == targets.unsqueeze(1) if negatives.dim() == 1 else (
-        negatives == targets.unsqueeze(1)
+    clash = (
+        negatives.unsqueeze(0) == targets.unsqueeze(1)
+        if negatives.dim() == 1
+        else (negatives == targets.unsqueeze(1))
     )
     neg_logits = neg_logits.masked_fill(clash, float("-inf"))
     logits = torch.cat([pos_logits.unsqueeze(1), neg_logits], dim=1)

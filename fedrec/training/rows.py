@@ -31,7 +31,9 @@ class TrainingRows:
     def epoch_rows(self, unit: str, rng: np.random.Generator, cap: int = 0) -> np.ndarray:
         """Row indices for one epoch, shuffled (``cap`` > 0 bounds their number)."""
         if unit == "user":
-            rows = self.owner_start + (rng.random(len(self.owner_start)) * self.owner_count).astype(np.int64)
+            rows = self.owner_start + (rng.random(len(self.owner_start)) * self.owner_count).astype(
+                np.int64
+            )
         else:
             rows = np.arange(len(self))
         rows = rng.permutation(rows)

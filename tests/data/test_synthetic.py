@@ -191,8 +191,10 @@ def test_popularity_is_long_tailed(default: tuple[RecDataset, SyntheticTruth]) -
         ({"n_users": 2.5}, "n_users"),
         ({"items_per_scenario": 4}, "items_per_scenario"),
         ({"interactions_per_user": 2}, "interactions_per_user"),
-        ({"items_per_scenario": 5, "scenarios": ["music"], "interactions_per_user": 5},
-         "interactions_per_user"),
+        (
+            {"items_per_scenario": 5, "scenarios": ["music"], "interactions_per_user": 5},
+            "interactions_per_user",
+        ),
         ({"profile_fraction": 1.5}, "profile_fraction"),
         ({"profile_fraction": -0.1}, "profile_fraction"),
         ({"scenarios": []}, "scenarios"),

@@ -10,7 +10,9 @@ from fedrec.federated.partition import check_partition, client_data, partition_u
 @pytest.fixture(scope="module")
 def split():
     ds = generate_synthetic(n_users=80, items_per_scenario=15, interactions_per_user=8, seed=1)
-    return split_dataset(ds, cold_item_fraction=0.1, cold_user_fraction=0.1, cold_user_history=2, seed=1)
+    return split_dataset(
+        ds, cold_item_fraction=0.1, cold_user_fraction=0.1, cold_user_history=2, seed=1
+    )
 
 
 def test_user_partition_is_disjoint_and_complete(split):

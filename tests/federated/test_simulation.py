@@ -46,9 +46,15 @@ def test_run_directory_and_summary(two_rounds, fed_flat):
     summary, run = two_rounds
     for key in ("test", "cold_items", "cold_users", "scenarios", "baselines", "federation"):
         assert key in summary
-    assert {"hr@10", "ndcg@10", "recall@10", "mrr", "coverage@10", "diversity@10", "novelty@10"} <= set(
-        summary["test"]
-    )
+    assert {
+        "hr@10",
+        "ndcg@10",
+        "recall@10",
+        "mrr",
+        "coverage@10",
+        "diversity@10",
+        "novelty@10",
+    } <= set(summary["test"])
     fed = summary["federation"]
     assert fed["rounds"] == 2 and fed["clients"] == 3
     state = run.load_state(CHECKPOINT)
@@ -82,7 +88,9 @@ def test_resume_gives_the_uninterrupted_state(tmp_path, fed_flat, two_rounds):
 
 
 def test_a_failing_client_does_not_kill_the_run(tmp_path, fed_flat):
-    summary, run = _run(tmp_path / "faulty", fed_flat, **{"fail-clients": "1", "num-server-rounds": 1})
+    summary, run = _run(
+        tmp_path / "faulty", fed_flat, **{"fail-clients": "1", "num-server-rounds": 1}
+    )
     record = run.read_metrics()[1]
     assert record["replies"] == 2 and record["aggregated"] is True
     assert len(record["failures"]) == 1
@@ -91,15 +99,21 @@ def test_a_failing_client_does_not_kill_the_run(tmp_path, fed_flat):
 
 
 def test_too_few_replies_keep_the_global_state(tmp_path, fed_flat):
-    _, run = _run(tmp_path / "strict", fed_flat, **{"fail-clients": "0,1", "min-replies": 2,
-                                                    "num-server-rounds": 1})
+    _, run = _run(
+        tmp_path / "strict",
+        fed_flat,
+        **{"fail-clients": "0,1", "min-replies": 2, "num-server-rounds": 1},
+    )
     assert run.read_metrics()[1]["aggregated"] is False
 
 
 @pytest.mark.parametrize(
     ("overrides", "match"),
-    [({"num-clients": 500}, "num-clients"), ({"num-server-rounds": 0}, "num-server-rounds"),
-     ({"strategy": "fedmagic"}, "strategy")],
+    [
+        ({"num-clients": 500}, "num-clients"),
+        ({"num-server-rounds": 0}, "num-server-rounds"),
+        ({"strategy": "fedmagic"}, "strategy"),
+    ],
 )
 def test_bad_configs_fail_before_training(tmp_path, fed_flat, overrides, match):
     proc = _cli("simulate", "--out", str(tmp_path / "bad"), *_sets(fed_flat | overrides))

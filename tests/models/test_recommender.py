@@ -12,9 +12,13 @@ def test_trainable_state_is_only_lora_and_heads(catalog_model):
     assert backbone_like == []
     assert any("lora_A" in k for k in state) and any("lora_B" in k for k in state)
     assert {"item_head.weight", "user_head.weight", "item_embedding.weight"} <= set(state)
-    n_backbone = sum(p.numel() for p in catalog_model.model.encoder.parameters() if not p.requires_grad)
+    n_backbone = sum(
+        p.numel() for p in catalog_model.model.encoder.parameters() if not p.requires_grad
+    )
     assert n_backbone > 0
-    assert all(not p.requires_grad for n, p in catalog_model.model.named_parameters() if n not in state)
+    assert all(
+        not p.requires_grad for n, p in catalog_model.model.named_parameters() if n not in state
+    )
 
 
 def test_state_round_trip_and_shape_check(catalog_model):
@@ -25,7 +29,7 @@ def test_state_round_trip_and_shape_check(catalog_model):
     assert all(torch.equal(after[k], state[k]) for k in state)
     bad = dict(state)
     bad["item_head.weight"] = torch.zeros(3, 3)
-    with pytest.raises(ModelError, match="item_head.weight"):
+    with pytest.raises(ModelError, match=r"item_head\.weight"):
         load_trainable_state(model, bad)
     with pytest.raises(ModelError, match="missing"):
         load_trainable_state(model, {})

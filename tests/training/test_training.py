@@ -46,7 +46,9 @@ def small_split_for_training():
         generate_synthetic(n_users=40, items_per_scenario=12, interactions_per_user=8, seed=3),
         source="synthetic",
     )
-    return split_dataset(ds, cold_item_fraction=0.2, cold_user_fraction=0.1, cold_user_history=2, seed=3)
+    return split_dataset(
+        ds, cold_item_fraction=0.2, cold_user_fraction=0.1, cold_user_history=2, seed=3
+    )
 
 
 def test_each_example_loss_and_gradient_depend_on_that_example_alone(cm, small_split_for_training):
