@@ -12,8 +12,10 @@ process keeps them in a small cache keyed by the settings that shape them
 
 from __future__ import annotations
 
+import json
 import time
-from dataclasses import dataclass
+import warnings
+from dataclasses import asdict, dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -115,8 +117,6 @@ class ClientRuntime:
         k = self.cfg.eval.k
         if len(cases) == 0:
             return EvalResult(0, {"eval-seconds": time.perf_counter() - start})
-        import warnings
-
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # diversity is not computed client-side
             result = evaluate_cases(
@@ -134,7 +134,12 @@ class ClientRuntime:
 
 def client_runtime(flat_config: dict[str, object], partition_id: int) -> ClientRuntime:
     """The runtime of ``partition_id`` for a flat config, reusing this process's caches."""
-    cfg = build_config(flat_config)
+    return _runtime(json.dumps(flat_config, sort_keys=True), partition_id)
+
+
+@lru_cache(maxsize=64)
+def _runtime(flat_json: str, partition_id: int) -> ClientRuntime:
+    cfg = build_config(json.loads(flat_json))
     split, cm = _shared(_shape_key(cfg))
     return ClientRuntime(cfg, partition_id, split, cm)
 
@@ -142,22 +147,17 @@ def client_runtime(flat_config: dict[str, object], partition_id: int) -> ClientR
 def _shape_key(cfg: Config) -> str:
     """The settings that decide the split and the model's shape (not training knobs)."""
     keep = {**_section(cfg.data), **_section(cfg.model), "seed": cfg.train.seed}
-    keep["device"], keep["threads"] = cfg.train.device, cfg.train.threads
-    import json
-
+    threads = cfg.train.threads or max(1, int(cfg.federation.client_cpus))
+    keep["device"], keep["threads"] = cfg.train.device, threads
     return json.dumps(keep, sort_keys=True)
 
 
 def _section(obj: object) -> dict[str, object]:
-    from dataclasses import asdict
-
     return asdict(obj)  # type: ignore[call-overload]
 
 
 @lru_cache(maxsize=2)
 def _shared(key: str) -> tuple[Split, CatalogModel]:
-    import json
-
     values = json.loads(key)
     device_setting, threads = values.pop("device"), values.pop("threads")
     cfg = build_config({k.replace("_", "-"): v for k, v in values.items()})

@@ -129,7 +129,8 @@ def build_catalog_model(
         max_history=data_cfg.max_history,
         has_profiles=has_profiles,
     )
-    model.set_warm(torch.as_tensor(split.warm_items))
+    # Which items are new arrivals is catalog knowledge; their ID terms stay off.
+    model.set_warm(torch.as_tensor(~split.cold_items))
     items = TokenizedTexts.build(split.item_text, tokenizer, model_cfg.max_tokens)  # type: ignore[arg-type]
     items = items.to(device)
     items.cache_lower(encoder, progress=progress)
