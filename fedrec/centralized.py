@@ -210,11 +210,19 @@ def train_centralized(
         xlabel="epoch",
         ylabel=key,
         title="Validation NDCG over epochs",
-        references={
-            f"popularity test {key}": baselines.get("popularity", {}).get("test", {}).get(key)
-        },
+        references={f"popularity val {key}": _popularity_validation(split, cfg, zs)},
     )
     return summary
+
+
+def _popularity_validation(split: Split, cfg: Config, zs: ZeroShotVectors) -> float:
+    """Popularity's validation NDCG: the like-for-like reference for the validation curve."""
+    scorer = matrix_scorer(Popularity().fit(train_matrix(split)), split.n_items)
+    k = cfg.eval.k
+    val = evaluate_cases(
+        scorer, split.valid, split, k=k, item_vectors=zs.items, seed=cfg.train.seed
+    )
+    return val[f"ndcg@{k}"]
 
 
 def model_facts(cm: CatalogModel) -> dict[str, Any]:

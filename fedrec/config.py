@@ -96,7 +96,7 @@ class ModelConfig:
         default="query,value", metadata={"help": "comma list of module names to adapt"}
     )
     lora_layers: str = field(
-        default="top-2", metadata={"help": "'top-N', 'all' or a comma list of layer indices"}
+        default="top-1", metadata={"help": "'top-N', 'all' or a comma list of layer indices"}
     )
     embed_dim: int = field(default=64, metadata={"help": "dimension of the scoring space"})
     fusion: str = field(
@@ -104,7 +104,7 @@ class ModelConfig:
         metadata={"help": "collaborative part for warm items", "choices": ("none", "bias", "id")},
     )
     use_profile: bool = field(default=True, metadata={"help": "add profile text to the user"})
-    temperature: float = field(default=0.05, metadata={"help": "softmax temperature"})
+    temperature: float = field(default=0.1, metadata={"help": "softmax temperature"})
 
     def __post_init__(self) -> None:
         _check_min("max-tokens", self.max_tokens, 4)
@@ -121,9 +121,9 @@ class ModelConfig:
 class TrainConfig:
     """Local (or centralized) training."""
 
-    epochs: int = field(default=8, metadata={"help": "passes over the training rows"})
-    batch_size: int = field(default=128, metadata={"help": "rows per optimizer step"})
-    lr: float = field(default=3e-3, metadata={"help": "AdamW learning rate"})
+    epochs: int = field(default=12, metadata={"help": "passes over the training rows"})
+    batch_size: int = field(default=256, metadata={"help": "rows per optimizer step"})
+    lr: float = field(default=2e-3, metadata={"help": "AdamW learning rate"})
     weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay"})
     negatives: int = field(default=128, metadata={"help": "catalog negatives per step"})
     privacy_unit: str = field(
