@@ -54,3 +54,19 @@ def tiny_overrides(tiny_bert_path: Path) -> list[str]:
         "embed-dim=16",
         "ease-l2=50,200",
     ]
+
+
+@pytest.fixture(scope="session")
+def small_split():
+    """A small synthetic split: 40 users, 3 scenarios of 12 items, cold items and users."""
+    from fedrec.data.split import split_dataset
+    from fedrec.data.synthetic import generate_synthetic
+    from fedrec.data.validate import validate_dataset
+
+    ds = validate_dataset(
+        generate_synthetic(n_users=40, items_per_scenario=12, interactions_per_user=8, seed=3),
+        source="synthetic",
+    )
+    return split_dataset(
+        ds, cold_item_fraction=0.2, cold_user_fraction=0.1, cold_user_history=2, seed=3
+    )

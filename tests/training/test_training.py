@@ -30,29 +30,14 @@ def test_loss_hand_computed_and_masks_the_positive_among_negatives():
 
 
 @pytest.fixture()
-def cm(tiny_bert_path, small_split_for_training):
+def cm(tiny_bert_path, small_split):
     cfg = build_config({"backbone": str(tiny_bert_path), "embed-dim": 8, "max-tokens": 16})
     torch.manual_seed(0)
-    return build_catalog_model(small_split_for_training, cfg.model, cfg.data, torch.device("cpu"))
+    return build_catalog_model(small_split, cfg.model, cfg.data, torch.device("cpu"))
 
 
-@pytest.fixture(scope="module")
-def small_split_for_training():
-    from fedrec.data.split import split_dataset
-    from fedrec.data.synthetic import generate_synthetic
-    from fedrec.data.validate import validate_dataset
-
-    ds = validate_dataset(
-        generate_synthetic(n_users=40, items_per_scenario=12, interactions_per_user=8, seed=3),
-        source="synthetic",
-    )
-    return split_dataset(
-        ds, cold_item_fraction=0.2, cold_user_fraction=0.1, cold_user_history=2, seed=3
-    )
-
-
-def test_each_example_loss_and_gradient_depend_on_that_example_alone(cm, small_split_for_training):
-    rows = build_rows(small_split_for_training.train, 20)
+def test_each_example_loss_and_gradient_depend_on_that_example_alone(cm, small_split):
+    rows = build_rows(small_split.train, 20)
     idx = np.arange(6)
     users = torch.as_tensor(rows.users[idx])
     targets = torch.as_tensor(rows.targets[idx])
@@ -78,9 +63,9 @@ def test_each_example_loss_and_gradient_depend_on_that_example_alone(cm, small_s
         assert (a is None and b is None) or torch.allclose(a, b, atol=1e-6)
 
 
-def test_training_lowers_the_loss(cm, small_split_for_training):
+def test_training_lowers_the_loss(cm, small_split):
     cfg = build_config({"lr": 1e-2, "batch-size": 32, "negatives": 16}).train
-    rows = build_rows(small_split_for_training.train, 20)
+    rows = build_rows(small_split.train, 20)
     opt = make_optimizer(cm, cfg)
     rng = np.random.default_rng(0)
     first = train_epoch(cm, rows, opt, cfg, rng)
