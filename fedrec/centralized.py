@@ -25,6 +25,7 @@ from fedrec.models.backbone import backbone_parameter_bytes
 from fedrec.models.catalog_model import CatalogModel, build_catalog_model
 from fedrec.models.recommender import load_trainable_state, trainable_state
 from fedrec.plots import plot_curves
+from fedrec.privacy.dp_sgd import DPSGDTrainer
 from fedrec.rundir import RunDir
 from fedrec.training.rows import build_rows
 from fedrec.training.trainer import make_optimizer, train_epoch
@@ -120,9 +121,16 @@ def train_centralized(
     progress: bool = True,
     backbone: tuple[torch.nn.Module, Any] | None = None,
 ) -> dict[str, Any]:
-    """Train centrally with early stopping on validation NDCG; write the run directory."""
+    """Train centrally with early stopping on validation NDCG; write the run directory.
+
+    With ``privacy-mode = local`` training is DP-SGD and the final epoch's model is
+    kept: choosing an epoch on the (private) validation interactions would spend
+    privacy the accountant does not see.
+    """
     t0 = time.perf_counter()
-    log.warning(NOT_PRIVATE)
+    private = cfg.privacy.privacy_mode == "local"
+    if not private:
+        log.warning(NOT_PRIVATE)
     torch.manual_seed(cfg.train.seed)
     rng = np.random.default_rng(cfg.train.seed)
     device = pick_device(cfg.train.device, cfg.train.threads)
@@ -133,6 +141,11 @@ def train_centralized(
     )
     zs = zero_shot_vectors(cm, split)
     rows = build_rows(split.train, cfg.data.max_history)
+    dp = (
+        DPSGDTrainer(cm, rows, cfg.train, cfg.privacy, epochs=cfg.train.epochs, rng=rng)
+        if private
+        else None
+    )
     optimizer = make_optimizer(cm, cfg.train)
     k = cfg.eval.k
     key = f"ndcg@{k}"
@@ -141,9 +154,12 @@ def train_centralized(
     curve: list[float] = []
     train_seconds, examples = 0.0, 0
     for epoch in range(1, cfg.train.epochs + 1):
-        stats = train_epoch(
-            cm, rows, optimizer, cfg.train, rng, progress=progress, desc=f"epoch {epoch}"
-        )
+        if dp is not None:
+            stats = dp.epoch(progress=progress, desc=f"DP-SGD epoch {epoch}")
+        else:
+            stats = train_epoch(
+                cm, rows, optimizer, cfg.train, rng, progress=progress, desc=f"epoch {epoch}"
+            )
         train_seconds += stats.seconds
         examples += stats.examples
         val = evaluate_cases(
@@ -157,6 +173,8 @@ def train_centralized(
             "seconds": stats.seconds,
             **{f"val_{m}": v for m, v in val.items()},
         }
+        if dp is not None:
+            record["epsilon"] = dp.report().epsilon
         run.append_metrics(record)
         if progress:
             log.info(
@@ -167,7 +185,8 @@ def train_centralized(
                 val[key],
                 stats.seconds,
             )
-        if val[key] > best_ndcg:
+        # Under DP the last epoch is kept (selection on private data would leak).
+        if dp is not None or val[key] > best_ndcg:
             best_ndcg, best_epoch, best_state = val[key], epoch, trainable_state(cm.model)
         elif cfg.train.patience and epoch - best_epoch >= cfg.train.patience:
             if progress:
@@ -194,6 +213,9 @@ def train_centralized(
         "device": str(device),
     }
     summary["model"] = model_facts(cm)
+    summary["privacy"] = (
+        dp.report().as_dict() if dp is not None else {"mode": "off", "epsilon": float("inf")}
+    )
     summary["data"] = {
         "dataset": cfg.data.dataset,
         **split.stats,

@@ -91,6 +91,19 @@ def train(
     console.print(f"run directory: [bold]{out}[/]")
 
 
+def _print_privacy(summary: dict[str, Any]) -> None:
+    privacy = summary.get("privacy") or {}
+    if privacy.get("mode", "off") == "off":
+        console.print("[bold yellow]privacy: OFF[/] (no differential privacy guarantee)")
+        return
+    console.print(
+        f"privacy: DP-SGD, ({privacy['epsilon']:.2f}, {privacy['delta']:.1e})-DP per "
+        f"{privacy['unit']}, noise {privacy['noise_multiplier']:.2f}, clip "
+        f"{privacy['max_grad_norm']:g}, {privacy['steps']} steps at rate "
+        f"{privacy['sample_rate']:.3f}"
+    )
+
+
 @app.command()
 def simulate(
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Run directory to write.")] = None,
@@ -275,6 +288,7 @@ def _print_summary(summary: dict[str, Any], k: int) -> None:
             _fmt(metrics.get("users")),
         )
     console.print(table)
+    _print_privacy(summary)
 
 
 def main() -> None:  # pragma: no cover - console entry point

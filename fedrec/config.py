@@ -182,6 +182,41 @@ class EvalConfig:
 
 
 @dataclass(frozen=True)
+class PrivacyConfig:
+    """Differential privacy of training (see :mod:`fedrec.privacy.dp_sgd`)."""
+
+    privacy_mode: str = field(
+        default="off",
+        metadata={
+            "help": "'local' = DP-SGD where the data is; 'off' = none",
+            "choices": ("off", "local"),
+        },
+    )
+    noise_multiplier: float = field(default=1.0, metadata={"help": "Gaussian noise / clip norm"})
+    max_grad_norm: float = field(default=1.0, metadata={"help": "per-sample clipping norm"})
+    target_epsilon: float = field(
+        default=0.0,
+        metadata={"help": "pick the noise for this ε over the run (0 = use noise-multiplier)"},
+    )
+    delta: float = field(default=0.0, metadata={"help": "δ of the guarantee (0 = 1/(10 N))"})
+    dp_negatives: int = field(
+        default=16, metadata={"help": "catalog negatives per example under DP"}
+    )
+    secure_mode: bool = field(default=False, metadata={"help": "cryptographically secure noise"})
+
+    def __post_init__(self) -> None:
+        if self.noise_multiplier < 0:
+            raise ConfigError(f"noise-multiplier={self.noise_multiplier} must be >= 0.")
+        if self.max_grad_norm <= 0:
+            raise ConfigError(f"max-grad-norm={self.max_grad_norm} must be > 0.")
+        if self.target_epsilon < 0:
+            raise ConfigError(f"target-epsilon={self.target_epsilon} must be >= 0 (0 = off).")
+        if not 0.0 <= self.delta < 1.0:
+            raise ConfigError(f"delta={self.delta} must be in [0, 1).")
+        _check_min("dp-negatives", self.dp_negatives, 1)
+
+
+@dataclass(frozen=True)
 class FederationConfig:
     """Federated training: rounds, clients, partitions, strategy, faults."""
 
@@ -256,6 +291,7 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
     federation: FederationConfig = field(default_factory=FederationConfig)
 
     def to_flat(self) -> dict[str, Any]:
@@ -278,6 +314,7 @@ _SECTIONS = (
     _Section("model", ModelConfig),
     _Section("train", TrainConfig),
     _Section("eval", EvalConfig),
+    _Section("privacy", PrivacyConfig),
     _Section("federation", FederationConfig),
 )
 

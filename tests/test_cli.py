@@ -136,3 +136,24 @@ def test_simulation_configs_and_pyproject_defaults_are_valid():
     assert app_config == Config().to_flat(), (
         "pyproject's [tool.flwr.app.config] drifted from the defaults"
     )
+
+
+def test_train_with_dp_sgd_reports_the_guarantee(tmp_path, tiny_overrides):
+    out = tmp_path / "dp"
+    overrides = [
+        *tiny_overrides,
+        "privacy-mode=local",
+        "noise-multiplier=1.0",
+        "baselines=popularity",
+        "batch-size=32",
+    ]
+    result = runner.invoke(app, ["train", "--quiet", "--out", str(out), *_sets(overrides)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text())
+    privacy = summary["privacy"]
+    assert privacy["mode"] == "local" and privacy["unit"] == "interaction"
+    assert 0 < privacy["epsilon"] < float("inf")
+    assert privacy["steps"] > 0 and privacy["delta"] < 1 / privacy["records"]
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert records[0]["epsilon"] < records[1]["epsilon"]  # ε composes over epochs
+    assert summary["validation"]["best_epoch"] == 2  # DP keeps the last epoch

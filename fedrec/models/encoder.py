@@ -68,12 +68,13 @@ class TextEncoder(nn.Module):
         backbone.eval()
 
     # The backbone stays in eval mode (no dropout) whatever mode the owner is in;
-    # only LoRA's own dropout follows train().
+    # only the LoRA modules follow train() (their dropout, and per-sample gradient
+    # hooks, which record activations only for modules in training mode).
     def train(self, mode: bool = True) -> TextEncoder:
         super().train(mode)
         self._bert.eval()
         for name, module in self._bert.named_modules():
-            if "lora_dropout" in name:
+            if "lora_" in name:
                 module.train(mode)
         return self
 
@@ -102,6 +103,38 @@ class TextEncoder(nn.Module):
 
     def encode(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         return self.upper(self.lower(ids, mask), mask)
+
+    def upper_grouped(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """[B, M, L, H] lower states of M texts per example -> [B, M, H] pooled vectors.
+
+        The same computation as :meth:`upper`, written so that every trainable
+        module sees the example as its first dimension: what per-sample gradient
+        hooks (Opacus) need to attribute each gradient to one example.
+        """
+        h = hidden
+        for layer in self._bert.encoder.layer[self.split_at :]:
+            h = _grouped_layer(layer, h, mask)
+        m = mask.to(h.dtype).unsqueeze(-1)
+        return (h * m).sum(-2) / m.sum(-2).clamp(min=1.0)
+
+
+def _grouped_layer(layer: nn.Module, h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """One BERT layer (eval mode) on [B, M, L, H] states; attention stays within each text."""
+    attn = layer.attention.self
+    heads, size = attn.num_attention_heads, attn.attention_head_size
+
+    def split(x: torch.Tensor) -> torch.Tensor:  # [B, M, L, H] -> [B, M, heads, L, size]
+        return x.view(*x.shape[:-1], heads, size).transpose(-2, -3)
+
+    q, k, v = split(attn.query(h)), split(attn.key(h)), split(attn.value(h))
+    scores = (q @ k.transpose(-1, -2)) * attn.scaling  # [B, M, heads, L, L]
+    blocked = (1.0 - mask[:, :, None, None, :].to(scores.dtype)) * torch.finfo(scores.dtype).min
+    context = torch.softmax(scores + blocked, dim=-1) @ v  # [B, M, heads, L, size]
+    context = context.transpose(-2, -3).reshape(h.shape)
+    out = layer.attention.output
+    h = out.LayerNorm(out.dense(context) + h)
+    inner = layer.intermediate.intermediate_act_fn(layer.intermediate.dense(h))
+    return layer.output.LayerNorm(layer.output.dense(inner) + h)
 
 
 def _first(out: torch.Tensor | tuple[torch.Tensor, ...]) -> torch.Tensor:
@@ -171,6 +204,20 @@ class TokenizedTexts:
         else:
             hidden = encoder.lower(self.ids[index, :length], mask)
         return encoder.upper(hidden, mask)
+
+    def encode_grouped(self, encoder: TextEncoder, index: torch.Tensor) -> torch.Tensor:
+        """[B, M] row indices -> [B, M, H] text vectors, batch-first for per-sample gradients."""
+        b, m = index.shape
+        flat = index.reshape(-1)
+        mask = self.mask[flat]
+        length = int(mask.sum(1).max().item()) if flat.numel() else 1
+        mask = mask[:, :length]
+        if self.lower_states is not None:
+            hidden = self.lower_states[flat, :length]
+        else:
+            hidden = encoder.lower(self.ids[flat, :length], mask)
+        hidden = hidden.reshape(b, m, length, -1)
+        return encoder.upper_grouped(hidden, mask.reshape(b, m, length))
 
     @torch.no_grad()
     def encode_all(

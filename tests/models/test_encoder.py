@@ -42,3 +42,18 @@ def test_only_lora_in_chosen_layers_is_trainable(tiny_bert_path):
     trainable = [n for n, p in encoder.named_parameters() if p.requires_grad]
     assert trainable and all("lora_" in n and "layer.1." in n for n in trainable)
     assert encoder.split_at == 1
+
+
+def test_grouped_forward_equals_the_flat_one(tiny_bert_path):
+    encoder, tok, _ = _encoder(tiny_bert_path)
+    texts = TokenizedTexts.build(TEXTS, tok, max_tokens=16)
+    texts.cache_lower(encoder)
+    with torch.no_grad():
+        for p in encoder.parameters():
+            if p.requires_grad:
+                p.normal_(0, 0.1)  # non-zero LoRA so the adapter takes part
+    index = torch.tensor([[0, 2, 3], [1, 1, 0]])
+    grouped = texts.encode_grouped(encoder, index)
+    flat = texts.encode(encoder, index.reshape(-1)).reshape(2, 3, -1)
+    assert grouped.shape == flat.shape
+    assert torch.allclose(grouped, flat, atol=1e-5)

@@ -1,0 +1,1 @@
+"""Differential privacy: DP-SGD (Opacus) and what it guarantees."""

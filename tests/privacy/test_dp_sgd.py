@@ -1,0 +1,146 @@
+"""DP-SGD: per-sample gradients, clipping, accounting, and the privacy unit."""
+
+import numpy as np
+import pytest
+import torch
+from opacus import GradSampleModule
+from opacus.accountants import RDPAccountant
+
+from fedrec.config import build_config
+from fedrec.errors import ConfigError
+from fedrec.models.catalog_model import build_catalog_model
+from fedrec.privacy.dp_sgd import DPSGDTrainer
+from fedrec.training.per_example import per_example_loss
+from fedrec.training.rows import build_rows
+
+
+@pytest.fixture()
+def cm(tiny_bert_path, small_split):
+    cfg = build_config(
+        {"backbone": str(tiny_bert_path), "embed-dim": 8, "max-tokens": 16, "lora-layers": "top-1"}
+    )
+    torch.manual_seed(0)
+    model = build_catalog_model(small_split, cfg.model, cfg.data, torch.device("cpu"))
+    with torch.no_grad():  # every trainable tensor non-zero, so every gradient path is live
+        for p in model.model.parameters():
+            if p.requires_grad:
+                p.add_(0.05 * torch.randn_like(p))
+    return model
+
+
+def _batch(rows, idx, cm, k=5, seed=0):
+    rng = np.random.default_rng(seed)
+    return (
+        torch.as_tensor(rows.users[idx]),
+        torch.as_tensor(rows.targets[idx]),
+        torch.as_tensor(rows.history[idx]),
+        torch.as_tensor(rng.integers(0, cm.n_items, size=(len(idx), k))),
+    )
+
+
+def _reference_grads(cm, batch):
+    """Each example's gradient, computed alone (a batch of one)."""
+    params = [p for p in cm.model.parameters() if p.requires_grad]
+    out = []
+    for i in range(len(batch[0])):
+        one = tuple(t[i : i + 1] for t in batch)
+        loss = per_example_loss(cm, *one)
+        out.append([g.detach() for g in torch.autograd.grad(loss, params)])
+    return params, out
+
+
+def test_hook_per_sample_gradients_match_one_example_at_a_time(cm, small_split):
+    rows = build_rows(small_split.train, 20)
+    batch = _batch(rows, np.arange(2, 8), cm)
+    cm.model.train()
+    params, reference = _reference_grads(cm, batch)
+    gsm = GradSampleModule(cm.model, loss_reduction="mean")
+    try:
+        per_example_loss(cm, *batch).backward()
+        lora = [n for n, p in cm.model.named_parameters() if p.requires_grad and "lora_" in n]
+        assert lora, "LoRA must be among the trainable tensors"
+        for j, p in enumerate(params):
+            assert p.grad_sample is not None
+            for i in range(len(reference)):
+                assert torch.allclose(p.grad_sample[i], reference[i][j], atol=1e-5), j
+    finally:
+        gsm._close()
+
+
+def test_updates_are_the_mean_of_clipped_per_sample_gradients(cm, small_split):
+    rows = build_rows(small_split.train, 20)
+    batch = _batch(rows, np.arange(0, 6), cm)
+    cm.model.train()
+    params, reference = _reference_grads(cm, batch)  # before any hooks are attached
+    expected = [torch.zeros_like(p) for p in params]
+    for grads in reference:
+        norm = torch.sqrt(sum((g**2).sum() for g in grads))
+        factor = min(1.0, 0.01 / (float(norm) + 1e-6))
+        for e, g in zip(expected, grads, strict=True):
+            e += g * factor
+    train = build_config({"batch-size": 6}).train
+    privacy = build_config(
+        {"privacy-mode": "local", "noise-multiplier": 0.0, "max-grad-norm": 0.01}
+    ).privacy
+    trainer = DPSGDTrainer(cm, rows, train, privacy, epochs=1, rng=np.random.default_rng(0))
+    trainer.optimizer.zero_grad()
+    cm.model.train()
+    per_example_loss(cm, *batch).backward()
+    trainer.optimizer.pre_step()  # clip, sum, (no) noise, scale
+    for p, e in zip(params, expected, strict=True):
+        assert torch.allclose(p.grad, e / trainer.optimizer.expected_batch_size, atol=1e-6)
+    total_norms = [float(torch.sqrt(sum((g**2).sum() for g in grads))) for grads in reference]
+    assert min(total_norms) > 0.01  # clipping really bit
+
+
+def test_epsilon_grows_and_matches_a_direct_accountant(cm, small_split):
+    rows = build_rows(small_split.train, 20)
+    train = build_config({"batch-size": 16}).train
+    privacy = build_config({"privacy-mode": "local", "noise-multiplier": 1.1}).privacy
+    trainer = DPSGDTrainer(cm, rows, train, privacy, epochs=2, rng=np.random.default_rng(0))
+    trainer.epoch()
+    first = trainer.report()
+    trainer.epoch()
+    second = trainer.report()
+    assert 0 < first.epsilon < second.epsilon
+    assert second.steps == 2 * first.steps
+    direct = RDPAccountant()
+    direct.history = [(1.1, first.sample_rate, second.steps)]
+    assert second.epsilon == pytest.approx(direct.get_epsilon(second.delta), rel=1e-9)
+    assert second.delta == pytest.approx(1 / (10 * len(rows)))
+
+
+def test_user_unit_makes_each_user_one_record(cm, small_split):
+    rows = build_rows(small_split.train, 20)
+    train = build_config({"privacy-unit": "user", "batch-size": 8}).train
+    privacy = build_config({"privacy-mode": "local"}).privacy
+    trainer = DPSGDTrainer(cm, rows, train, privacy, epochs=1, rng=np.random.default_rng(0))
+    assert trainer.records == small_split.train["user"].nunique()
+    picked = trainer._rows_of(torch.arange(trainer.records))
+    assert sorted(rows.users[picked].tolist()) == sorted(
+        small_split.train["user"].unique().tolist()
+    )
+
+
+def test_target_epsilon_sets_the_noise(cm, small_split):
+    rows = build_rows(small_split.train, 20)
+    train = build_config({"batch-size": 16}).train
+    loose = DPSGDTrainer(
+        cm,
+        rows,
+        train,
+        build_config({"target-epsilon": 8}).privacy,
+        epochs=3,
+        rng=np.random.default_rng(0),
+    )
+    assert loose.noise_multiplier > 0
+    assert loose.report().epsilon == 0.0  # nothing spent before training
+
+
+def test_delta_must_be_below_one_over_n(cm, small_split):
+    rows = build_rows(small_split.train, 20)
+    privacy = build_config({"privacy-mode": "local", "delta": 0.5}).privacy
+    with pytest.raises(ConfigError, match="delta"):
+        DPSGDTrainer(
+            cm, rows, build_config({}).train, privacy, epochs=1, rng=np.random.default_rng(0)
+        )
