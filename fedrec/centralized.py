@@ -259,7 +259,8 @@ def model_facts(cm: CatalogModel) -> dict[str, Any]:
 def evaluate_run(
     run: RunDir, *, backbone: tuple[torch.nn.Module, Any] | None = None, progress: bool = False
 ) -> dict[str, Any]:
-    """Re-evaluate a run directory's saved model (rebuilds the same split from its config)."""
+    """Re-evaluate a run directory's saved model and the baselines (same split, rebuilt
+    from the run's config)."""
     cfg = run.require().read_config(ignore=tuple(_extra_keys(run)))
     device = pick_device(cfg.train.device, cfg.train.threads)
     split = prepare_split(cfg, progress=progress)
@@ -269,9 +270,13 @@ def evaluate_run(
     zs = zero_shot_vectors(cm, split)
     load_trainable_state(cm.model, run.load_state())
     cm.mark_stale()
-    return evaluate_split(
+    summary: dict[str, Any] = evaluate_split(
         model_scorer(cm), split, k=cfg.eval.k, item_vectors=zs.items, seed=cfg.train.seed
     )
+    baselines = run_baselines(split, cfg, zs, progress=progress)
+    baselines.pop("_chosen", None)
+    summary["baselines"] = baselines
+    return summary
 
 
 def _extra_keys(run: RunDir) -> list[str]:

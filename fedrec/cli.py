@@ -173,7 +173,9 @@ def evaluate(
     try:
         run = RunDir(run_dir).require()
         if recompute:
-            summary = evaluate_run(run) | {"baselines": run.read_summary().get("baselines", {})}
+            summary = evaluate_run(run)
+            if not (run.path / "summary.json").exists():
+                run.write_summary(summary)  # a run that stopped after saving its model
         else:
             summary = run.read_summary()
         k = int(run.read_raw_config().get("k", 10))

@@ -202,6 +202,9 @@ class PrivacyConfig:
     dp_negatives: int = field(
         default=16, metadata={"help": "catalog negatives per example under DP"}
     )
+    budget_epsilon: float = field(
+        default=0.0, metadata={"help": "per-client ε cap; a round that would pass it is declined"}
+    )
     secure_mode: bool = field(default=False, metadata={"help": "cryptographically secure noise"})
 
     def __post_init__(self) -> None:
@@ -214,6 +217,8 @@ class PrivacyConfig:
         if not 0.0 <= self.delta < 1.0:
             raise ConfigError(f"delta={self.delta} must be in [0, 1).")
         _check_min("dp-negatives", self.dp_negatives, 1)
+        if self.budget_epsilon < 0:
+            raise ConfigError(f"budget-epsilon={self.budget_epsilon} must be >= 0 (0 = no cap).")
 
 
 @dataclass(frozen=True)
@@ -258,6 +263,10 @@ class FederationConfig:
     client_cpus: float = field(
         default=1.0, metadata={"help": "simulation: CPU cores reserved per client"}
     )
+    client_state_dir: str = field(
+        default="",
+        metadata={"help": "where clients keep their privacy accountant on disk ('' = memory)"},
+    )
 
     def __post_init__(self) -> None:
         _check_min("num-server-rounds", self.num_server_rounds, 1)
@@ -293,6 +302,13 @@ class Config:
     eval: EvalConfig = field(default_factory=EvalConfig)
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
     federation: FederationConfig = field(default_factory=FederationConfig)
+
+    def __post_init__(self) -> None:
+        if self.privacy.privacy_mode == "local" and self.federation.strategy == "fedprox":
+            raise ConfigError(
+                "strategy='fedprox' with privacy-mode='local' is not supported: the proximal "
+                "term is not part of DP-SGD's clipped gradients. Use fedavg or fedadam."
+            )
 
     def to_flat(self) -> dict[str, Any]:
         """The flat kebab-case form (what a TOML file or the Flower run config holds)."""

@@ -41,6 +41,11 @@ def evaluate_cases(
     def score_fn(chunk: np.ndarray) -> np.ndarray:
         return scorer(cases.users[chunk], [cases.history[i] for i in chunk])
 
+    if candidates is not None and not np.asarray(candidates).any():
+        # Nothing to rank (e.g. no cold items in this split): every metric is undefined.
+        return evaluate_scores(
+            score_fn, np.arange(0), [], [], k=k, item_counts=split.item_counts(), rng_seed=seed
+        )
     return evaluate_scores(
         score_fn,
         np.arange(len(cases)),

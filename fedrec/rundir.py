@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,19 @@ CONFIG = "config.toml"
 METRICS = "metrics.jsonl"
 STATE = "state.safetensors"
 SUMMARY = "summary.json"
+#: Everything a run writes, removed by --overwrite (and nothing else in the folder).
+RUN_FILES = (
+    CONFIG,
+    METRICS,
+    STATE,
+    SUMMARY,
+    "checkpoint.safetensors",
+    "checkpoint.json",
+    "privacy_ledger.jsonl",
+    "client-state",
+    "validation.png",
+    "rounds.png",
+)
 
 
 class RunDir:
@@ -39,14 +53,21 @@ class RunDir:
         self.path = Path(path)
 
     def create(self, *, overwrite: bool = False) -> RunDir:
-        if self.path.exists() and (self.path / SUMMARY).exists() and not overwrite:
+        """Make the directory for a new run; an existing run is kept unless ``overwrite``."""
+        if (self.path / CONFIG).exists() and not overwrite:
+            state = "a finished run" if (self.path / SUMMARY).exists() else "an unfinished run"
             raise FedrecError(
-                f"{self.path} already holds a finished run: choose another --out, or pass "
-                "--overwrite to replace it."
+                f"{self.path} already holds {state}: choose another --out, continue it with "
+                "'fedrec simulate --resume', or pass --overwrite to replace it."
             )
         self.path.mkdir(parents=True, exist_ok=True)
         if overwrite:
-            (self.path / METRICS).unlink(missing_ok=True)
+            for name in RUN_FILES:
+                target = self.path / name
+                if target.is_dir():
+                    shutil.rmtree(target)
+                else:
+                    target.unlink(missing_ok=True)
         return self
 
     def require(self) -> RunDir:

@@ -157,3 +157,33 @@ def test_train_with_dp_sgd_reports_the_guarantee(tmp_path, tiny_overrides):
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert records[0]["epsilon"] < records[1]["epsilon"]  # ε composes over epochs
     assert summary["validation"]["best_epoch"] == 2  # DP keeps the last epoch
+
+
+def test_splits_without_cold_items_or_users_report_undefined_slices(tmp_path, tiny_overrides):
+    out = tmp_path / "warm"
+    overrides = [
+        *tiny_overrides,
+        "cold-item-fraction=0",
+        "cold-user-fraction=0",
+        "epochs=1",
+        "baselines=popularity",
+    ]
+    result = runner.invoke(app, ["train", "--quiet", "--out", str(out), *_sets(overrides)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["cold_items"]["ndcg@10"] is None and summary["cold_items"]["users"] == 0
+    assert summary["cold_users"]["users"] == 0
+    assert summary["test"]["ndcg@10"] is not None
+
+
+def test_recompute_rebuilds_a_missing_summary(trained, tmp_path):
+    import shutil
+
+    out, _ = trained
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    (copy / "summary.json").unlink()
+    result = runner.invoke(app, ["evaluate", str(copy), "--recompute", "--json"])
+    assert result.exit_code == 0, result.output
+    rebuilt = json.loads((copy / "summary.json").read_text())
+    assert "popularity" in rebuilt["baselines"] and "ndcg@10" in rebuilt["test"]

@@ -20,6 +20,7 @@ from functools import lru_cache
 
 import numpy as np
 import torch
+from opacus.accountants import RDPAccountant
 
 from fedrec.centralized import model_scorer, prepare_split
 from fedrec.config import Config, build_config, split_list
@@ -29,6 +30,7 @@ from fedrec.evaluation import evaluate_cases
 from fedrec.federated.partition import ClientData, client_data
 from fedrec.models.catalog_model import CatalogModel, build_catalog_model
 from fedrec.models.recommender import load_trainable_state, trainable_state
+from fedrec.privacy.dp_sgd import DPSGDTrainer
 from fedrec.training.rows import build_rows
 from fedrec.training.trainer import make_optimizer, train_epoch
 
@@ -39,9 +41,10 @@ class InjectedClientFailure(RuntimeError):
 
 @dataclass(frozen=True)
 class TrainResult:
-    state: dict[str, torch.Tensor]
+    state: dict[str, torch.Tensor] | None  # None: the client declined (privacy budget)
     num_examples: int
     metrics: dict[str, float]
+    privacy_history: list[tuple[float, float, int]] | None = None
 
 
 @dataclass(frozen=True)
@@ -71,9 +74,19 @@ class ClientRuntime:
         self.fail = partition_id in {int(v) for v in split_list(fed.fail_clients)}
 
     def train(
-        self, state: dict[str, torch.Tensor], server_round: int, proximal_mu: float = 0.0
+        self,
+        state: dict[str, torch.Tensor],
+        server_round: int,
+        proximal_mu: float = 0.0,
+        privacy_history: list[tuple[float, float, int]] | None = None,
     ) -> TrainResult:
-        """Local epochs from ``state``; the result holds only the trainable state."""
+        """Local epochs from ``state``; the result holds only the trainable state.
+
+        Under ``privacy-mode = local`` the epochs are DP-SGD, ``privacy_history``
+        (this client's accountant history from earlier rounds) is restored first,
+        and a round that would take the client past ``budget-epsilon`` is declined:
+        no training, no update.
+        """
         if self.fail:
             raise InjectedClientFailure(
                 f"client {self.partition_id} is listed in fail-clients and refuses to train"
@@ -84,6 +97,8 @@ class ClientRuntime:
         rng = np.random.default_rng(seed)
         load_trainable_state(self.cm.model, state)
         self.cm.mark_stale()
+        if self.cfg.privacy.privacy_mode == "local":
+            return self._train_private(rng, start, privacy_history or [])
         optimizer = make_optimizer(self.cm, self.cfg.train)
         reference = {k: v.clone() for k, v in state.items()}
         losses, examples = [], 0
@@ -101,12 +116,77 @@ class ClientRuntime:
         return TrainResult(
             state=trainable_state(self.cm.model),
             num_examples=examples,
-            metrics={
-                "train-loss": float(np.mean(losses)),
-                "train-seconds": time.perf_counter() - start,
-                "partition-id": self.partition_id,
-            },
+            metrics=self._metrics(losses, start),
         )
+
+    def _metrics(self, losses: list[float], start: float) -> dict[str, float]:
+        return {
+            "train-loss": float(np.mean(losses)) if losses else 0.0,
+            "train-seconds": time.perf_counter() - start,
+            "partition-id": self.partition_id,
+        }
+
+    def _train_private(
+        self, rng: np.random.Generator, start: float, history: list[tuple[float, float, int]]
+    ) -> TrainResult:
+        fed, privacy = self.cfg.federation, self.cfg.privacy
+        trainer = DPSGDTrainer(
+            self.cm,
+            self.rows,
+            self.cfg.train,
+            privacy,
+            epochs=fed.num_server_rounds * fed.local_epochs,
+            rng=rng,
+            accountant_history=history,
+        )
+        try:
+            steps = trainer.steps_per_epoch * fed.local_epochs
+            spent = trainer.epsilon_after(0) if history else 0.0
+            after = trainer.epsilon_after(steps)
+            facts = {
+                "noise-multiplier": trainer.noise_multiplier,
+                "max-grad-norm": privacy.max_grad_norm,
+                "sample-rate": trainer.sample_rate,
+                "delta": trainer.delta,
+                "records": trainer.records,
+            }
+            if privacy.budget_epsilon and after > privacy.budget_epsilon:
+                return TrainResult(
+                    state=None,
+                    num_examples=0,
+                    metrics={
+                        **self._metrics([], start),
+                        **facts,
+                        "declined": 1,
+                        "steps": 0,
+                        "epsilon": spent,
+                        "epsilon-round": 0.0,
+                    },
+                    privacy_history=history,
+                )
+            losses, examples = [], 0
+            for _ in range(fed.local_epochs):
+                stats = trainer.epoch()
+                losses.append(stats.loss)
+                examples += stats.examples
+            report = trainer.report()
+            alone = RDPAccountant()
+            alone.history = [(trainer.noise_multiplier, trainer.sample_rate, steps)]
+            return TrainResult(
+                state=trainable_state(self.cm.model),
+                num_examples=examples,
+                metrics={
+                    **self._metrics(losses, start),
+                    **facts,
+                    "declined": 0,
+                    "steps": steps,
+                    "epsilon": report.epsilon,
+                    "epsilon-round": float(alone.get_epsilon(trainer.delta)),
+                },
+                privacy_history=trainer.history(),
+            )
+        finally:
+            trainer.close()
 
     def evaluate(self, state: dict[str, torch.Tensor]) -> EvalResult:
         """NDCG@K on this client's own validation cases, seen through its own history."""

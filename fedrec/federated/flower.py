@@ -15,9 +15,12 @@ build exactly the model the server evaluates.
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import time
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,6 +35,7 @@ from fedrec.config import Config, build_config
 from fedrec.errors import ConfigError
 from fedrec.federated.client import client_runtime
 from fedrec.federated.server import ServerRuntime
+from fedrec.privacy.ledger import PrivacyLedger
 from fedrec.rundir import RunDir
 
 log = logging.getLogger(__name__)
@@ -46,6 +50,8 @@ PROXIMAL_MU = "proximal-mu"
 BYTES_RECEIVED = "bytes-received"
 BYTES_SENT = "bytes-sent"
 PARTITION_ID = "partition-id"
+DECLINED = "declined"
+PRIVACY_STATE = "fedrec-privacy"
 ROUND_KEYS = (SERVER_ROUND, PROXIMAL_MU)
 
 
@@ -94,17 +100,22 @@ def make_client_app() -> ClientApp:
             from_arrays(received),
             int(round_values.get(SERVER_ROUND, 0)),
             proximal_mu=float(round_values.get(PROXIMAL_MU, 0.0)),
+            privacy_history=_load_privacy(context, runtime.cfg.federation.client_state_dir),
         )
+        if result.privacy_history is not None:
+            _save_privacy(context, runtime.cfg.federation.client_state_dir, result.privacy_history)
+        metrics = {
+            NUM_EXAMPLES: result.num_examples,
+            **result.metrics,
+            BYTES_RECEIVED: received.count_bytes(),
+        }
+        if result.state is None:  # declined: nothing leaves but the refusal
+            return Message(
+                RecordDict({METRICS: MetricRecord({**metrics, BYTES_SENT: 0})}), reply_to=msg
+            )
         arrays = to_arrays(result.state, runtime.cfg.federation.send_float16)
-        metrics = MetricRecord(
-            {
-                NUM_EXAMPLES: result.num_examples,
-                **result.metrics,
-                BYTES_RECEIVED: received.count_bytes(),
-                BYTES_SENT: arrays.count_bytes(),
-            }
-        )
-        return Message(RecordDict({ARRAYS: arrays, METRICS: metrics}), reply_to=msg)
+        metrics[BYTES_SENT] = arrays.count_bytes()
+        return Message(RecordDict({ARRAYS: arrays, METRICS: MetricRecord(metrics)}), reply_to=msg)
 
     @app.evaluate()
     def evaluate(msg: Message, context: Context) -> Message:
@@ -115,6 +126,36 @@ def make_client_app() -> ClientApp:
         return Message(RecordDict({METRICS: metrics}), reply_to=msg)
 
     return app
+
+
+def _state_file(context: Context, cfg_dir: str) -> Path | None:
+    """Where this node keeps its accountant on disk: node config ``state-dir``, else the
+    run's ``client-state-dir``; None keeps it in memory (Context.state) only."""
+    base = str(context.node_config.get("state-dir", "") or cfg_dir)
+    if not base:
+        return None
+    return Path(base) / f"partition-{_partition_id(context)}-privacy.json"
+
+
+def _load_privacy(context: Context, cfg_dir: str) -> list[tuple[float, float, int]] | None:
+    """This node's accountant history from earlier rounds: the file survives restarts,
+    Context.state survives rounds."""
+    path = _state_file(context, cfg_dir)
+    if path is not None and path.exists():
+        return [tuple(h) for h in json.loads(path.read_text())["accountant"]]
+    if PRIVACY_STATE not in context.state:
+        return None
+    return [tuple(h) for h in json.loads(str(context.state[PRIVACY_STATE]["accountant"]))]
+
+
+def _save_privacy(context: Context, cfg_dir: str, history: list[tuple[float, float, int]]) -> None:
+    context.state[PRIVACY_STATE] = ConfigRecord({"accountant": json.dumps(history)})
+    path = _state_file(context, cfg_dir)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"accountant": history}))
+        os.replace(tmp, path)
 
 
 # -- ServerApp ---------------------------------------------------------------------------
@@ -192,7 +233,9 @@ def _split_replies(replies: Iterable[Message]) -> tuple[list[Message], list[dict
     ok, failed = [], []
     for reply in replies:
         if reply.has_error():
-            failed.append({"node": reply.metadata.src_node_id, "error": reply.error.reason})
+            # The reason carries the client's traceback; its end says what went wrong.
+            reason = str(reply.error.reason)
+            failed.append({"node": reply.metadata.src_node_id, "error": reason[-1500:]})
         else:
             ok.append(reply)
     return ok, failed
@@ -207,6 +250,25 @@ def _weighted(replies: Sequence[Message], skip: tuple[str, ...] = ()) -> dict[st
     keys = set.intersection(*(set(m.keys()) for m in metrics)) - {NUM_EXAMPLES, *skip}
     return {
         k: float(np.average([float(m[k]) for m in metrics], weights=weights)) for k in sorted(keys)
+    }
+
+
+def _ledger_entry(cfg: Config, server_round: int, reply: Message) -> dict[str, Any]:
+    m = reply.content[METRICS]
+    return {
+        "round": server_round,
+        "client": int(m[PARTITION_ID]),
+        "mode": cfg.privacy.privacy_mode,
+        "unit": cfg.train.privacy_unit,
+        "noise_multiplier": float(m["noise-multiplier"]),
+        "max_grad_norm": float(m["max-grad-norm"]),
+        "sample_rate": float(m["sample-rate"]),
+        "steps": int(m["steps"]),
+        "delta": float(m["delta"]),
+        "epsilon_round": float(m["epsilon-round"]),
+        "epsilon": float(m["epsilon"]),
+        "accountant": "rdp",
+        "trained": not int(m.get(DECLINED, 0)),
     }
 
 
@@ -233,16 +295,34 @@ def run_federation(grid: Grid, cfg: Config, run: RunDir, *, resume: bool = False
         server.record({"round": 0, **server.evaluate(0, state)})
     strategy = make_strategy(cfg)
     nodes = _wait_for_nodes(grid, server.num_clients)
+    ledger = PrivacyLedger(run.path) if cfg.privacy.privacy_mode == "local" else None
+    exhausted: set[int] = set()
     float16 = fed.send_float16
     round_seconds, client_seconds, sent, received = [], [], [], []
+    rounds_run = start_round
     for rnd in range(start_round + 1, fed.num_server_rounds + 1):
         t0 = time.perf_counter()
-        chosen = select_nodes(nodes, fed.clients_per_round, cfg.train.seed, rnd)
+        available = [n for n in nodes if n not in exhausted]
+        if not available:
+            log.warning(
+                "stopping before round %d: every client has spent its privacy budget "
+                "(budget-epsilon=%g)",
+                rnd,
+                cfg.privacy.budget_epsilon,
+            )
+            break
+        chosen = select_nodes(available, fed.clients_per_round, cfg.train.seed, rnd)
         arrays = to_arrays(state, float16)
         messages = strategy.configure_train(
             rnd, arrays, _config_record(cfg), _Selected(grid, chosen)
         )
         ok, failed = _split_replies(grid.send_and_receive(messages))
+        declined = [r for r in ok if int(r.content[METRICS].get(DECLINED, 0))]
+        ok = [r for r in ok if not int(r.content[METRICS].get(DECLINED, 0))]
+        exhausted.update(r.metadata.src_node_id for r in declined)
+        if ledger is not None:
+            for reply in [*ok, *declined]:
+                ledger.append(_ledger_entry(cfg, rnd, reply))
         for failure in failed:
             log.warning(
                 "round %d: client on node %s failed: %s", rnd, failure["node"], failure["error"]
@@ -252,6 +332,7 @@ def run_federation(grid: Grid, cfg: Config, run: RunDir, *, resume: bool = False
             "clients": len(chosen),
             "replies": len(ok),
             "failures": failed,
+            "declined": [int(r.content[METRICS][PARTITION_ID]) for r in declined],
         }
         if len(ok) >= fed.min_replies:
             agg, _ = strategy.aggregate_train(rnd, [_as_float32(r) if float16 else r for r in ok])
@@ -289,6 +370,7 @@ def run_federation(grid: Grid, cfg: Config, run: RunDir, *, resume: bool = False
         client_seconds.append(busy)
         server.record(entry)
         server.checkpoint(rnd, state)
+        rounds_run = rnd
         log.info(
             "round %d: %d/%d clients, val ndcg %.4f, %.1fs",
             rnd,
@@ -298,7 +380,7 @@ def run_federation(grid: Grid, cfg: Config, run: RunDir, *, resume: bool = False
             wall,
         )
     federation = {
-        "rounds": fed.num_server_rounds,
+        "rounds": rounds_run,
         "strategy": fed.strategy,
         "partition": fed.partition,
         "clients_per_round": fed.clients_per_round or server.num_clients,
@@ -334,8 +416,13 @@ def simulate(cfg: Config, run: RunDir, *, resume: bool = False) -> dict[str, Any
         "init_args": {"num_cpus": cores, "logging_level": "ERROR", "log_to_driver": False},
     }
     run.path.mkdir(parents=True, exist_ok=True)
+    flat = cfg.to_flat()
+    if not flat["client-state-dir"]:
+        # Simulated nodes share this machine: keep their accountants where a resumed
+        # run (a new process) finds them again.
+        flat["client-state-dir"] = str((run.path / "client-state").resolve())
     run_simulation(
-        server_app=make_server_app(cfg.to_flat(), str(run.path), resume=resume),
+        server_app=make_server_app(flat, str(run.path), resume=resume),
         client_app=make_client_app(),
         num_supernodes=n_clients,
         backend_config=backend,

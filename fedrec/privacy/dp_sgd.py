@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from opacus import PrivacyEngine
+from opacus.accountants import RDPAccountant
 from opacus.accountants.utils import get_noise_multiplier
 from torch.utils.data import DataLoader, TensorDataset
 from tqdm.auto import tqdm
@@ -73,7 +74,10 @@ class DPSGDTrainer:
         *,
         epochs: int,
         rng: np.random.Generator,
+        accountant_history: list[tuple[float, float, int]] | None = None,
     ) -> None:
+        """``accountant_history`` restores earlier spending (a client's past rounds):
+        it is loaded before the engine wraps anything, so ε composes over all of it."""
         self.cm, self.rows, self.train_cfg, self.privacy = cm, rows, train, privacy
         self.rng = rng
         self.unit = train.privacy_unit
@@ -97,9 +101,20 @@ class DPSGDTrainer:
                 epochs=epochs,
                 accountant="rdp",
             )
-        self.engine = PrivacyEngine(accountant="rdp", secure_mode=privacy.secure_mode)
+        try:
+            self.engine = PrivacyEngine(accountant="rdp", secure_mode=privacy.secure_mode)
+        except ImportError as err:
+            raise ConfigError(
+                f"secure-mode=true needs torchcsprng, which is not installed ({err}); install it "
+                "for this PyTorch, or set secure-mode=false."
+            ) from None
+        if accountant_history:
+            self.engine.accountant.history = [
+                (float(s), float(q), int(n)) for s, q, n in accountant_history
+            ]
         loader = DataLoader(TensorDataset(torch.arange(self.records)), batch_size=batch)
         optimizer = make_optimizer(cm, train)
+        cm.model.train()  # Opacus wraps only a model in training mode
         self.module, self.optimizer, self.loader = self.engine.make_private(
             module=cm.model,
             optimizer=optimizer,
@@ -160,6 +175,24 @@ class DPSGDTrainer:
             noise_multiplier=opt.noise_multiplier, sample_rate=self.sample_rate
         )
         self.cm.mark_stale()
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return len(self.loader)
+
+    def history(self) -> list[tuple[float, float, int]]:
+        """The accountant's whole history (JSON-friendly): what to persist between rounds."""
+        return [(float(s), float(q), int(n)) for s, q, n in self.engine.accountant.history]
+
+    def epsilon_after(self, extra_steps: int) -> float:
+        """ε if ``extra_steps`` more steps were taken now (for budget checks)."""
+        probe = RDPAccountant()
+        probe.history = [*self.history(), (self.noise_multiplier, self.sample_rate, extra_steps)]
+        return float(probe.get_epsilon(self.delta))
+
+    def close(self) -> None:
+        """Remove the per-sample gradient hooks from the (shared) model."""
+        self.module._close()
 
     def report(self) -> PrivacyReport:
         return PrivacyReport(

@@ -5,36 +5,17 @@ stops with it).
 """
 
 import json
-import subprocess
-import sys
 
 import pytest
 import torch
 
 from fedrec.federated.server import CHECKPOINT
 from fedrec.rundir import RunDir
+from tests.federated.runs import cli as _cli
+from tests.federated.runs import sets as _sets
+from tests.federated.runs import simulate as _run
 
 pytestmark = pytest.mark.slow
-
-
-def _cli(*args):
-    return subprocess.run(
-        [sys.executable, "-m", "fedrec", *args], capture_output=True, text=True, timeout=600
-    )
-
-
-def _sets(flat):
-    out = []
-    for key, value in flat.items():
-        out += ["--set", f"{key}={str(value).lower() if isinstance(value, bool) else value}"]
-    return out
-
-
-def _run(path, flat, **overrides):
-    proc = _cli("simulate", "--quiet", "--overwrite", "--out", str(path), *_sets(flat | overrides))
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    run = RunDir(path)
-    return run.read_summary(), run
 
 
 @pytest.fixture(scope="module")
