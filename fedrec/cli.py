@@ -92,7 +92,9 @@ def train(
 
 
 def _print_privacy(summary: dict[str, Any]) -> None:
-    privacy = summary.get("privacy") or {}
+    if "privacy" not in summary:
+        return
+    privacy = summary["privacy"] or {}
     if privacy.get("mode", "off") == "off":
         console.print("[bold yellow]privacy: OFF[/] (no differential privacy guarantee)")
         return

@@ -31,6 +31,7 @@ from fedrec.federated.partition import check_partition
 from fedrec.models.catalog_model import build_catalog_model
 from fedrec.models.recommender import load_trainable_state, trainable_state
 from fedrec.plots import plot_curves
+from fedrec.privacy.ledger import PrivacyLedger
 from fedrec.rundir import RunDir
 
 log = logging.getLogger(__name__)
@@ -98,7 +99,8 @@ class ServerRuntime:
         key = f"ndcg@{self.k}"
         if val[key] > self.best[0]:
             self.best = (val[key], server_round)
-            self.run.save_state(state)
+            if self.cfg.privacy.privacy_mode == "off":
+                self.run.save_state(state)
         every = self.cfg.federation.server_eval_every
         if server_round % every == 0 or server_round == self.cfg.federation.num_server_rounds:
             test = evaluate_cases(
@@ -119,10 +121,16 @@ class ServerRuntime:
     def finish(
         self, final_state: dict[str, torch.Tensor], federation: dict[str, Any]
     ) -> dict[str, Any]:
-        """Evaluate the best-validation global state on every slice; write summary and plots."""
-        best_state = (
-            self.run.load_state() if (self.run.path / "state.safetensors").exists() else final_state
-        )
+        """Evaluate the chosen global state on every slice; write summary and plots.
+
+        Without DP the best-validation round is chosen; with DP the final round is,
+        since choosing by (private) validation data would spend unaccounted privacy.
+        """
+        private = self.cfg.privacy.privacy_mode != "off"
+        saved = (self.run.path / "state.safetensors").exists()
+        best_state = self.run.load_state() if saved and not private else final_state
+        if private:
+            self.run.save_state(final_state)
         load_trainable_state(self.cm.model, best_state)
         self.cm.mark_stale()
         summary: dict[str, Any] = evaluate_split(
@@ -148,6 +156,7 @@ class ServerRuntime:
             "wall_seconds": time.perf_counter() - self.started,
         }
         summary["model"] = model_facts(self.cm)
+        summary["privacy"] = self._privacy_summary()
         summary["data"] = {
             "dataset": self.cfg.data.dataset,
             **self.split.stats,
@@ -159,6 +168,31 @@ class ServerRuntime:
         self.run.write_summary(summary)
         self._plot(records, baselines)
         return summary
+
+    def _privacy_summary(self) -> dict[str, Any]:
+        """The worst client's guarantee, from the ledger (every client's last line)."""
+        if self.cfg.privacy.privacy_mode == "off":
+            return {"mode": "off", "epsilon": float("inf")}
+        last: dict[int, dict[str, Any]] = {}
+        steps: dict[int, int] = {}
+        for line in PrivacyLedger(self.run.path).read():
+            last[line["client"]] = line
+            steps[line["client"]] = steps.get(line["client"], 0) + int(line["steps"])
+        if not last:
+            return {"mode": self.cfg.privacy.privacy_mode, "epsilon": 0.0, "clients": {}}
+        worst = max(last.values(), key=lambda e: e["epsilon"])
+        return {
+            "mode": self.cfg.privacy.privacy_mode,
+            "unit": self.cfg.train.privacy_unit,
+            "epsilon": worst["epsilon"],
+            "delta": max(e["delta"] for e in last.values()),
+            "noise_multiplier": worst["noise_multiplier"],
+            "max_grad_norm": worst["max_grad_norm"],
+            "sample_rate": worst["sample_rate"],
+            "steps": steps[worst["client"]],
+            "accountant": "rdp",
+            "clients": {str(c): e["epsilon"] for c, e in sorted(last.items())},
+        }
 
     def _plot(self, records: list[dict[str, Any]], baselines: dict[str, Any]) -> None:
         key = f"ndcg@{self.k}"

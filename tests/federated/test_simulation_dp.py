@@ -39,6 +39,9 @@ def test_every_client_round_is_in_the_ledger_and_epsilon_composes(dp_run):
         assert second["epsilon"] == pytest.approx(direct.get_epsilon(second["delta"]), rel=1e-6)
         assert second["delta"] < 1 / 10
     assert summary["federation"]["rounds"] == 2
+    worst = max(e["epsilon"] for e in lines)
+    assert summary["privacy"]["epsilon"] == pytest.approx(worst)
+    assert summary["privacy"]["unit"] == "interaction"
 
 
 def test_budget_is_never_exceeded_and_the_server_stops(tmp_path, fed_flat, dp_run):
