@@ -15,6 +15,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -50,7 +51,9 @@ def start(timeout: float = 30.0) -> int:
             "it installs app dependencies with uv: stop it (fedrec superlink stop, or kill the "
             "flower-superlink process) and start again."
         )
-    exe = shutil.which("flower-superlink")
+    # The one installed beside this Python (a venv need not be activated), else PATH.
+    beside = Path(sys.executable).parent / "flower-superlink"
+    exe = str(beside) if beside.exists() else shutil.which("flower-superlink")
     if exe is None:
         raise FedrecError("flower-superlink is not on PATH: install flwr in this environment.")
     home = _home()
