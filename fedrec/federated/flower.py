@@ -287,11 +287,11 @@ def run_federation(grid: Grid, cfg: Config, run: RunDir, *, resume: bool = False
     server = ServerRuntime(cfg, run)
     state, start_round = server.initial_state(), 0
     point = server.resume_point() if resume else None
+    run.write_config(cfg)  # on resume too: it may run longer than first planned
     if point is not None:
         start_round, state = point
         log.info("resuming after round %d", start_round)
     else:
-        run.write_config(cfg)
         server.record({"round": 0, **server.evaluate(0, state)})
     strategy = make_strategy(cfg)
     nodes = _wait_for_nodes(grid, server.num_clients)
