@@ -74,9 +74,17 @@ def start(timeout: float = 30.0) -> int:
         "--database",
         str(home / "fedrec-state.db"),
     ]
+    # The SuperLink starts Flower's other executables (flower-superexec, flwr-serverapp,
+    # ...) by name: put this environment's scripts first on their PATH.
+    env = dict(os.environ)
+    env["PATH"] = os.pathsep.join([str(Path(exe).parent), env.get("PATH", "")])
     with open(home / "fedrec-superlink.log", "ab") as log_file:
         proc = subprocess.Popen(
-            command, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
+            command,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=env,
         )
     pid_file().write_text(str(proc.pid))
     deadline = time.monotonic() + timeout
