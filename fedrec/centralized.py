@@ -146,7 +146,7 @@ def train_centralized(
         if private
         else None
     )
-    optimizer = make_optimizer(cm, cfg.train)
+    optimizer = make_optimizer(cm, cfg.train) if dp is None else None
     k = cfg.eval.k
     key = f"ndcg@{k}"
 
@@ -156,7 +156,7 @@ def train_centralized(
     for epoch in range(1, cfg.train.epochs + 1):
         if dp is not None:
             stats = dp.epoch(progress=progress, desc=f"DP-SGD epoch {epoch}")
-        else:
+        elif optimizer is not None:
             stats = train_epoch(
                 cm, rows, optimizer, cfg.train, rng, progress=progress, desc=f"epoch {epoch}"
             )

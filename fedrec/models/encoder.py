@@ -193,31 +193,31 @@ class TokenizedTexts:
             parts.append(encoder.lower(self.ids[sl], self.mask[sl]))
         self.lower_states = torch.cat(parts)
 
-    def encode(self, encoder: TextEncoder, index: torch.Tensor) -> torch.Tensor:
-        """Text vectors [len(index), H] for the given rows, with gradients through LoRA."""
+    def _lower(
+        self, encoder: TextEncoder, index: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Lower-layer states [n, L, H] and mask [n, L] of 1-D ``index``, cached or computed.
+
+        Padding shared by the whole batch is trimmed: cost grows with sequence length.
+        """
         mask = self.mask[index]
-        # Trim padding shared by the whole batch: cost grows with sequence length.
-        length = int(mask.sum(1).max().item()) if len(index) else 1
+        length = int(mask.sum(1).max().item()) if index.numel() else 1
         mask = mask[:, :length]
         if self.lower_states is not None:
-            hidden = self.lower_states[index, :length]
-        else:
-            hidden = encoder.lower(self.ids[index, :length], mask)
+            return self.lower_states[index, :length], mask
+        return encoder.lower(self.ids[index, :length], mask), mask
+
+    def encode(self, encoder: TextEncoder, index: torch.Tensor) -> torch.Tensor:
+        """Text vectors [len(index), H] for the given rows, with gradients through LoRA."""
+        hidden, mask = self._lower(encoder, index)
         return encoder.upper(hidden, mask)
 
     def encode_grouped(self, encoder: TextEncoder, index: torch.Tensor) -> torch.Tensor:
         """[B, M] row indices -> [B, M, H] text vectors, batch-first for per-sample gradients."""
         b, m = index.shape
-        flat = index.reshape(-1)
-        mask = self.mask[flat]
-        length = int(mask.sum(1).max().item()) if flat.numel() else 1
-        mask = mask[:, :length]
-        if self.lower_states is not None:
-            hidden = self.lower_states[flat, :length]
-        else:
-            hidden = encoder.lower(self.ids[flat, :length], mask)
-        hidden = hidden.reshape(b, m, length, -1)
-        return encoder.upper_grouped(hidden, mask.reshape(b, m, length))
+        hidden, mask = self._lower(encoder, index.reshape(-1))
+        length = mask.shape[1]
+        return encoder.upper_grouped(hidden.reshape(b, m, length, -1), mask.reshape(b, m, length))
 
     @torch.no_grad()
     def encode_all(
