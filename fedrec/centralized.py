@@ -26,6 +26,7 @@ from fedrec.models.catalog_model import CatalogModel, build_catalog_model
 from fedrec.models.recommender import load_trainable_state, trainable_state
 from fedrec.plots import plot_curves
 from fedrec.privacy.dp_sgd import DPSGDTrainer
+from fedrec.privacy.ledger import PrivacyLedger
 from fedrec.rundir import RunDir
 from fedrec.training.rows import build_rows
 from fedrec.training.trainer import make_optimizer, train_epoch
@@ -128,6 +129,11 @@ def train_centralized(
     privacy the accountant does not see.
     """
     t0 = time.perf_counter()
+    if cfg.privacy.privacy_mode == "central":
+        raise ConfigError(
+            "privacy-mode=central is client-level DP of a federation: run it with "
+            "'fedrec simulate' or 'flwr run'. For a centralized DP-SGD run use privacy-mode=local."
+        )
     private = cfg.privacy.privacy_mode == "local"
     if not private:
         log.warning(NOT_PRIVATE)
@@ -147,6 +153,7 @@ def train_centralized(
         else None
     )
     optimizer = make_optimizer(cm, cfg.train) if dp is None else None
+    ledger = PrivacyLedger(run.path)
     k = cfg.eval.k
     key = f"ndcg@{k}"
 
@@ -175,6 +182,8 @@ def train_centralized(
         }
         if dp is not None:
             record["epsilon"] = dp.report().epsilon
+            # One ledger line per epoch: `fedrec audit` reads centralized DP runs too.
+            ledger.append(dp.ledger_entry(epoch, 0, dp.steps_per_epoch))
         run.append_metrics(record)
         if progress:
             log.info(

@@ -190,6 +190,143 @@ def evaluate(
         _print_summary(summary, k)
 
 
+@app.command()
+def audit(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory with a privacy ledger.")],
+    budget: Annotated[
+        float | None,
+        typer.Option(help="Budget ε to check every client against (default: the run's)."),
+    ] = None,
+    accountant: Annotated[
+        str, typer.Option(help="Accountant for the recomputation: rdp or prv.")
+    ] = "rdp",
+    tolerance: Annotated[
+        float, typer.Option(help="Allowed relative difference of reported and recomputed ε.")
+    ] = 0.01,
+    out: Annotated[
+        Path | None, typer.Option(help="Where to write audit.md/json/png (default: RUN_DIR).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    empirical: Annotated[
+        bool,
+        typer.Option(
+            help="Also re-run the run's mechanism with canaries and lower-bound its ε "
+            "(works on non-private runs too)."
+        ),
+    ] = False,
+    canaries: Annotated[int, typer.Option(help="Canaries of the empirical audit.")] = 1000,
+) -> None:
+    """Recompute every client's ε from the privacy ledger; exit 1 on any breach or mismatch."""
+    _setup(quiet=True)
+    from fedrec.privacy.audit import audit_run, write_report
+    from fedrec.privacy.ledger import LEDGER
+
+    failed = False
+    result: dict[str, Any] = {}
+    try:
+        if canaries < 10:
+            raise FedrecError(f"--canaries={canaries}: give at least 10 (1000 or more is best).")
+        if not (empirical and not (run_dir / LEDGER).exists()):
+            report = audit_run(run_dir, budget=budget, accountant=accountant, tolerance=tolerance)
+            paths = write_report(report, out or run_dir)
+            result = json.loads(paths[0].read_text())
+            failed = not report.ok
+            if not as_json:
+                _print_audit(report, paths)
+        if empirical:
+            from fedrec.privacy.canary_audit import empirical_audit
+            from fedrec.rundir import _atomic_write
+
+            found = empirical_audit(str(run_dir), canaries, progress=not as_json)
+            result["empirical"] = found.as_dict()
+            target = (out or run_dir) / "audit_empirical.json"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            _atomic_write(target, json.dumps(_json_safe(found.as_dict()), indent=2) + "\n")
+            failed = failed or found.broken
+            if not as_json:
+                console.print(found.sentence())
+                if found.broken:
+                    console.print(
+                        "[bold red]BROKEN:[/] the measured lower bound is above the theoretical "
+                        "ε: this DP implementation leaks more than its accounting says."
+                    )
+    except FedrecError as err:
+        _fail(err)
+        return
+    if as_json:
+        typer.echo(json.dumps(_json_safe(result), indent=2))
+    if failed:
+        raise typer.Exit(code=1)
+
+
+def _json_safe(obj: Any) -> Any:
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None if math.isnan(obj) else str(obj)
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_json_safe(v) for v in obj]
+    return obj
+
+
+def _print_audit(report: Any, paths: list[Path]) -> None:
+    table = Table(
+        "client",
+        "rounds",
+        "ε reported",
+        "ε recomputed",
+        "δ",
+        "budget left",
+        title=f"privacy audit: {report.mode} DP per {report.unit} ({report.accountant})",
+    )
+    if report.mode == "central":
+        table.add_column("ε unsampled")
+    shown = sorted(report.clients, key=lambda c: -c.epsilon)
+    for c in shown[:20]:
+        row = [
+            str(c.client),
+            str(c.rounds),
+            f"{c.epsilon_reported:.4g}",
+            f"{c.epsilon:.4g}",
+            f"{c.delta:.1e}",
+            "–" if c.budget_left is None else f"{c.budget_left:.4g}",
+        ]
+        if report.mode == "central":
+            row.append(f"{c.epsilon_unsampled:.4g}")
+        table.add_row(*row)
+    console.print(table)
+    if len(shown) > 20:
+        console.print(f"(the 20 highest of {len(shown)} clients; all are in audit.md)")
+    console.print(report.guarantee())
+    for note in report.notes:
+        console.print(f"[yellow]note:[/] {escape(note)}")
+    for finding in report.findings[:50]:
+        console.print(f"[bold red]{finding.kind}:[/] {escape(finding.message)}")
+    if len(report.findings) > 50:
+        console.print(f"... {len(report.findings) - 50} more findings in audit.md")
+    verdict = "[bold green]PASSED[/]" if report.ok else "[bold red]FAILED[/]"
+    console.print(f"audit {verdict}; report: {', '.join(str(p) for p in paths)}")
+
+
+@app.command()
+def sweep(
+    config: Annotated[Path, typer.Option("--config", "-c", help="Sweep file (with [sweep]).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the runs and table.")],
+    set_: SetOpt = None,
+) -> None:
+    """Privacy/utility sweep: one federated run per (privacy mode, ε), a table and a plot."""
+    _setup()
+    from fedrec.sweep import run_sweep
+
+    try:
+        table = run_sweep(config, out, overrides=set_ or [])
+    except FedrecError as err:
+        _fail(err)
+        return
+    console.print((table.parent / "sweep.md").read_text())
+    console.print(f"table: {table}; plot: {table.parent / 'sweep.png'}")
+
+
 @app.command("config")
 def config_keys() -> None:
     """List every configuration key with its default."""

@@ -188,12 +188,23 @@ class PrivacyConfig:
     privacy_mode: str = field(
         default="off",
         metadata={
-            "help": "'local' = DP-SGD where the data is; 'off' = none",
-            "choices": ("off", "local"),
+            "help": "'local' = DP-SGD where the data is; 'central' = client-level DP-FedAvg "
+            "(noised aggregate); 'off' = none",
+            "choices": ("off", "local", "central"),
         },
     )
     noise_multiplier: float = field(default=1.0, metadata={"help": "Gaussian noise / clip norm"})
-    max_grad_norm: float = field(default=1.0, metadata={"help": "per-sample clipping norm"})
+    max_grad_norm: float = field(
+        default=1.0,
+        metadata={"help": "clipping norm: per sample (local), per client update (central)"},
+    )
+    central_clipping: str = field(
+        default="client",
+        metadata={
+            "help": "central: where updates are clipped (Flower's DP wrappers)",
+            "choices": ("client", "server"),
+        },
+    )
     target_epsilon: float = field(
         default=0.0,
         metadata={"help": "pick the noise for this ε over the run (0 = use noise-multiplier)"},
@@ -304,6 +315,23 @@ class Config:
     federation: FederationConfig = field(default_factory=FederationConfig)
 
     def __post_init__(self) -> None:
+        central = self.privacy.privacy_mode == "central"
+        if central and self.federation.strategy != "fedavg":
+            raise ConfigError(
+                f"strategy={self.federation.strategy!r} with privacy-mode='central' is not "
+                "supported: the DP-FedAvg noise is calibrated to a plain mean. Use fedavg."
+            )
+        if central and self.federation.send_float16:
+            raise ConfigError(
+                "send-float16=true with privacy-mode='central' would round clipped updates "
+                "past the clipping norm: set send-float16=false."
+            )
+        if central and self.privacy.secure_mode:
+            raise ConfigError(
+                "secure-mode=true applies to local DP-SGD (Opacus's noise); central DP noise "
+                "is added by Flower's DP wrapper with numpy's generator. Set secure-mode=false "
+                "or use privacy-mode='local'."
+            )
         if self.privacy.privacy_mode == "local" and self.federation.strategy == "fedprox":
             raise ConfigError(
                 "strategy='fedprox' with privacy-mode='local' is not supported: the proximal "

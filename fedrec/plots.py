@@ -20,6 +20,7 @@ def plot_curves(
     ylabel: str,
     title: str,
     references: Mapping[str, float] | None = None,
+    logx: bool = False,
 ) -> Path:
     """Line plot of one or more curves over ``x``, with optional horizontal reference lines."""
     fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=110)
@@ -28,6 +29,8 @@ def plot_curves(
     for i, (label, value) in enumerate((references or {}).items()):
         if value is not None:
             ax.axhline(value, linestyle="--", color=f"C{i + len(curves)}", label=label)
+    if logx:
+        ax.set_xscale("log", base=2)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title)

@@ -20,7 +20,6 @@ from functools import lru_cache
 
 import numpy as np
 import torch
-from opacus.accountants import RDPAccountant
 
 from fedrec.centralized import model_scorer, prepare_split
 from fedrec.config import Config, build_config, split_list
@@ -170,8 +169,6 @@ class ClientRuntime:
                 losses.append(stats.loss)
                 examples += stats.examples
             report = trainer.report()
-            alone = RDPAccountant()
-            alone.history = [(trainer.noise_multiplier, trainer.sample_rate, steps)]
             return TrainResult(
                 state=trainable_state(self.cm.model),
                 num_examples=examples,
@@ -181,7 +178,7 @@ class ClientRuntime:
                     "declined": 0,
                     "steps": steps,
                     "epsilon": report.epsilon,
-                    "epsilon-round": float(alone.get_epsilon(trainer.delta)),
+                    "epsilon-round": trainer.epsilon_alone(steps),
                 },
                 privacy_history=trainer.history(),
             )

@@ -25,16 +25,35 @@ from typing import Any
 
 import numpy as np
 import torch
-from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
+from flwr.app import (
+    Array,
+    ArrayRecord,
+    ConfigRecord,
+    Context,
+    Message,
+    MessageType,
+    MetricRecord,
+    RecordDict,
+)
 from flwr.clientapp import ClientApp
+from flwr.clientapp.mod import fixedclipping_mod
 from flwr.serverapp import Grid, ServerApp
-from flwr.serverapp.strategy import FedAdam, FedAvg, FedProx
+from flwr.serverapp.strategy import (
+    DifferentialPrivacyClientSideFixedClipping,
+    DifferentialPrivacyServerSideFixedClipping,
+    FedAdam,
+    FedAvg,
+    FedProx,
+    Strategy,
+)
+from flwr.supercore.differential_privacy import KEY_CLIPPING_NORM
 
 from fedrec.centralized import NOT_PRIVATE
 from fedrec.config import Config, build_config
 from fedrec.errors import ConfigError
 from fedrec.federated.client import client_runtime
 from fedrec.federated.server import ServerRuntime
+from fedrec.privacy.central import CentralDP
 from fedrec.privacy.ledger import PrivacyLedger
 from fedrec.rundir import RunDir
 
@@ -91,7 +110,15 @@ def make_client_app() -> ClientApp:
     """The ClientApp: train and evaluate the received global trainable state."""
     app = ClientApp()
 
-    @app.train()
+    @app.query()
+    def query(msg: Message, context: Context) -> Message:
+        """Who this node is (the server's map of partition ids for central DP accounting)."""
+        return Message(
+            RecordDict({METRICS: MetricRecord({PARTITION_ID: _partition_id(context)})}),
+            reply_to=msg,
+        )
+
+    @app.train(mods=[_central_clipping])
     def train(msg: Message, context: Context) -> Message:
         flat, round_values = _flat_from_message(msg)
         runtime = client_runtime(flat, _partition_id(context))
@@ -126,6 +153,23 @@ def make_client_app() -> ClientApp:
         return Message(RecordDict({METRICS: metrics}), reply_to=msg)
 
     return app
+
+
+def _central_clipping(msg: Message, context: Context, call_next: Any) -> Message:
+    """Flower's ``fixedclipping_mod`` when the server asks for client-side clipping."""
+    config = msg.content.config_records.get(CONFIG)
+    if config is None or KEY_CLIPPING_NORM not in config:
+        return call_next(msg, context)
+    replies: list[Message] = []
+
+    def keep(m: Message, c: Context) -> Message:
+        replies.append(call_next(m, c))
+        return replies[-1]
+
+    try:
+        return fixedclipping_mod(msg, context, keep)
+    except ZeroDivisionError:  # Flower cannot clip an all-zero update; it needs no clipping
+        return replies[-1]
 
 
 def _state_file(context: Context, cfg_dir: str) -> Path | None:
@@ -178,9 +222,22 @@ def make_server_app(
     return app
 
 
-def make_strategy(cfg: Config) -> FedAvg:
-    """The configured Flower strategy; clients are weighted by their example counts."""
+def make_strategy(cfg: Config, central: CentralDP | None = None) -> Strategy:
+    """The configured Flower strategy; clients are weighted by their example counts.
+
+    Under central DP: Flower's fixed-clipping DP wrapper (client- or server-side
+    clipping) around a mean over the expected number of clients."""
     fed = cfg.federation
+    if central is not None:
+        inner = _ExpectedMean(central.expected_clients)
+        wrapper = (
+            DifferentialPrivacyClientSideFixedClipping
+            if cfg.privacy.central_clipping == "client"
+            else DifferentialPrivacyServerSideFixedClipping
+        )
+        return wrapper(
+            inner, central.noise_multiplier, central.clipping_norm, central.expected_clients
+        )
     common = {
         "fraction_train": 1.0,
         "fraction_evaluate": 1.0,
@@ -194,6 +251,89 @@ def make_strategy(cfg: Config) -> FedAvg:
     if fed.strategy == "fedadam":
         return FedAdam(eta=fed.server_lr, **common)
     return FedAvg(**common)
+
+
+class _ExpectedMean(FedAvg):
+    """DP-FedAvg's aggregate: global + (sum of the clipped updates) / expected clients.
+
+    Dividing by the expected rather than the actual number of replies keeps each
+    client's influence at most ``C / expected``, the sensitivity the noise is for."""
+
+    def __init__(self, expected: int) -> None:
+        super().__init__(
+            fraction_train=1.0,
+            fraction_evaluate=1.0,
+            min_available_nodes=1,
+            min_train_nodes=1,
+            min_evaluate_nodes=1,
+        )
+        self.expected = expected
+        self.current: ArrayRecord | None = None
+
+    def configure_train(
+        self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
+    ) -> Iterable[Message]:
+        self.current = arrays
+        return super().configure_train(server_round, arrays, config, grid)
+
+    def aggregate_train(
+        self, server_round: int, replies: Iterable[Message]
+    ) -> tuple[ArrayRecord | None, MetricRecord | None]:
+        if self.current is None:
+            raise RuntimeError("aggregate_train before configure_train")
+        keys = list(self.current.keys())
+        base = self.current.to_numpy_ndarrays()
+        total = [np.zeros_like(b, dtype=np.float64) for b in base]
+        for reply in replies:
+            for t, new, old in zip(
+                total, reply.content[ARRAYS].to_numpy_ndarrays(), base, strict=True
+            ):
+                t += new.astype(np.float64) - old
+        return ArrayRecord(
+            {
+                k: Array((b + t / self.expected).astype(b.dtype))
+                for k, b, t in zip(keys, base, total, strict=True)
+            }
+        ), None
+
+
+def _noise_only(strategy: Strategy, arrays: ArrayRecord) -> ArrayRecord:
+    """A central-DP round with no update: the same noise is released all the same
+    (a noiseless output would tell that nobody was sampled apart)."""
+    return strategy._add_noise_to_aggregated_arrays(
+        ArrayRecord(
+            {
+                k: Array(v.copy())
+                for k, v in zip(arrays.keys(), arrays.to_numpy_ndarrays(), strict=True)
+            }
+        )
+    )
+
+
+def _moved(reply: Message, sent: ArrayRecord) -> bool:
+    new = reply.content[ARRAYS].to_numpy_ndarrays()
+    return any(not np.array_equal(a, b) for a, b in zip(new, sent.to_numpy_ndarrays(), strict=True))
+
+
+def poisson_select(nodes: Sequence[int], rate: float, seed: int, server_round: int) -> list[int]:
+    """Each node independently with probability ``rate`` (seeded by round)."""
+    rng = np.random.default_rng((seed, server_round, 1))
+    draws = rng.random(len(nodes))
+    return [n for n, u in zip(sorted(nodes), draws, strict=True) if u < rate]
+
+
+def _partition_map(grid: Grid, nodes: Sequence[int]) -> dict[int, int]:
+    """Node id → partition id, asked of every node once."""
+    queries = [Message(RecordDict(), dst_node_id=n, message_type=MessageType.QUERY) for n in nodes]
+    out: dict[int, int] = {}
+    for reply in grid.send_and_receive(queries):
+        if reply.has_error():
+            raise ConfigError(
+                f"node {reply.metadata.src_node_id} did not say its partition id: "
+                f"{reply.error.reason[-500:]}"
+            )
+        out[reply.metadata.src_node_id] = int(reply.content[METRICS][PARTITION_ID])
+    return out
 
 
 class _Selected:
@@ -265,8 +405,10 @@ def _ledger_entry(cfg: Config, server_round: int, reply: Message) -> dict[str, A
         "sample_rate": float(m["sample-rate"]),
         "steps": int(m["steps"]),
         "delta": float(m["delta"]),
+        "records": int(m["records"]),
         "epsilon_round": float(m["epsilon-round"]),
         "epsilon": float(m["epsilon"]),
+        "epsilon_unsampled": None,
         "accountant": "rdp",
         "trained": not int(m.get(DECLINED, 0)),
     }
@@ -282,7 +424,8 @@ def _as_float32(reply: Message) -> Message:
 def run_federation(grid: Grid, cfg: Config, run: RunDir, *, resume: bool = False) -> dict[str, Any]:
     """The round loop: train, aggregate, evaluate, checkpoint; returns the summary."""
     fed = cfg.federation
-    log.warning(NOT_PRIVATE + " Client updates leave clients unprotected.")
+    if cfg.privacy.privacy_mode == "off":
+        log.warning(NOT_PRIVATE + " Client updates leave clients unprotected.")
     run.path.mkdir(parents=True, exist_ok=True)
     server = ServerRuntime(cfg, run)
     state, start_round = server.initial_state(), 0
@@ -293,9 +436,12 @@ def run_federation(grid: Grid, cfg: Config, run: RunDir, *, resume: bool = False
         log.info("resuming after round %d", start_round)
     else:
         server.record({"round": 0, **server.evaluate(0, state)})
-    strategy = make_strategy(cfg)
     nodes = _wait_for_nodes(grid, server.num_clients)
-    ledger = PrivacyLedger(run.path) if cfg.privacy.privacy_mode == "local" else None
+    mode = cfg.privacy.privacy_mode
+    central = CentralDP.from_config(cfg, len(nodes)) if mode == "central" else None
+    strategy = make_strategy(cfg, central)
+    ledger = PrivacyLedger(run.path) if mode != "off" else None
+    spends = _CentralSpends(ledger, _partition_map(grid, nodes)) if central and ledger else None
     exhausted: set[int] = set()
     float16 = fed.send_float16
     round_seconds, client_seconds, sent, received = [], [], [], []
@@ -311,18 +457,41 @@ def run_federation(grid: Grid, cfg: Config, run: RunDir, *, resume: bool = False
                 cfg.privacy.budget_epsilon,
             )
             break
-        chosen = select_nodes(available, fed.clients_per_round, cfg.train.seed, rnd)
+        if central is not None:
+            if (
+                cfg.privacy.budget_epsilon
+                and central.epsilon(
+                    spends.releases + 1  # type: ignore[union-attr]
+                )
+                > cfg.privacy.budget_epsilon
+            ):
+                log.warning(
+                    "stopping before round %d: its release would take the model past "
+                    "budget-epsilon=%g (ε now %.3f)",
+                    rnd,
+                    cfg.privacy.budget_epsilon,
+                    central.epsilon(spends.releases),  # type: ignore[union-attr]
+                )
+                break
+            chosen = poisson_select(available, central.sample_rate, cfg.train.seed, rnd)
+        else:
+            chosen = select_nodes(available, fed.clients_per_round, cfg.train.seed, rnd)
         arrays = to_arrays(state, float16)
-        messages = strategy.configure_train(
-            rnd, arrays, _config_record(cfg), _Selected(grid, chosen)
+        messages = (
+            strategy.configure_train(rnd, arrays, _config_record(cfg), _Selected(grid, chosen))
+            if chosen
+            else []
         )
-        ok, failed = _split_replies(grid.send_and_receive(messages))
+        ok, failed = _split_replies(grid.send_and_receive(messages) if messages else [])
         declined = [r for r in ok if int(r.content[METRICS].get(DECLINED, 0))]
         ok = [r for r in ok if not int(r.content[METRICS].get(DECLINED, 0))]
         exhausted.update(r.metadata.src_node_id for r in declined)
-        if ledger is not None:
+        ledger_clients: list[int] = []
+        if ledger is not None and central is None:
             for reply in [*ok, *declined]:
-                ledger.append(_ledger_entry(cfg, rnd, reply))
+                line = _ledger_entry(cfg, rnd, reply)
+                ledger.append(line)
+                ledger_clients.append(line["client"])
         for failure in failed:
             log.warning(
                 "round %d: client on node %s failed: %s", rnd, failure["node"], failure["error"]
@@ -334,7 +503,21 @@ def run_federation(grid: Grid, cfg: Config, run: RunDir, *, resume: bool = False
             "failures": failed,
             "declined": [int(r.content[METRICS][PARTITION_ID]) for r in declined],
         }
-        if len(ok) >= fed.min_replies:
+        if ledger is not None:
+            entry["ledger_clients"] = sorted(ledger_clients)  # what `fedrec audit` expects
+        if central is not None:
+            # Every round releases a noised aggregate, whoever replied (min-replies does not
+            # apply: keeping the old state would reveal that nobody's update arrived).
+            # A zero update adds nothing to the sum (and Flower cannot clip it).
+            replies = [r for r in ok if _moved(r, arrays)]
+            agg, _ = strategy.aggregate_train(rnd, replies) if replies else (None, None)
+            state = from_arrays(agg if agg is not None else _noise_only(strategy, arrays))
+            entry["aggregated"] = True
+            entry["ledger_clients"] = spends.record(  # type: ignore[union-attr]
+                central, rnd, cfg.train.privacy_unit, {r.metadata.src_node_id for r in ok}
+            )
+            entry["epsilon"] = central.epsilon(spends.releases)  # type: ignore[union-attr]
+        elif len(ok) >= fed.min_replies:
             agg, _ = strategy.aggregate_train(rnd, [_as_float32(r) if float16 else r for r in ok])
             if agg is not None:
                 state = from_arrays(agg)
@@ -352,10 +535,14 @@ def run_federation(grid: Grid, cfg: Config, run: RunDir, *, resume: bool = False
         entry["examples"] = int(sum(float(r.content[METRICS][NUM_EXAMPLES]) for r in ok))
         sent += [float(r.content[METRICS][BYTES_SENT]) for r in ok]
         received += [float(r.content[METRICS][BYTES_RECEIVED]) for r in ok]
-        eval_msgs = strategy.configure_evaluate(
-            rnd, to_arrays(state, float16), _config_record(cfg), _Selected(grid, chosen)
+        eval_msgs = (
+            strategy.configure_evaluate(
+                rnd, to_arrays(state, float16), _config_record(cfg), _Selected(grid, chosen)
+            )
+            if chosen
+            else []
         )
-        eval_ok, eval_failed = _split_replies(grid.send_and_receive(eval_msgs))
+        eval_ok, eval_failed = _split_replies(grid.send_and_receive(eval_msgs) if eval_msgs else [])
         entry.update({"fed_" + k.replace("-", "_"): v for k, v in _weighted(eval_ok).items()})
         entry["eval_failures"] = eval_failed
         wall = time.perf_counter() - t0
@@ -390,6 +577,36 @@ def run_federation(grid: Grid, cfg: Config, run: RunDir, *, resume: bool = False
         "client_seconds_mean": float(np.mean(client_seconds)) if client_seconds else 0.0,
     }
     return server.finish(state, federation)
+
+
+class _CentralSpends:
+    """Central DP's running counts (releases, and rounds each client was in), restored
+    from the ledger on resume, and the ledger lines of each release."""
+
+    def __init__(self, ledger: PrivacyLedger, partitions: dict[int, int]) -> None:
+        self.ledger, self.partitions = ledger, partitions
+        lines = ledger.read()
+        self.releases = max(
+            (sum(1 for e in lines if e["client"] == c) for c in partitions.values()), default=0
+        )
+        self.participations = {
+            c: sum(1 for e in lines if e["client"] == c and e["trained"])
+            for c in partitions.values()
+        }
+
+    def record(self, dp: CentralDP, rnd: int, unit: str, trained_nodes: set[int]) -> list[int]:
+        self.releases += 1
+        clients = []
+        for node, client in sorted(self.partitions.items(), key=lambda x: x[1]):
+            trained = node in trained_nodes
+            self.participations[client] += int(trained)
+            self.ledger.append(
+                dp.ledger_entry(
+                    rnd, client, unit, self.releases, self.participations[client], trained
+                )
+            )
+            clients.append(client)
+        return clients
 
 
 # -- simulation --------------------------------------------------------------------------

@@ -181,7 +181,7 @@ class ServerRuntime:
         if not last:
             return {"mode": self.cfg.privacy.privacy_mode, "epsilon": 0.0, "clients": {}}
         worst = max(last.values(), key=lambda e: e["epsilon"])
-        return {
+        out = {
             "mode": self.cfg.privacy.privacy_mode,
             "unit": self.cfg.train.privacy_unit,
             "epsilon": worst["epsilon"],
@@ -193,6 +193,11 @@ class ServerRuntime:
             "accountant": "rdp",
             "clients": {str(c): e["epsilon"] for c, e in sorted(last.items())},
         }
+        if self.cfg.privacy.privacy_mode == "central":
+            out["unit"] = "client"
+            out["epsilon_unsampled"] = max(e["epsilon_unsampled"] for e in last.values())
+            out["releases"] = steps[worst["client"]]
+        return out
 
     def _plot(self, records: list[dict[str, Any]], baselines: dict[str, Any]) -> None:
         key = f"ndcg@{self.k}"

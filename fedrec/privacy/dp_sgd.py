@@ -24,6 +24,7 @@ are still accounted.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 
@@ -38,9 +39,12 @@ from tqdm.auto import tqdm
 from fedrec.config import PrivacyConfig, TrainConfig
 from fedrec.errors import ConfigError
 from fedrec.models.catalog_model import CatalogModel
+from fedrec.privacy.empirical import GradientCanaries
 from fedrec.training.per_example import per_example_loss
 from fedrec.training.rows import TrainingRows
 from fedrec.training.trainer import EpochStats, make_optimizer
+
+AUDIT_PARAM = "audit_canaries"
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,7 @@ class DPSGDTrainer:
         epochs: int,
         rng: np.random.Generator,
         accountant_history: list[tuple[float, float, int]] | None = None,
+        canaries: int = 0,
     ) -> None:
         """``accountant_history`` restores earlier spending (a client's past rounds):
         it is loaded before the engine wraps anything, so ε composes over all of it."""
@@ -91,14 +96,16 @@ class DPSGDTrainer:
                 f"N={self.records} {self.unit} records: lower delta (or leave it 0 for 1/(10 N))."
             )
         batch = min(train.batch_size, self.records)
-        sample_rate = batch / self.records
+        # What Opacus's Poisson loader will do: ceil(N / batch) steps per epoch, each
+        # record sampled with rate 1 / steps. Calibrate the noise on exactly that.
+        steps_per_epoch = math.ceil(self.records / batch)
         noise = privacy.noise_multiplier
         if privacy.target_epsilon > 0:
             noise = get_noise_multiplier(
                 target_epsilon=privacy.target_epsilon,
                 target_delta=self.delta,
-                sample_rate=sample_rate,
-                epochs=epochs,
+                sample_rate=1.0 / steps_per_epoch,
+                steps=steps_per_epoch * epochs,
                 accountant="rdp",
             )
         try:
@@ -114,6 +121,13 @@ class DPSGDTrainer:
             ]
         loader = DataLoader(TensorDataset(torch.arange(self.records)), batch_size=batch)
         optimizer = make_optimizer(cm, train)
+        # Dirac canaries for the empirical audit (fedrec.privacy.empirical); none in training.
+        self.canaries = (
+            GradientCanaries(canaries, privacy.max_grad_norm, rng, cm.device) if canaries else None
+        )
+        if self.canaries is not None:  # a parameter of the model while the audit runs
+            cm.model.add_module(AUDIT_PARAM, self.canaries.layer)
+            optimizer.add_param_group({"params": [self.canaries.param], "weight_decay": 0.0})
         cm.model.train()  # Opacus wraps only a model in training mode
         self.module, self.optimizer, self.loader = self.engine.make_private(
             module=cm.model,
@@ -152,11 +166,19 @@ class DPSGDTrainer:
                 self.rng.integers(0, cm.n_items, size=(len(idx), k)), device=device
             )
             self.optimizer.zero_grad(set_to_none=True)
+            chosen = self.canaries.sample(self.sample_rate) if self.canaries else []
             if len(idx) == 0:
-                self._noise_only_step()
+                if len(chosen):
+                    self.canaries.append(chosen, self.optimizer.params, 0)  # type: ignore[union-attr]
+                    self.optimizer.step()
+                    cm.mark_stale()
+                else:
+                    self._noise_only_step()
                 continue
             loss = per_example_loss(cm, users, targets, history, negatives)
             loss.backward()
+            if self.canaries is not None:
+                self.canaries.append(chosen, self.optimizer.params, len(idx))
             self.optimizer.step()
             cm.mark_stale()
             total += float(loss.detach()) * len(idx)
@@ -190,9 +212,37 @@ class DPSGDTrainer:
         probe.history = [*self.history(), (self.noise_multiplier, self.sample_rate, extra_steps)]
         return float(probe.get_epsilon(self.delta))
 
+    def epsilon_alone(self, steps: int) -> float:
+        """ε of ``steps`` steps on their own (one round's spend, for the ledger)."""
+        probe = RDPAccountant()
+        probe.history = [(self.noise_multiplier, self.sample_rate, steps)] if steps else []
+        return float(probe.get_epsilon(self.delta)) if steps else 0.0
+
+    def ledger_entry(self, server_round: int, client: int, steps: int) -> dict[str, object]:
+        """This trainer's line of the privacy ledger after a round of ``steps`` steps."""
+        return {
+            "round": server_round,
+            "client": client,
+            "mode": self.privacy.privacy_mode,
+            "unit": self.unit,
+            "noise_multiplier": self.noise_multiplier,
+            "max_grad_norm": self.privacy.max_grad_norm,
+            "sample_rate": self.sample_rate,
+            "steps": steps,
+            "delta": self.delta,
+            "records": self.records,
+            "epsilon_round": self.epsilon_alone(steps),
+            "epsilon": self.epsilon_after(0),
+            "epsilon_unsampled": None,
+            "accountant": "rdp",
+            "trained": steps > 0,
+        }
+
     def close(self) -> None:
-        """Remove the per-sample gradient hooks from the (shared) model."""
+        """Remove the per-sample gradient hooks (and any audit canaries) from the model."""
         self.module._close()
+        if self.canaries is not None and AUDIT_PARAM in self.cm.model._modules:
+            del self.cm.model._modules[AUDIT_PARAM]
 
     def report(self) -> PrivacyReport:
         return PrivacyReport(

@@ -3,10 +3,19 @@
 Every privacy spend (or a declined round) is one line in
 ``RUN_DIR/privacy_ledger.jsonl`` with the round, the client, the mode and unit,
 the mechanism parameters (noise multiplier, clipping norm, sample rate, steps),
-δ, the ε the client reports for the round alone and cumulatively, the
-accountant, and whether the client trained. Each line is written whole, flushed
-and fsynced before the round goes on, so a crash never leaves a half-written or
-lost record, and a resumed run appends after what is there.
+δ, the number of privacy units N behind the sample rate (δ must stay below
+1/N), the ε the client reports for the round alone and cumulatively, the
+accountant, and whether the client trained.
+
+Under central DP every client has a line every round (the release of a noised
+aggregate spends privacy of every client, sampled or not, through the sampling
+amplification); ``trained`` says whether its update was in the aggregate, and
+``epsilon_unsampled`` is the ε against anyone who knows who took part (no
+amplification, only the rounds it trained). Under local DP that field is null.
+
+Each line is written whole, flushed and fsynced before the round goes on, so a
+crash never leaves a half-written or lost record, and a resumed run appends
+after what is there.
 """
 
 from __future__ import annotations
@@ -28,8 +37,10 @@ FIELDS = (
     "sample_rate",
     "steps",
     "delta",
+    "records",
     "epsilon_round",
     "epsilon",
+    "epsilon_unsampled",
     "accountant",
     "trained",
 )

@@ -1,5 +1,7 @@
 """Local DP in real simulations: ε composes over rounds, budgets hold, resume keeps ε."""
 
+import json
+
 import pytest
 from opacus.accountants import RDPAccountant
 
@@ -73,3 +75,61 @@ def test_resumed_clients_keep_their_epsilon(tmp_path, fed_flat, dp_run):
     assert resumed.keys() == expected.keys()
     for key, eps in expected.items():
         assert resumed[key] == pytest.approx(eps, rel=1e-9), key
+
+
+def test_the_audit_of_a_real_run_passes_and_writes_its_report(dp_run):
+    _, run = dp_run
+    proc = cli("audit", str(run.path), "--json")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    report = json.loads(proc.stdout)
+    assert report["ok"] and report["rounds"] == 2
+    assert sorted(c["client"] for c in report["clients"]) == [0, 1, 2]
+    for client in report["clients"]:
+        assert client["epsilon"] == pytest.approx(client["epsilon_reported"], rel=1e-6)
+    assert (run.path / "audit_epsilon.png").stat().st_size > 0
+
+
+CENTRAL = {"privacy-mode": "central", "noise-multiplier": 0.8, "max-grad-norm": 0.5}
+
+
+@pytest.mark.parametrize("clipping", ["client", "server"])
+def test_central_dp_spends_every_clients_privacy_every_round_and_audits(
+    tmp_path, fed_flat, clipping
+):
+    summary, run = simulate(
+        tmp_path / clipping,
+        fed_flat | CENTRAL,
+        **{"central-clipping": clipping, "clients-per-round": 2, "num-server-rounds": 3},
+    )
+    lines = PrivacyLedger(run.path).read()
+    records = [r for r in run.read_metrics() if r["round"] >= 1]
+    assert [r["ledger_clients"] for r in records] == [[0, 1, 2]] * 3
+    for rnd, record in enumerate(records, start=1):
+        this = [e for e in lines if e["round"] == rnd]
+        assert {e["client"] for e in this} == {0, 1, 2}
+        assert len({e["epsilon"] for e in this}) == 1  # the released model: same for all
+        assert sum(e["trained"] for e in this) == record["replies"]
+        assert all(
+            e["mode"] == "central" and e["sample_rate"] == pytest.approx(2 / 3) for e in this
+        )
+    for client in _by_client(lines).values():
+        eps = [e["epsilon"] for e in client]
+        assert eps[0] < eps[1] < eps[2]
+        trained = [e["trained"] for e in client]
+        unsampled = [e["epsilon_unsampled"] for e in client]
+        for prev, cur, t in zip([0.0, *unsampled], unsampled, trained, strict=False):
+            assert (cur > prev) if t else (cur == prev)  # grows only in rounds it took part
+    assert summary["privacy"]["mode"] == "central"
+    assert summary["privacy"]["epsilon"] == pytest.approx(lines[-1]["epsilon"])
+    proc = cli("audit", str(run.path), "--json")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert json.loads(proc.stdout)["mode"] == "central"
+
+
+def test_empirical_audit_of_a_real_run_stays_below_its_epsilon(dp_run):
+    _, run = dp_run
+    proc = cli("audit", str(run.path), "--empirical", "--canaries", "300", "--json")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    found = json.loads(proc.stdout)["empirical"]
+    assert not found["broken"] and found["epsilon_lower"] <= found["epsilon_theory"]
+    assert json.loads((run.path / "audit_empirical.json").read_text())["canaries"] == 300

@@ -137,6 +137,26 @@ def test_target_epsilon_sets_the_noise(cm, small_split):
     assert loose.report().epsilon == 0.0  # nothing spent before training
 
 
+@pytest.mark.parametrize("batch", [16, 23, 64, 1000])
+def test_the_target_epsilon_is_reached_exactly_whatever_the_batch(cm, small_split, batch):
+    """N / batch need not be whole: the noise is calibrated on the loader's real steps."""
+    rows = build_rows(small_split.train, 20)
+    trainer = DPSGDTrainer(
+        cm,
+        rows,
+        build_config({"batch-size": batch}).train,
+        build_config({"privacy-mode": "local", "target-epsilon": 4}).privacy,
+        epochs=2,
+        rng=np.random.default_rng(0),
+    )
+    try:
+        steps = trainer.steps_per_epoch * 2
+        assert trainer.epsilon_after(steps) == pytest.approx(4.0, rel=0.02)
+        assert trainer.epsilon_after(steps) <= 4.0 * 1.001
+    finally:
+        trainer.close()
+
+
 def test_delta_must_be_below_one_over_n(cm, small_split):
     rows = build_rows(small_split.train, 20)
     privacy = build_config({"privacy-mode": "local", "delta": 0.5}).privacy

@@ -1,0 +1,122 @@
+"""Central (client-level) DP for federated averaging: settings and accounting.
+
+Mechanism (DP-FedAvg, McMahan et al. 2018): each round every client is
+sampled independently with probability ``q = clients-per-round / num-clients``
+(Poisson); each sampled client's update (new state minus global state) is
+clipped to L2 norm ``C`` (on the client or on the server); the server adds
+``N(0, (σ·C)²)`` to the sum and divides by the *expected* number of clients
+``q·N``, whoever replied. A round in which nobody is sampled still releases
+noise. The clipping and noise are Flower's DP strategy wrappers.
+
+What it protects (the unit is a client, i.e. all of its data; one user when
+each client is one user's device):
+
+- ``epsilon``: against anyone who sees only the released global models, who
+  does not learn which clients were sampled. Poisson sampling amplifies:
+  every round spends every client's privacy a little, sampled or not.
+- ``epsilon_unsampled``: against anyone who also knows who took part in each
+  round (the server's logs, or a client that can tell it was sampled): no
+  amplification, composed over the rounds the client was in.
+- Nothing against the server itself: it receives each clipped update before
+  the noise. Use local DP when the server is not trusted.
+
+δ is the probability with which the bound may fail; it must stay below
+1 / num-clients (default ``1 / (10 · num-clients)``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from opacus.accountants import RDPAccountant
+from opacus.accountants.utils import get_noise_multiplier
+
+from fedrec.config import Config
+from fedrec.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class CentralDP:
+    noise_multiplier: float
+    clipping_norm: float
+    sample_rate: float
+    expected_clients: int
+    population: int
+    delta: float
+
+    @classmethod
+    def from_config(cls, cfg: Config, population: int) -> CentralDP:
+        """Settings for ``population`` clients; σ calibrated when ``target-epsilon`` is set."""
+        privacy, fed = cfg.privacy, cfg.federation
+        expected = fed.clients_per_round or population
+        if expected > population:
+            raise ConfigError(
+                f"clients-per-round={expected} is more than the {population} clients: lower it."
+            )
+        q = expected / population
+        delta = privacy.delta or 1.0 / (10 * population)
+        if delta >= 1.0 / population:
+            raise ConfigError(
+                f"delta={delta:g} is not below 1/num-clients = {1 / population:g}: lower delta "
+                "(or leave it 0 for 1/(10 num-clients))."
+            )
+        sigma = privacy.noise_multiplier
+        if privacy.target_epsilon > 0:
+            sigma = get_noise_multiplier(
+                target_epsilon=privacy.target_epsilon,
+                target_delta=delta,
+                sample_rate=q,
+                steps=fed.num_server_rounds,
+                accountant="rdp",
+            )
+        if sigma <= 0:
+            raise ConfigError(
+                "privacy-mode=central needs noise-multiplier > 0 or a target-epsilon."
+            )
+        return cls(float(sigma), privacy.max_grad_norm, q, expected, population, delta)
+
+    def epsilon(self, releases: int, delta: float | None = None) -> float:
+        """ε against observers of the released models after ``releases`` rounds."""
+        history = [(self.noise_multiplier, self.sample_rate, releases)]
+        return _epsilon(history, self.delta if delta is None else delta)
+
+    def epsilon_unsampled(self, participations: int) -> float:
+        """ε of a client that took part in ``participations`` rounds, sampling known."""
+        return _epsilon([(self.noise_multiplier, 1.0, participations)], self.delta)
+
+    def ledger_entry(
+        self,
+        server_round: int,
+        client: int,
+        unit: str,
+        releases: int,
+        participations: int,
+        trained: bool,
+    ) -> dict[str, object]:
+        """One client's line for one release (``releases`` and ``participations`` include it)."""
+        return {
+            "round": server_round,
+            "client": client,
+            "mode": "central",
+            "unit": unit,
+            "noise_multiplier": self.noise_multiplier,
+            "max_grad_norm": self.clipping_norm,
+            "sample_rate": self.sample_rate,
+            "steps": 1,
+            "delta": self.delta,
+            "records": self.population,
+            "epsilon_round": self.epsilon(1),
+            "epsilon": self.epsilon(releases),
+            "epsilon_unsampled": self.epsilon_unsampled(participations),
+            "accountant": "rdp",
+            "trained": trained,
+        }
+
+
+def _epsilon(history: list[tuple[float, float, int]], delta: float) -> float:
+    history = [h for h in history if h[2] > 0]
+    if not history:
+        return 0.0
+    accountant = RDPAccountant()
+    accountant.history = history
+    return float(accountant.get_epsilon(delta))
