@@ -8,6 +8,7 @@ final value. A plot of the per-round curves goes next to the runs.
 
     python benchmarks/federated_vs_centralized.py --out runs/bench-fed [--epochs 8]
         [--set KEY=VALUE ...]      # e.g. --set dataset=movielens-100k --set data-path=...
+        [--keep]                   # reuse runs that finished before (continue a long benchmark)
 """
 
 from __future__ import annotations
@@ -30,6 +31,11 @@ def _fedrec(*args: str) -> None:
     subprocess.run([sys.executable, "-m", "fedrec", *args], check=True)
 
 
+def _done(out: Path, keep: bool) -> bool:
+    """With --keep, a run that finished before (it has a summary) is not run again."""
+    return keep and (out / "summary.json").is_file()
+
+
 def _sets(pairs: list[str]) -> list[str]:
     return [a for p in pairs for a in ("--set", p)]
 
@@ -45,39 +51,42 @@ def main() -> None:
     parser.add_argument("--local-epochs", type=int, default=1)
     parser.add_argument("--clients", type=int, default=6)
     parser.add_argument("--set", action="append", default=[])
+    parser.add_argument("--keep", action="store_true", help="reuse runs that finished before")
     args = parser.parse_args()
     rounds = args.epochs // args.local_epochs
     common = [*args.set, "baselines=popularity"]
     central = args.out / "centralized"
-    _fedrec(
-        "train",
-        "--quiet",
-        "--overwrite",
-        "--out",
-        str(central),
-        *_sets([*common, f"epochs={args.epochs}", "patience=0"]),
-    )
+    if not _done(central, args.keep):
+        _fedrec(
+            "train",
+            "--quiet",
+            "--overwrite",
+            "--out",
+            str(central),
+            *_sets([*common, f"epochs={args.epochs}", "patience=0"]),
+        )
     c_ndcg = json.loads((central / "summary.json").read_text())["test"]["ndcg@10"]
     rows, curves = [], {}
     for name, extra in PARTITIONS.items():
         out = args.out / name
-        _fedrec(
-            "simulate",
-            "--quiet",
-            "--overwrite",
-            "--out",
-            str(out),
-            *_sets(
-                [
-                    *common,
-                    *extra,
-                    f"num-clients={args.clients}",
-                    f"num-server-rounds={rounds}",
-                    f"local-epochs={args.local_epochs}",
-                    "server-eval-every=1",
-                ]
-            ),
-        )
+        if not _done(out, args.keep):
+            _fedrec(
+                "simulate",
+                "--quiet",
+                "--overwrite",
+                "--out",
+                str(out),
+                *_sets(
+                    [
+                        *common,
+                        *extra,
+                        f"num-clients={args.clients}",
+                        f"num-server-rounds={rounds}",
+                        f"local-epochs={args.local_epochs}",
+                        "server-eval-every=1",
+                    ]
+                ),
+            )
         summary = json.loads((out / "summary.json").read_text())
         records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
         curve = [r["test_ndcg@10"] for r in records if r["round"] > 0]

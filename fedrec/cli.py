@@ -98,6 +98,15 @@ def _print_privacy(summary: dict[str, Any]) -> None:
     if privacy.get("mode", "off") == "off":
         console.print("[bold yellow]privacy: OFF[/] (no differential privacy guarantee)")
         return
+    if privacy.get("mode") == "central":
+        console.print(
+            f"privacy: central DP-FedAvg, ({privacy['epsilon']:.2f}, {privacy['delta']:.1e})-DP "
+            f"per client for the released models; {privacy['epsilon_unsampled']:.2f} against "
+            f"anyone who knows who took part; noise {privacy['noise_multiplier']:.2f}, clip "
+            f"{privacy['max_grad_norm']:g}, {privacy['releases']} releases at rate "
+            f"{privacy['sample_rate']:.3f}"
+        )
+        return
     console.print(
         f"privacy: DP-SGD, ({privacy['epsilon']:.2f}, {privacy['delta']:.1e})-DP per "
         f"{privacy['unit']}, noise {privacy['noise_multiplier']:.2f}, clip "
@@ -218,7 +227,8 @@ def audit(
 ) -> None:
     """Recompute every client's ε from the privacy ledger; exit 1 on any breach or mismatch."""
     _setup(quiet=True)
-    from fedrec.privacy.audit import audit_run, write_report
+    from fedrec.privacy.audit import audit_run
+    from fedrec.privacy.audit_report import write_report
     from fedrec.privacy.ledger import LEDGER
 
     failed = False

@@ -530,7 +530,7 @@ def run_federation(grid: Grid, cfg: Config, run: RunDir, *, resume: bool = False
                 fed.min_replies,
             )
             entry["aggregated"] = False
-        train_metrics = _weighted(ok, skip=(PARTITION_ID,))
+        train_metrics = _weighted(ok, skip=(PARTITION_ID, DECLINED))
         entry.update({k.replace("-", "_"): v for k, v in train_metrics.items()})
         entry["examples"] = int(sum(float(r.content[METRICS][NUM_EXAMPLES]) for r in ok))
         sent += [float(r.content[METRICS][BYTES_SENT]) for r in ok]

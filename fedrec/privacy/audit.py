@@ -12,15 +12,14 @@
   δ that changes between rounds or is not below 1/N.
 
 The report (:class:`AuditReport`) holds a per-client table, the worst case, one
-sentence stating the guarantee, and the findings; :func:`write_report` writes
-``audit.json``, ``audit.md`` and ``audit_epsilon.png``.
+sentence stating the guarantee, and the findings;
+:func:`fedrec.privacy.audit_report.write_report` writes it out.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -124,45 +123,6 @@ class AuditReport:
         out["clients"] = [asdict(c) for c in self.clients]
         out["findings"] = [asdict(f) for f in self.findings]
         return out
-
-    def to_markdown(self) -> str:
-        status = "PASSED" if self.ok else f"FAILED ({len(self.findings)} findings)"
-        lines = [
-            "# Privacy audit",
-            "",
-            f"- Run: `{self.run_dir}`",
-            f"- Mode: {self.mode}; privacy unit: {self.unit}",
-            f"- Ledger lines: {self.lines}; rounds: {self.rounds}; clients: {len(self.clients)}",
-            f"- Accountant (recomputation): {self.accountant}; tolerance {self.tolerance:g}",
-            f"- Budget: {'none' if self.budget is None else f'ε ≤ {self.budget:g}'}",
-            f"- Result: **{status}**",
-            "",
-            "## Guarantee",
-            "",
-            self.guarantee(),
-            "",
-            "## Clients",
-            "",
-            "| client | rounds trained | ε reported | ε recomputed | ε (RDP) | ε unsampled "
-            "| δ | budget left |",
-            "|---:|---:|---:|---:|---:|---:|---:|---:|",
-        ]
-        for c in self.clients:
-            lines.append(
-                f"| {c.client} | {c.rounds} | {c.epsilon_reported:.4g} | {c.epsilon:.4g} | "
-                f"{c.epsilon_rdp:.4g} | {_opt(c.epsilon_unsampled)} | {c.delta:.2e} | "
-                f"{_opt(c.budget_left)} |"
-            )
-        lines += ["", "## Findings", ""]
-        lines += [f"- **{f.kind}**: {f.message}" for f in self.findings] or ["None."]
-        if self.notes:
-            lines += ["", "## Notes", ""] + [f"- {n}" for n in self.notes]
-        lines += ["", "![ε over rounds](audit_epsilon.png)", ""]
-        return "\n".join(lines)
-
-
-def _opt(value: float | None) -> str:
-    return "–" if value is None else f"{value:.4g}"
 
 
 # -- reading -------------------------------------------------------------------------------
@@ -524,70 +484,3 @@ def _prv_cached(
     if key not in _PRV_CACHE:
         _PRV_CACHE[key] = prv_epsilon(list(mechanisms), delta)
     return _PRV_CACHE[key]
-
-
-# -- writing ------------------------------------------------------------------------------
-def write_report(report: AuditReport, out_dir: str | Path) -> list[Path]:
-    """Write ``audit.json``, ``audit.md`` and ``audit_epsilon.png`` (each atomically)."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = [out / "audit.json", out / "audit.md", out / "audit_epsilon.png"]
-    _atomic_text(paths[0], json.dumps(_finite(report.as_dict()), indent=2) + "\n")
-    _atomic_text(paths[1], report.to_markdown())
-    plot_epsilon(report, paths[2])
-    return paths
-
-
-def _finite(obj: Any) -> Any:
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None if math.isnan(obj) else ("inf" if obj > 0 else "-inf")
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_finite(v) for v in obj]
-    return obj
-
-
-def _atomic_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def plot_epsilon(report: AuditReport, path: Path) -> None:
-    """Recomputed cumulative ε over rounds, one line per client, the worst one marked."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.collections import LineCollection
-
-    fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=110)
-    segments = [
-        np.column_stack([c.curve_rounds, c.curve_epsilon]) for c in report.clients if c.curve_rounds
-    ]
-    if segments:
-        ax.add_collection(LineCollection(segments, linewidths=0.8, alpha=0.35, colors="C0"))
-        ax.autoscale()
-    worst = report.worst
-    if worst is not None:
-        ax.plot(
-            worst.curve_rounds,
-            worst.curve_epsilon,
-            color="C3",
-            marker="o",
-            markersize=3,
-            label=f"worst: client {worst.client}",
-        )
-    if report.budget is not None:
-        ax.axhline(report.budget, linestyle="--", color="k", label=f"budget ε = {report.budget:g}")
-    ax.set_xlabel("epoch" if report.centralized else "round")
-    ax.set_ylabel("cumulative ε (recomputed)")
-    ax.set_title(f"Privacy spent per client ({len(report.clients)} clients)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    tmp = path.with_name(path.stem + ".tmp.png")
-    fig.savefig(tmp)
-    plt.close(fig)
-    os.replace(tmp, path)

@@ -164,3 +164,19 @@ def test_delta_must_be_below_one_over_n(cm, small_split):
         DPSGDTrainer(
             cm, rows, build_config({}).train, privacy, epochs=1, rng=np.random.default_rng(0)
         )
+
+
+def test_secure_mode_without_its_dependency_is_a_clear_error(cm, small_split):
+    pytest.importorskip("opacus")
+    try:
+        import torchcsprng  # noqa: F401
+
+        pytest.skip("torchcsprng is installed here: secure mode works")
+    except ImportError:
+        pass
+    rows = build_rows(small_split.train, 20)
+    privacy = build_config({"privacy-mode": "local", "secure-mode": True}).privacy
+    with pytest.raises(ConfigError, match="torchcsprng"):
+        DPSGDTrainer(
+            cm, rows, build_config({}).train, privacy, epochs=1, rng=np.random.default_rng(0)
+        )
