@@ -426,15 +426,20 @@ def parse_overrides(pairs: Iterable[str]) -> dict[str, str]:
     return out
 
 
-def load_toml(path: str | Path) -> dict[str, Any]:
-    """Read a config file: top-level keys, or a ``[fedrec]`` table, or Flower's app config."""
+def read_toml(path: str | Path, what: str = "config file") -> dict[str, Any]:
+    """A TOML document, or a ConfigError naming the file and what is wrong with it."""
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"config file {path} does not exist: check the --config path.")
+        raise ConfigError(f"{what} {path} does not exist: check the --config path.")
     try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"config file {path} is not valid TOML: {err}.") from None
+        raise ConfigError(f"{what} {path} is not valid TOML: {err}.") from None
+
+
+def load_toml(path: str | Path) -> dict[str, Any]:
+    """Read a config file: top-level keys, or a ``[fedrec]`` table, or Flower's app config."""
+    doc = read_toml(path)
     if "fedrec" in doc and isinstance(doc["fedrec"], dict):
         return dict(doc["fedrec"])
     app_cfg = doc.get("tool", {}).get("flwr", {}).get("app", {}).get("config")

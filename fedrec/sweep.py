@@ -26,12 +26,11 @@ import logging
 import math
 import subprocess
 import sys
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fedrec.config import build_config
+from fedrec.config import build_config, read_toml
 from fedrec.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -56,13 +55,7 @@ class SweepPoint:
 
 def load_sweep(path: str | Path) -> tuple[dict[str, Any], list[SweepPoint]]:
     """The base config (flat keys) and the points of a sweep file."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"sweep file {path} does not exist: check the --config path.")
-    try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"sweep file {path} is not valid TOML: {err}.") from None
+    doc = read_toml(path, "sweep file")
     grid = doc.pop("sweep", None)
     if not isinstance(grid, dict):
         raise ConfigError(

@@ -157,6 +157,13 @@ def test_train_with_dp_sgd_reports_the_guarantee(tmp_path, tiny_overrides):
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert records[0]["epsilon"] < records[1]["epsilon"]  # ε composes over epochs
     assert summary["validation"]["best_epoch"] == 2  # DP keeps the last epoch
+    # The centralized run has a ledger too (one line per epoch), and it audits clean.
+    result = runner.invoke(app, ["audit", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["ok"] and report["centralized"] and report["lines"] == 2
+    assert report["clients"][0]["epsilon"] == pytest.approx(privacy["epsilon"], rel=1e-6)
+    assert "trained model" in report["guarantee"]
 
 
 def test_splits_without_cold_items_or_users_report_undefined_slices(tmp_path, tiny_overrides):
