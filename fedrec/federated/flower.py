@@ -71,7 +71,8 @@ BYTES_SENT = "bytes-sent"
 PARTITION_ID = "partition-id"
 DECLINED = "declined"
 PRIVACY_STATE = "fedrec-privacy"
-ROUND_KEYS = (SERVER_ROUND, PROXIMAL_MU)
+# Per-round values that ride beside the config (Flower's DP wrapper adds the clipping norm).
+ROUND_KEYS = (SERVER_ROUND, PROXIMAL_MU, KEY_CLIPPING_NORM)
 
 
 # -- arrays ------------------------------------------------------------------------------

@@ -104,6 +104,8 @@ def test_central_dp_spends_every_clients_privacy_every_round_and_audits(
     lines = PrivacyLedger(run.path).read()
     records = [r for r in run.read_metrics() if r["round"] >= 1]
     assert [r["ledger_clients"] for r in records] == [[0, 1, 2]] * 3
+    assert all(r["failures"] == [] for r in records)  # clients accept the wrapper's messages
+    assert sum(r["replies"] for r in records) > 0
     for rnd, record in enumerate(records, start=1):
         this = [e for e in lines if e["round"] == rnd]
         assert {e["client"] for e in this} == {0, 1, 2}
