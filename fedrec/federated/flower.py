@@ -367,7 +367,10 @@ def select_nodes(nodes: Sequence[int], per_round: int, seed: int, server_round: 
     if per_round == 0 or per_round >= len(nodes):
         return list(nodes)
     rng = np.random.default_rng((seed, server_round))
-    return sorted(rng.choice(list(nodes), size=per_round, replace=False).tolist())
+    # Pick positions, not ids: node ids are 64-bit and numpy would turn a mix of ids
+    # above and below 2**63 into floats.
+    chosen = rng.choice(len(nodes), size=per_round, replace=False)
+    return sorted(list(nodes)[int(i)] for i in chosen)
 
 
 def _split_replies(replies: Iterable[Message]) -> tuple[list[Message], list[dict[str, Any]]]:

@@ -17,6 +17,7 @@ from fedrec.federated.flower import (
     _noise_only,
     make_strategy,
     poisson_select,
+    select_nodes,
 )
 from fedrec.privacy.central import CentralDP
 
@@ -177,3 +178,11 @@ def test_delta_must_stay_below_one_over_the_clients():
     cfg = build_config({"privacy-mode": "central", "delta": 0.2, "num-clients": 10})
     with pytest.raises(ConfigError, match="delta"):
         CentralDP.from_config(cfg, 10)
+
+
+def test_node_sampling_keeps_64_bit_node_ids_exact():
+    nodes = [2**64 - 1 - 7 * i for i in range(30)] + [12345 + i for i in range(30)]
+    for rnd in range(1, 20):
+        chosen = select_nodes(nodes, 20, seed=0, server_round=rnd)
+        assert len(chosen) == 20 and all(isinstance(n, int) and n in nodes for n in chosen)
+        assert all(n in nodes for n in poisson_select(nodes, 0.3, seed=0, server_round=rnd))
