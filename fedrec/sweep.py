@@ -142,7 +142,8 @@ def collect(out: Path, points: list[SweepPoint]) -> Path:
                 "point": point.name,
                 "mode": point.mode,
                 "target_epsilon": point.epsilon,
-                "epsilon": privacy.get("epsilon", math.inf),
+                # JSON has no infinity: a non-private summary stores its ε as null.
+                "epsilon": math.inf if math.isinf(point.epsilon) else privacy.get("epsilon"),
                 "delta": privacy.get("delta"),
                 f"test_ndcg@{k}": summary["test"][f"ndcg@{k}"],
                 f"test_hr@{k}": summary["test"][f"hr@{k}"],
