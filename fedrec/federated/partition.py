@@ -18,6 +18,7 @@ ever handed to that client.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -66,6 +67,13 @@ def check_partition(split: Split, scheme: str, num_clients: int) -> int:
         raise ConfigError(
             f"num-clients={n} with partition='scenario' must be a multiple of the "
             f"{len(split.scenarios)} scenarios ({', '.join(split.scenarios)})."
+        )
+    if scheme == "dirichlet" and len(split.scenarios) == 1:
+        warnings.warn(
+            f"partition='dirichlet' on data with one scenario ({split.scenarios[0]}) skews only "
+            "how many users each client has, not what they use: for label skew give the data "
+            "scenarios (MovieLens: scenario-field=genre).",
+            stacklevel=2,
         )
     return n
 

@@ -74,3 +74,11 @@ def test_dirichlet_is_non_iid(split):
 def test_impossible_partitions_fail_early(split, scheme, clients, match):
     with pytest.raises(ConfigError, match=match):
         check_partition(split, scheme, clients)
+
+
+def test_dirichlet_over_a_single_scenario_warns_that_it_only_skews_sizes(split):
+    import dataclasses
+
+    one = dataclasses.replace(split, scenarios=[split.scenarios[0]])
+    with pytest.warns(UserWarning, match="scenario-field=genre"):
+        check_partition(one, "dirichlet", 3)
