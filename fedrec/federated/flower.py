@@ -311,9 +311,9 @@ def _noise_only(strategy: Strategy, arrays: ArrayRecord) -> ArrayRecord:
     )
 
 
-def _moved(reply: Message, sent: ArrayRecord) -> bool:
+def _moved(reply: Message, sent: list[np.ndarray]) -> bool:
     new = reply.content[ARRAYS].to_numpy_ndarrays()
-    return any(not np.array_equal(a, b) for a, b in zip(new, sent.to_numpy_ndarrays(), strict=True))
+    return any(not np.array_equal(a, b) for a, b in zip(new, sent, strict=True))
 
 
 def poisson_select(nodes: Sequence[int], rate: float, seed: int, server_round: int) -> list[int]:
@@ -513,7 +513,8 @@ def run_federation(grid: Grid, cfg: Config, run: RunDir, *, resume: bool = False
             # Every round releases a noised aggregate, whoever replied (min-replies does not
             # apply: keeping the old state would reveal that nobody's update arrived).
             # A zero update adds nothing to the sum (and Flower cannot clip it).
-            replies = [r for r in ok if _moved(r, arrays)]
+            sent_arrays = arrays.to_numpy_ndarrays()
+            replies = [r for r in ok if _moved(r, sent_arrays)]
             agg, _ = strategy.aggregate_train(rnd, replies) if replies else (None, None)
             state = from_arrays(agg if agg is not None else _noise_only(strategy, arrays))
             entry["aggregated"] = True

@@ -22,6 +22,7 @@ import json
 import math
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -474,13 +475,9 @@ def _at(lines: list[tuple[int, dict[str, Any]]], i: int) -> tuple[int, int]:
     return number, entry["round"]
 
 
-_PRV_CACHE: dict[tuple[Any, ...], tuple[float, str]] = {}
-
-
+@lru_cache(maxsize=1024)
 def _prv_cached(
     mechanisms: tuple[tuple[float, float, int], ...], delta: float
 ) -> tuple[float, str]:
-    key = (mechanisms, delta)
-    if key not in _PRV_CACHE:
-        _PRV_CACHE[key] = prv_epsilon(list(mechanisms), delta)
-    return _PRV_CACHE[key]
+    """Clients with the same history share one (slow) PRV computation."""
+    return prv_epsilon(list(mechanisms), delta)

@@ -28,11 +28,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from opacus.accountants import RDPAccountant
 from opacus.accountants.utils import get_noise_multiplier
 
 from fedrec.config import Config
 from fedrec.errors import ConfigError
+from fedrec.privacy.dp_sgd import rdp_epsilon_of
 
 
 @dataclass(frozen=True)
@@ -78,11 +78,11 @@ class CentralDP:
     def epsilon(self, releases: int, delta: float | None = None) -> float:
         """ε against observers of the released models after ``releases`` rounds."""
         history = [(self.noise_multiplier, self.sample_rate, releases)]
-        return _epsilon(history, self.delta if delta is None else delta)
+        return rdp_epsilon_of(history, self.delta if delta is None else delta)
 
     def epsilon_unsampled(self, participations: int) -> float:
         """ε of a client that took part in ``participations`` rounds, sampling known."""
-        return _epsilon([(self.noise_multiplier, 1.0, participations)], self.delta)
+        return rdp_epsilon_of([(self.noise_multiplier, 1.0, participations)], self.delta)
 
     def ledger_entry(
         self,
@@ -111,12 +111,3 @@ class CentralDP:
             "accountant": "rdp",
             "trained": trained,
         }
-
-
-def _epsilon(history: list[tuple[float, float, int]], delta: float) -> float:
-    history = [h for h in history if h[2] > 0]
-    if not history:
-        return 0.0
-    accountant = RDPAccountant()
-    accountant.history = history
-    return float(accountant.get_epsilon(delta))

@@ -47,6 +47,16 @@ from fedrec.training.trainer import EpochStats, make_optimizer
 AUDIT_PARAM = "audit_canaries"
 
 
+def rdp_epsilon_of(history: list[tuple[float, float, int]], delta: float) -> float:
+    """ε of composed ``(σ, q, steps)`` mechanisms by Opacus's RDP accountant (0 for none)."""
+    history = [h for h in history if h[2] > 0]
+    if not history:
+        return 0.0
+    accountant = RDPAccountant()
+    accountant.history = history
+    return float(accountant.get_epsilon(delta))
+
+
 @dataclass(frozen=True)
 class PrivacyReport:
     """What a privacy officer needs to restate the guarantee."""
@@ -208,15 +218,12 @@ class DPSGDTrainer:
 
     def epsilon_after(self, extra_steps: int) -> float:
         """ε if ``extra_steps`` more steps were taken now (for budget checks)."""
-        probe = RDPAccountant()
-        probe.history = [*self.history(), (self.noise_multiplier, self.sample_rate, extra_steps)]
-        return float(probe.get_epsilon(self.delta))
+        mechanism = (self.noise_multiplier, self.sample_rate, extra_steps)
+        return rdp_epsilon_of([*self.history(), mechanism], self.delta)
 
     def epsilon_alone(self, steps: int) -> float:
         """ε of ``steps`` steps on their own (one round's spend, for the ledger)."""
-        probe = RDPAccountant()
-        probe.history = [(self.noise_multiplier, self.sample_rate, steps)] if steps else []
-        return float(probe.get_epsilon(self.delta)) if steps else 0.0
+        return rdp_epsilon_of([(self.noise_multiplier, self.sample_rate, steps)], self.delta)
 
     def ledger_entry(self, server_round: int, client: int, steps: int) -> dict[str, object]:
         """This trainer's line of the privacy ledger after a round of ``steps`` steps."""
