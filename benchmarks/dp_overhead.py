@@ -4,8 +4,9 @@ Three steps over the same rows, timed after a warm-up:
 
 - ``shared``: the non-private training step (one pool of catalog negatives per batch);
 - ``per-example``: the same loss laid out per example (each example its own
-  negatives), no DP: what per-sample gradients need;
-- ``dp-sgd``: the per-example layout under Opacus (hooks, clipping, noise).
+  negatives), no DP: what per-sample gradients need, with the negatives' text
+  vectors either cached or encoded live (``dp-negative-text``);
+- ``dp-sgd``: each per-example layout under Opacus (hooks, clipping, noise).
 
     python benchmarks/dp_overhead.py [--batch 64] [--steps 5] [--set KEY=VALUE ...]
 """
@@ -23,7 +24,7 @@ from fedrec.centralized import prepare_split
 from fedrec.config import build_config, resolve
 from fedrec.models.catalog_model import build_catalog_model
 from fedrec.privacy.dp_sgd import DPSGDTrainer
-from fedrec.training.per_example import per_example_loss
+from fedrec.training.per_example import NEGATIVE_TEXT, per_example_loss
 from fedrec.training.rows import build_rows
 from fedrec.training.trainer import batch_loss, make_optimizer
 
@@ -66,38 +67,55 @@ def main() -> None:
         batch_loss(cm, users, targets, history, pool).backward()
         optimizer.step()
 
-    def per_example():
-        optimizer.zero_grad()
-        per_example_loss(cm, users, targets, history, per_ex_neg).backward()
-        optimizer.step()
+    def per_example(layout):
+        def step():
+            optimizer.zero_grad()
+            per_example_loss(
+                cm, users, targets, history, per_ex_neg, negative_text=layout
+            ).backward()
+            optimizer.step()
 
-    t_shared, t_per_example = _timed(shared, args.steps), _timed(per_example, args.steps)
+        return step
+
+    times = {"shared": _timed(shared, args.steps)}
+    for layout in NEGATIVE_TEXT:
+        times[layout] = _timed(per_example(layout), args.steps)
     train = build_config(cfg.to_flat() | {"batch-size": args.batch}).train
     privacy = build_config(cfg.to_flat() | {"privacy-mode": "local"}).privacy
     dp = DPSGDTrainer(cm, rows, train, privacy, epochs=1, rng=rng)
     cm.model.train()
 
-    def dp_step():
-        dp.optimizer.zero_grad()
-        per_example_loss(cm, users, targets, history, per_ex_neg).backward()
-        dp.optimizer.step()
+    def dp_step(layout):
+        def step():
+            dp.optimizer.zero_grad()
+            per_example_loss(
+                cm, users, targets, history, per_ex_neg, negative_text=layout
+            ).backward()
+            dp.optimizer.step()
 
-    t_dp = _timed(dp_step, args.steps)
+        return step
+
+    for layout in NEGATIVE_TEXT:
+        times[f"dp-{layout}"] = _timed(dp_step(layout), args.steps)
     dp.close()
+    base = times["shared"]
     print(
         f"batch {args.batch}, shared pool {cfg.train.negatives} negatives, "
         f"per-example {k} negatives, threads {torch.get_num_threads()}"
     )
-    print(f"shared (non-private)   {t_shared * 1000:8.1f} ms/step")
-    print(
-        f"per-example, no DP     {t_per_example * 1000:8.1f} ms/step   "
-        f"{t_per_example / t_shared:5.2f}x shared"
-    )
-    print(
-        f"DP-SGD (Opacus hooks)  {t_dp * 1000:8.1f} ms/step   "
-        f"{t_dp / t_per_example:5.2f}x per-example, "
-        f"{t_dp / t_shared:5.2f}x shared"
-    )
+    print(f"{'step':<44} {'ms/step':>8} {'x shared':>9}")
+    rows_out = [
+        ("shared pool (non-private training)", "shared"),
+        *[(f"per-example, {layout} negatives, no DP", layout) for layout in NEGATIVE_TEXT],
+        *[(f"DP-SGD (Opacus hooks), {name} negatives", f"dp-{name}") for name in NEGATIVE_TEXT],
+    ]
+    for label, key in rows_out:
+        print(f"{label:<44} {times[key] * 1000:8.1f} {times[key] / base:9.2f}")
+    for layout in NEGATIVE_TEXT:
+        print(
+            f"Opacus on the {layout} layout: {times[f'dp-{layout}'] / times[layout]:.2f}x "
+            "the same layout without DP"
+        )
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ final value. A plot of the per-round curves goes next to the runs.
 
     python benchmarks/federated_vs_centralized.py --out runs/bench-fed [--epochs 8]
         [--set KEY=VALUE ...]      # e.g. --set dataset=movielens-100k --set data-path=...
+        [--fed-set KEY=VALUE ...]  # federated runs only, e.g. --fed-set batch-size=64
         [--keep]                   # reuse runs that finished before (continue a long benchmark)
 """
 
@@ -50,7 +51,13 @@ def main() -> None:
     )
     parser.add_argument("--local-epochs", type=int, default=1)
     parser.add_argument("--clients", type=int, default=6)
-    parser.add_argument("--set", action="append", default=[])
+    parser.add_argument("--set", action="append", default=[], help="key for every run")
+    parser.add_argument(
+        "--fed-set",
+        action="append",
+        default=[],
+        help="key for the federated runs only (their own tuning, e.g. batch-size=64)",
+    )
     parser.add_argument("--keep", action="store_true", help="reuse runs that finished before")
     args = parser.parse_args()
     rounds = args.epochs // args.local_epochs
@@ -79,6 +86,7 @@ def main() -> None:
                 *_sets(
                     [
                         *common,
+                        *args.fed_set,
                         *extra,
                         f"num-clients={args.clients}",
                         f"num-server-rounds={rounds}",

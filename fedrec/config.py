@@ -211,7 +211,16 @@ class PrivacyConfig:
     )
     delta: float = field(default=0.0, metadata={"help": "δ of the guarantee (0 = 1/(10 N))"})
     dp_negatives: int = field(
-        default=16, metadata={"help": "catalog negatives per example under DP"}
+        default=128,
+        metadata={"help": "catalog negatives per example under DP (live text: 1 + K encodings)"},
+    )
+    dp_negative_text: str = field(
+        default="cached",
+        metadata={
+            "help": "under DP, negatives' text vectors: cached (no LoRA gradient through "
+            "negatives, about the cost of a non-private step) or live (encoded per example)",
+            "choices": ("cached", "live"),
+        },
     )
     budget_epsilon: float = field(
         default=0.0, metadata={"help": "per-client ε cap; a round that would pass it is declined"}
@@ -257,7 +266,13 @@ class FederationConfig:
         metadata={"help": "aggregation", "choices": ("fedavg", "fedprox", "fedadam")},
     )
     proximal_mu: float = field(default=0.01, metadata={"help": "FedProx proximal weight"})
-    server_lr: float = field(default=0.01, metadata={"help": "FedAdam server learning rate"})
+    server_lr: float = field(
+        default=0.0,
+        metadata={
+            "help": "server learning rate on the mean update (0 = the strategy's default: "
+            "1 for fedavg, 0.01 for fedadam; fedprox uses 1)"
+        },
+    )
     min_replies: int = field(
         default=1, metadata={"help": "fewest successful clients to aggregate a round"}
     )
@@ -286,6 +301,13 @@ class FederationConfig:
         _check_min("local-epochs", self.local_epochs, 1)
         _check_min("min-replies", self.min_replies, 1)
         _check_min("server-eval-every", self.server_eval_every, 1)
+        if self.server_lr < 0:
+            raise ConfigError(f"server-lr={self.server_lr} must be >= 0 (0 = strategy default).")
+        if self.strategy == "fedprox" and self.server_lr not in (0.0, 1.0):
+            raise ConfigError(
+                f"server-lr={self.server_lr} does not apply to strategy=fedprox (its server "
+                "step is FedAvg's): use strategy=fedavg with server-lr, or leave server-lr at 0."
+            )
         if self.dirichlet_alpha <= 0:
             raise ConfigError(f"dirichlet-alpha={self.dirichlet_alpha} must be > 0.")
         if self.num_clients and self.clients_per_round > self.num_clients:
@@ -320,6 +342,12 @@ class Config:
             raise ConfigError(
                 f"strategy={self.federation.strategy!r} with privacy-mode='central' is not "
                 "supported: the DP-FedAvg noise is calibrated to a plain mean. Use fedavg."
+            )
+        if central and self.federation.server_lr not in (0.0, 1.0):
+            raise ConfigError(
+                f"server-lr={self.federation.server_lr} with privacy-mode='central' is not "
+                "supported: Flower's DP wrapper adds noise for a plain mean, and a scaled mean "
+                "would need more. Leave server-lr at 0."
             )
         if central and self.federation.send_float16:
             raise ConfigError(

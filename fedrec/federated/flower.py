@@ -43,6 +43,7 @@ from flwr.serverapp.strategy import (
     DifferentialPrivacyServerSideFixedClipping,
     FedAdam,
     FedAvg,
+    FedAvgM,
     FedProx,
     Strategy,
 )
@@ -247,10 +248,14 @@ def make_strategy(cfg: Config, central: CentralDP | None = None) -> Strategy:
         "min_available_nodes": 1,
         "weighted_by_key": NUM_EXAMPLES,
     }
+    if fed.strategy == "fedadam":
+        return FedAdam(eta=fed.server_lr or 0.01, **common)
     if fed.strategy == "fedprox":
         return FedProx(proximal_mu=fed.proximal_mu, **common)
-    if fed.strategy == "fedadam":
-        return FedAdam(eta=fed.server_lr, **common)
+    server_lr = fed.server_lr or 1.0
+    if server_lr != 1.0:
+        # global + server-lr * (weighted mean of the client models - global)
+        return FedAvgM(server_learning_rate=server_lr, server_momentum=0.0, **common)
     return FedAvg(**common)
 
 

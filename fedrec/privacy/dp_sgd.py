@@ -185,7 +185,9 @@ class DPSGDTrainer:
                 else:
                     self._noise_only_step()
                 continue
-            loss = per_example_loss(cm, users, targets, history, negatives)
+            loss = per_example_loss(
+                cm, users, targets, history, negatives, negative_text=self.privacy.dp_negative_text
+            )
             loss.backward()
             if self.canaries is not None:
                 self.canaries.append(chosen, self.optimizer.params, len(idx))

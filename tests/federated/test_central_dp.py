@@ -167,6 +167,7 @@ def test_central_accounting_with_and_without_amplification():
         ({"send-float16": True}, "send-float16"),
         ({"secure-mode": True}, "secure-mode"),
         ({"central-clipping": "both"}, "central-clipping"),
+        ({"server-lr": 2.0}, "server-lr"),
     ],
 )
 def test_impossible_central_configs_fail_with_the_key(values, match):

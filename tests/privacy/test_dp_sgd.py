@@ -38,33 +38,73 @@ def _batch(rows, idx, cm, k=5, seed=0):
     )
 
 
-def _reference_grads(cm, batch):
+def _reference_grads(cm, batch, layout="cached"):
     """Each example's gradient, computed alone (a batch of one)."""
     params = [p for p in cm.model.parameters() if p.requires_grad]
     out = []
     for i in range(len(batch[0])):
         one = tuple(t[i : i + 1] for t in batch)
-        loss = per_example_loss(cm, *one)
+        loss = per_example_loss(cm, *one, negative_text=layout)
         out.append([g.detach() for g in torch.autograd.grad(loss, params)])
     return params, out
 
 
-def test_hook_per_sample_gradients_match_one_example_at_a_time(cm, small_split):
+@pytest.mark.parametrize("layout", ["cached", "live"])
+def test_hook_per_sample_gradients_match_one_example_at_a_time(cm, small_split, layout):
     rows = build_rows(small_split.train, 20)
     batch = _batch(rows, np.arange(2, 8), cm)
     cm.model.train()
-    params, reference = _reference_grads(cm, batch)
+    params, reference = _reference_grads(cm, batch, layout)
+    names = [n for n, p in cm.model.named_parameters() if p.requires_grad]
+    lora = [j for j, n in enumerate(names) if "lora_" in n]
+    assert lora, "LoRA must be among the trainable tensors"
+    for j in lora:  # the LoRA weights learn in both layouts (through the positives at least)
+        assert all(float(ref[j].abs().max()) > 0 for ref in reference), names[j]
     gsm = GradSampleModule(cm.model, loss_reduction="mean")
     try:
-        per_example_loss(cm, *batch).backward()
-        lora = [n for n, p in cm.model.named_parameters() if p.requires_grad and "lora_" in n]
-        assert lora, "LoRA must be among the trainable tensors"
+        per_example_loss(cm, *batch, negative_text=layout).backward()
         for j, p in enumerate(params):
             assert p.grad_sample is not None
             for i in range(len(reference)):
-                assert torch.allclose(p.grad_sample[i], reference[i][j], atol=1e-5), j
+                assert torch.allclose(p.grad_sample[i], reference[i][j], atol=1e-5), names[j]
     finally:
         gsm._close()
+
+
+def test_cached_negatives_still_train_the_heads(cm, small_split):
+    rows = build_rows(small_split.train, 20)
+    users, targets, history, negatives = _batch(rows, np.arange(0, 4), cm)
+    cm.model.train()
+    named = [(n, p) for n, p in cm.model.named_parameters() if p.requires_grad]
+
+    def grads(negs):
+        loss = per_example_loss(cm, users, targets, history, negs, negative_text="cached")
+        grads = torch.autograd.grad(loss, [p for _, p in named])
+        return dict(zip([n for n, _ in named], grads, strict=True))
+
+    a, b = grads(negatives), grads((negatives + 1) % cm.n_items)
+    head = [n for n in a if n.startswith("item_head")]
+    assert head and any(not torch.allclose(a[n], b[n]) for n in head)
+
+
+def test_cached_negatives_use_the_text_cache_and_cost_one_encoding_per_example(
+    cm, small_split, monkeypatch
+):
+    rows = build_rows(small_split.train, 20)
+    batch = _batch(rows, np.arange(0, 4), cm, k=7)
+    shapes = []
+    original = cm.items.encode_grouped
+
+    def spy(encoder, index):
+        shapes.append(tuple(index.shape))
+        return original(encoder, index)
+
+    monkeypatch.setattr(cm.items, "encode_grouped", spy)
+    per_example_loss(cm, *batch, negative_text="cached")
+    per_example_loss(cm, *batch, negative_text="live")
+    assert shapes == [(4, 1), (4, 8)]  # only the positive is encoded through LoRA
+    with pytest.raises(ValueError, match="negative_text"):
+        per_example_loss(cm, *batch, negative_text="shared")
 
 
 def test_updates_are_the_mean_of_clipped_per_sample_gradients(cm, small_split):
