@@ -4,8 +4,9 @@ Three steps over the same rows, timed after a warm-up:
 
 - ``shared``: the non-private training step (one pool of catalog negatives per batch);
 - ``per-example``: the same loss laid out per example (each example its own
-  negatives), no DP: what per-sample gradients need, with the negatives' text
-  vectors either cached or encoded live (``dp-negative-text``);
+  negatives), no DP: what per-sample gradients need, with the text tower either
+  frozen (text vectors from the cache) or trained (every candidate encoded per
+  example), as ``dp-text`` chooses;
 - ``dp-sgd``: each per-example layout under Opacus (hooks, clipping, noise).
 
     python benchmarks/dp_overhead.py [--batch 64] [--steps 5] [--set KEY=VALUE ...]
@@ -24,7 +25,7 @@ from fedrec.centralized import prepare_split
 from fedrec.config import build_config, resolve
 from fedrec.models.catalog_model import build_catalog_model
 from fedrec.privacy.dp_sgd import DPSGDTrainer
-from fedrec.training.per_example import NEGATIVE_TEXT, per_example_loss
+from fedrec.training.per_example import DP_TEXT, per_example_loss
 from fedrec.training.rows import build_rows
 from fedrec.training.trainer import batch_loss, make_optimizer
 
@@ -67,37 +68,30 @@ def main() -> None:
         batch_loss(cm, users, targets, history, pool).backward()
         optimizer.step()
 
-    def per_example(layout):
+    def per_example(text):
         def step():
             optimizer.zero_grad()
-            per_example_loss(
-                cm, users, targets, history, per_ex_neg, negative_text=layout
-            ).backward()
+            per_example_loss(cm, users, targets, history, per_ex_neg, text=text).backward()
             optimizer.step()
 
         return step
 
     times = {"shared": _timed(shared, args.steps)}
-    for layout in NEGATIVE_TEXT:
-        times[layout] = _timed(per_example(layout), args.steps)
+    for text in DP_TEXT:
+        times[text] = _timed(per_example(text), args.steps)
     train = build_config(cfg.to_flat() | {"batch-size": args.batch}).train
-    privacy = build_config(cfg.to_flat() | {"privacy-mode": "local"}).privacy
-    dp = DPSGDTrainer(cm, rows, train, privacy, epochs=1, rng=rng)
-    cm.model.train()
+    for text in DP_TEXT:
+        flat = cfg.to_flat() | {"privacy-mode": "local", "dp-text": text}
+        dp = DPSGDTrainer(cm, rows, train, build_config(flat).privacy, epochs=1, rng=rng)
+        cm.model.train()
 
-    def dp_step(layout):
-        def step():
+        def dp_step(dp=dp, text=text):
             dp.optimizer.zero_grad()
-            per_example_loss(
-                cm, users, targets, history, per_ex_neg, negative_text=layout
-            ).backward()
+            per_example_loss(cm, users, targets, history, per_ex_neg, text=text).backward()
             dp.optimizer.step()
 
-        return step
-
-    for layout in NEGATIVE_TEXT:
-        times[f"dp-{layout}"] = _timed(dp_step(layout), args.steps)
-    dp.close()
+        times[f"dp-{text}"] = _timed(dp_step, args.steps)
+        dp.close()
     base = times["shared"]
     print(
         f"batch {args.batch}, shared pool {cfg.train.negatives} negatives, "
@@ -106,14 +100,14 @@ def main() -> None:
     print(f"{'step':<44} {'ms/step':>8} {'x shared':>9}")
     rows_out = [
         ("shared pool (non-private training)", "shared"),
-        *[(f"per-example, {layout} negatives, no DP", layout) for layout in NEGATIVE_TEXT],
-        *[(f"DP-SGD (Opacus hooks), {name} negatives", f"dp-{name}") for name in NEGATIVE_TEXT],
+        *[(f"per-example, {text} text tower, no DP", text) for text in DP_TEXT],
+        *[(f"DP-SGD (Opacus hooks), {text} text tower", f"dp-{text}") for text in DP_TEXT],
     ]
     for label, key in rows_out:
         print(f"{label:<44} {times[key] * 1000:8.1f} {times[key] / base:9.2f}")
-    for layout in NEGATIVE_TEXT:
+    for text in DP_TEXT:
         print(
-            f"Opacus on the {layout} layout: {times[f'dp-{layout}'] / times[layout]:.2f}x "
+            f"Opacus with the {text} text tower: {times[f'dp-{text}'] / times[text]:.2f}x "
             "the same layout without DP"
         )
 

@@ -212,14 +212,15 @@ class PrivacyConfig:
     delta: float = field(default=0.0, metadata={"help": "δ of the guarantee (0 = 1/(10 N))"})
     dp_negatives: int = field(
         default=128,
-        metadata={"help": "catalog negatives per example under DP (live text: 1 + K encodings)"},
+        metadata={"help": "catalog negatives per example under DP"},
     )
-    dp_negative_text: str = field(
-        default="cached",
+    dp_text: str = field(
+        default="frozen",
         metadata={
-            "help": "under DP, negatives' text vectors: cached (no LoRA gradient through "
-            "negatives, about the cost of a non-private step) or live (encoded per example)",
-            "choices": ("cached", "live"),
+            "help": "under DP: frozen (the LoRA text tower is held fixed, heads and ID terms "
+            "train; cheaper than a non-private step) or trained (LoRA trains too, 1 + "
+            "dp-negatives encodings per example)",
+            "choices": ("frozen", "trained"),
         },
     )
     budget_epsilon: float = field(

@@ -15,8 +15,9 @@ this runs on a client, the public model when it runs centrally.
 δ is the probability with which the ε bound may fail; it must be well below
 1/N for N records (default: 1/(10 N)).
 
-Mechanism: Poisson sampling, per-sample gradients (Opacus hooks on the LoRA and
-head layers, with :func:`~fedrec.training.per_example.per_example_loss`), flat
+Mechanism: Poisson sampling, per-sample gradients (Opacus hooks on the head and
+ID layers, and on LoRA with ``dp-text = trained``; see
+:func:`~fedrec.training.per_example.per_example_loss`), flat
 clipping to ``max-grad-norm``, Gaussian noise of ``noise-multiplier`` times
 the clipping norm, RDP accounting. Steps with an empty batch still add noise and
 are still accounted.
@@ -130,7 +131,9 @@ class DPSGDTrainer:
                 (float(s), float(q), int(n)) for s, q, n in accountant_history
             ]
         loader = DataLoader(TensorDataset(torch.arange(self.records)), batch_size=batch)
-        optimizer = make_optimizer(cm, train)
+        # With dp-text=frozen the LoRA text tower is not part of the DP optimizer: it never
+        # enters the loss, so it gets no gradient, no noise, and stays as it came.
+        optimizer = make_optimizer(cm, train, text_tower=privacy.dp_text == "trained")
         # Dirac canaries for the empirical audit (fedrec.privacy.empirical); none in training.
         self.canaries = (
             GradientCanaries(canaries, privacy.max_grad_norm, rng, cm.device) if canaries else None
@@ -152,7 +155,7 @@ class DPSGDTrainer:
         self.sample_rate = float(self.loader.sample_rate)
 
     def _rows_of(self, units: torch.Tensor) -> np.ndarray:
-        units_np = units.cpu().numpy()
+        units_np = units.cpu().numpy().astype(np.int64)  # an empty Poisson batch may be float
         if self.unit == "user":
             offset = (self.rng.random(len(units_np)) * self.rows.owner_count[units_np]).astype(
                 np.int64
@@ -171,7 +174,9 @@ class DPSGDTrainer:
             idx = self._rows_of(units)
             users = torch.as_tensor(self.rows.users[idx], device=device)
             targets = torch.as_tensor(self.rows.targets[idx], device=device)
-            history = torch.as_tensor(self.rows.history[idx], device=device).reshape(len(idx), -1)
+            history = torch.as_tensor(self.rows.history[idx], device=device).reshape(
+                len(idx), self.rows.history.shape[1]
+            )
             negatives = torch.as_tensor(
                 self.rng.integers(0, cm.n_items, size=(len(idx), k)), device=device
             )
@@ -186,7 +191,7 @@ class DPSGDTrainer:
                     self._noise_only_step()
                 continue
             loss = per_example_loss(
-                cm, users, targets, history, negatives, negative_text=self.privacy.dp_negative_text
+                cm, users, targets, history, negatives, text=self.privacy.dp_text
             )
             loss.backward()
             if self.canaries is not None:

@@ -22,8 +22,15 @@ class EpochStats:
     seconds: float
 
 
-def make_optimizer(cm: CatalogModel, cfg: TrainConfig) -> torch.optim.Optimizer:
-    params = [p for p in cm.model.parameters() if p.requires_grad]
+def make_optimizer(
+    cm: CatalogModel, cfg: TrainConfig, *, text_tower: bool = True
+) -> torch.optim.Optimizer:
+    """AdamW over the trainable tensors (without the LoRA text tower if ``text_tower=False``)."""
+    params = [
+        p
+        for name, p in cm.model.named_parameters()
+        if p.requires_grad and (text_tower or not name.startswith("encoder."))
+    ]
     return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 

@@ -38,31 +38,40 @@ def _batch(rows, idx, cm, k=5, seed=0):
     )
 
 
-def _reference_grads(cm, batch, layout="cached"):
+def _trained(cm, text="frozen"):
+    """(name, tensor) of what DP-SGD trains: LoRA only with dp-text=trained."""
+    return [
+        (n, p)
+        for n, p in cm.model.named_parameters()
+        if p.requires_grad and (text == "trained" or not n.startswith("encoder."))
+    ]
+
+
+def _reference_grads(cm, batch, text="frozen"):
     """Each example's gradient, computed alone (a batch of one)."""
-    params = [p for p in cm.model.parameters() if p.requires_grad]
+    params = [p for _, p in _trained(cm, text)]
     out = []
     for i in range(len(batch[0])):
         one = tuple(t[i : i + 1] for t in batch)
-        loss = per_example_loss(cm, *one, negative_text=layout)
+        loss = per_example_loss(cm, *one, text=text)
         out.append([g.detach() for g in torch.autograd.grad(loss, params)])
     return params, out
 
 
-@pytest.mark.parametrize("layout", ["cached", "live"])
-def test_hook_per_sample_gradients_match_one_example_at_a_time(cm, small_split, layout):
+@pytest.mark.parametrize("text", ["frozen", "trained"])
+def test_hook_per_sample_gradients_match_one_example_at_a_time(cm, small_split, text):
     rows = build_rows(small_split.train, 20)
     batch = _batch(rows, np.arange(2, 8), cm)
     cm.model.train()
-    params, reference = _reference_grads(cm, batch, layout)
-    names = [n for n, p in cm.model.named_parameters() if p.requires_grad]
+    params, reference = _reference_grads(cm, batch, text)
+    names = [n for n, _ in _trained(cm, text)]
     lora = [j for j, n in enumerate(names) if "lora_" in n]
-    assert lora, "LoRA must be among the trainable tensors"
-    for j in lora:  # the LoRA weights learn in both layouts (through the positives at least)
+    assert bool(lora) == (text == "trained")
+    for j in lora:  # every example moves every LoRA tensor
         assert all(float(ref[j].abs().max()) > 0 for ref in reference), names[j]
     gsm = GradSampleModule(cm.model, loss_reduction="mean")
     try:
-        per_example_loss(cm, *batch, negative_text=layout).backward()
+        per_example_loss(cm, *batch, text=text).backward()
         for j, p in enumerate(params):
             assert p.grad_sample is not None
             for i in range(len(reference)):
@@ -71,25 +80,30 @@ def test_hook_per_sample_gradients_match_one_example_at_a_time(cm, small_split, 
         gsm._close()
 
 
-def test_cached_negatives_still_train_the_heads(cm, small_split):
+@pytest.mark.parametrize("text", ["frozen", "trained"])
+def test_dp_text_decides_whether_the_lora_tower_moves(cm, small_split, text):
     rows = build_rows(small_split.train, 20)
-    users, targets, history, negatives = _batch(rows, np.arange(0, 4), cm)
-    cm.model.train()
-    named = [(n, p) for n, p in cm.model.named_parameters() if p.requires_grad]
+    train = build_config({"batch-size": 8}).train
+    privacy = build_config(
+        {"privacy-mode": "local", "noise-multiplier": 0.5, "dp-text": text}
+    ).privacy
+    before = {n: p.detach().clone() for n, p in cm.model.named_parameters() if p.requires_grad}
+    trainer = DPSGDTrainer(cm, rows, train, privacy, epochs=1, rng=np.random.default_rng(0))
+    try:
+        optimized = {id(p) for group in trainer.optimizer.param_groups for p in group["params"]}
+        trainer.epoch()
+    finally:
+        trainer.close()
+    after = dict(cm.model.named_parameters())
+    lora = [n for n in before if "lora_" in n]
+    heads = [n for n in before if n.startswith(("item_head", "user_head"))]
+    assert lora and heads
+    assert all(not torch.equal(before[n], after[n]) for n in heads)
+    assert all(torch.equal(before[n], after[n]) == (text == "frozen") for n in lora)
+    assert all((id(after[n]) in optimized) == (text == "trained") for n in lora)
 
-    def grads(negs):
-        loss = per_example_loss(cm, users, targets, history, negs, negative_text="cached")
-        grads = torch.autograd.grad(loss, [p for _, p in named])
-        return dict(zip([n for n, _ in named], grads, strict=True))
 
-    a, b = grads(negatives), grads((negatives + 1) % cm.n_items)
-    head = [n for n in a if n.startswith("item_head")]
-    assert head and any(not torch.allclose(a[n], b[n]) for n in head)
-
-
-def test_cached_negatives_use_the_text_cache_and_cost_one_encoding_per_example(
-    cm, small_split, monkeypatch
-):
+def test_frozen_text_needs_no_encoder_pass(cm, small_split, monkeypatch):
     rows = build_rows(small_split.train, 20)
     batch = _batch(rows, np.arange(0, 4), cm, k=7)
     shapes = []
@@ -100,11 +114,11 @@ def test_cached_negatives_use_the_text_cache_and_cost_one_encoding_per_example(
         return original(encoder, index)
 
     monkeypatch.setattr(cm.items, "encode_grouped", spy)
-    per_example_loss(cm, *batch, negative_text="cached")
-    per_example_loss(cm, *batch, negative_text="live")
-    assert shapes == [(4, 1), (4, 8)]  # only the positive is encoded through LoRA
-    with pytest.raises(ValueError, match="negative_text"):
-        per_example_loss(cm, *batch, negative_text="shared")
+    per_example_loss(cm, *batch, text="frozen")
+    per_example_loss(cm, *batch, text="trained")
+    assert shapes == [(4, 8)]  # the positive and 7 negatives per example, trained text only
+    with pytest.raises(ValueError, match="text="):
+        per_example_loss(cm, *batch, text="cached")
 
 
 def test_updates_are_the_mean_of_clipped_per_sample_gradients(cm, small_split):
@@ -220,3 +234,23 @@ def test_secure_mode_without_its_dependency_is_a_clear_error(cm, small_split):
         DPSGDTrainer(
             cm, rows, build_config({}).train, privacy, epochs=1, rng=np.random.default_rng(0)
         )
+
+
+def test_an_empty_poisson_batch_still_adds_noise_and_is_accounted(cm, small_split):
+    rows = build_rows(small_split.train, 20)
+    train = build_config({"batch-size": 4}).train
+    privacy = build_config({"privacy-mode": "local", "noise-multiplier": 1.0}).privacy
+    trainer = DPSGDTrainer(cm, rows, train, privacy, epochs=1, rng=np.random.default_rng(0))
+    # every batch empty: a Poisson draw that picked nobody, step after step
+    trainer.loader = [(torch.zeros(0, dtype=torch.float32),)] * 3
+    before = {n: p.detach().clone() for n, p in cm.model.named_parameters() if p.requires_grad}
+    try:
+        stats = trainer.epoch()
+    finally:
+        trainer.close()
+    assert stats.examples == 0
+    assert sum(int(h[2]) for h in trainer.history()) == 3  # three steps accounted
+    moved = [
+        n for n, p in cm.model.named_parameters() if n in before and not torch.equal(p, before[n])
+    ]
+    assert any(n.startswith("item_head") for n in moved)  # noise was released
