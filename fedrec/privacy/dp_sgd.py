@@ -132,8 +132,10 @@ class DPSGDTrainer:
             ]
         loader = DataLoader(TensorDataset(torch.arange(self.records)), batch_size=batch)
         # With dp-text=frozen the LoRA text tower is not part of the DP optimizer: it never
-        # enters the loss, so it gets no gradient, no noise, and stays as it came.
-        optimizer = make_optimizer(cm, train, text_tower=privacy.dp_text == "trained")
+        # enters the loss, so it gets no gradient, no noise, and stays as it came (and the
+        # catalog's text cache stays valid across steps).
+        self.text_trains = privacy.dp_text == "trained"
+        optimizer = make_optimizer(cm, train, text_tower=self.text_trains)
         # Dirac canaries for the empirical audit (fedrec.privacy.empirical); none in training.
         self.canaries = (
             GradientCanaries(canaries, privacy.max_grad_norm, rng, cm.device) if canaries else None
@@ -155,7 +157,7 @@ class DPSGDTrainer:
         self.sample_rate = float(self.loader.sample_rate)
 
     def _rows_of(self, units: torch.Tensor) -> np.ndarray:
-        units_np = units.cpu().numpy().astype(np.int64)  # an empty Poisson batch may be float
+        units_np = units.cpu().numpy()
         if self.unit == "user":
             offset = (self.rng.random(len(units_np)) * self.rows.owner_count[units_np]).astype(
                 np.int64
@@ -171,25 +173,23 @@ class DPSGDTrainer:
         k = self.privacy.dp_negatives
         start, total, seen = time.perf_counter(), 0.0, 0
         for (units,) in tqdm(self.loader, desc=desc, disable=not progress, leave=False):
-            idx = self._rows_of(units)
-            users = torch.as_tensor(self.rows.users[idx], device=device)
-            targets = torch.as_tensor(self.rows.targets[idx], device=device)
-            history = torch.as_tensor(self.rows.history[idx], device=device).reshape(
-                len(idx), self.rows.history.shape[1]
-            )
-            negatives = torch.as_tensor(
-                self.rng.integers(0, cm.n_items, size=(len(idx), k)), device=device
-            )
             self.optimizer.zero_grad(set_to_none=True)
             chosen = self.canaries.sample(self.sample_rate) if self.canaries else []
-            if len(idx) == 0:
+            if len(units) == 0:  # Poisson sampling picked nobody: the step still happens
                 if len(chosen):
                     self.canaries.append(chosen, self.optimizer.params, 0)  # type: ignore[union-attr]
                     self.optimizer.step()
-                    cm.mark_stale()
+                    self._stepped()
                 else:
                     self._noise_only_step()
                 continue
+            idx = self._rows_of(units)
+            users = torch.as_tensor(self.rows.users[idx], device=device)
+            targets = torch.as_tensor(self.rows.targets[idx], device=device)
+            history = torch.as_tensor(self.rows.history[idx], device=device)
+            negatives = torch.as_tensor(
+                self.rng.integers(0, cm.n_items, size=(len(idx), k)), device=device
+            )
             loss = per_example_loss(
                 cm, users, targets, history, negatives, text=self.privacy.dp_text
             )
@@ -197,7 +197,7 @@ class DPSGDTrainer:
             if self.canaries is not None:
                 self.canaries.append(chosen, self.optimizer.params, len(idx))
             self.optimizer.step()
-            cm.mark_stale()
+            self._stepped()
             total += float(loss.detach()) * len(idx)
             seen += len(idx)
         cm.model.eval()
@@ -213,7 +213,12 @@ class DPSGDTrainer:
         self.engine.accountant.step(
             noise_multiplier=opt.noise_multiplier, sample_rate=self.sample_rate
         )
-        self.cm.mark_stale()
+        self._stepped()
+
+    def _stepped(self) -> None:
+        """After a step: the text cache is stale only if the text tower moved."""
+        if self.text_trains:
+            self.cm.mark_stale()
 
     @property
     def steps_per_epoch(self) -> int:
