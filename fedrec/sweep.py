@@ -10,6 +10,12 @@ of each mode's own (local and central DP suit different federations)::
     non-private = true          # add each mode's ε = ∞ reference run
     [sweep.central]
     num-clients = 60
+    [sweep.local.private]       # the mode's DP points only, not its ε = ∞ run
+    local-epochs = 8
+
+Keys in ``[sweep.<mode>.private]`` tune the DP points of a mode (more local
+epochs, say, help DP-SGD at a fixed ε and hurt the non-private run); the
+non-private reference keeps the mode's shared keys.
 
 Each point runs ``fedrec simulate`` in its own process into
 ``OUT/<mode>-eps<ε>/`` (a finished point is kept, so an interrupted sweep
@@ -42,6 +48,7 @@ class SweepPoint:
     mode: str  # local | central: the setting this point belongs to
     epsilon: float  # math.inf: the non-private run of that setting
     extra: tuple[tuple[str, Any], ...] = ()  # the mode's own keys ([sweep.<mode>])
+    private: tuple[tuple[str, Any], ...] = ()  # its DP points' keys ([sweep.<mode>.private])
 
     @property
     def name(self) -> str:
@@ -50,7 +57,12 @@ class SweepPoint:
     def overrides(self) -> dict[str, Any]:
         if math.isinf(self.epsilon):
             return {**dict(self.extra), "privacy-mode": "off"}
-        return {**dict(self.extra), "privacy-mode": self.mode, "target-epsilon": self.epsilon}
+        return {
+            **dict(self.extra),
+            **dict(self.private),
+            "privacy-mode": self.mode,
+            "target-epsilon": self.epsilon,
+        }
 
 
 def load_sweep(path: str | Path) -> tuple[dict[str, Any], list[SweepPoint]]:
@@ -84,10 +96,18 @@ def load_sweep(path: str | Path) -> tuple[dict[str, Any], list[SweepPoint]]:
     levels = [float(e) for e in eps] + ([math.inf] if grid.get("non-private", True) else [])
     points = []
     for mode in modes:
-        extra = grid.get(mode, {})
-        if not isinstance(extra, dict):
+        extra = dict(grid.get(mode, {})) if isinstance(grid.get(mode, {}), dict) else None
+        if extra is None:
             raise ConfigError(f"[sweep.{mode}] must be a table of config keys.")
-        points += [SweepPoint(mode, e, tuple(sorted(extra.items()))) for e in levels]
+        private = extra.pop("private", {})
+        if not isinstance(private, dict):
+            raise ConfigError(f"[sweep.{mode}.private] must be a table of config keys.")
+        if "privacy-mode" in extra or "privacy-mode" in private:
+            raise ConfigError(
+                f"[sweep.{mode}] sets privacy-mode: the sweep sets it per point; remove it."
+            )
+        shared, own = tuple(sorted(extra.items())), tuple(sorted(private.items()))
+        points += [SweepPoint(mode, e, shared, () if math.isinf(e) else own) for e in levels]
     if not points:
         raise ConfigError("[sweep] has no points: give target-epsilon values or non-private.")
     for point in points:  # every point must be a valid config before anything runs

@@ -42,6 +42,19 @@ def test_points_cover_each_mode_and_its_non_private_reference(tmp_path):
     assert math.isinf(points[2].epsilon)
 
 
+def test_private_keys_reach_the_dp_points_only(tmp_path):
+    path = _write(
+        tmp_path,
+        "local-epochs = 1\n[sweep]\nprivacy-mode = ['local']\ntarget-epsilon = [8]\n"
+        "[sweep.local]\nnum-clients = 4\n[sweep.local.private]\nlocal-epochs = 8\n",
+    )
+    base, (dp, reference) = load_sweep(path)
+    assert (base | dp.overrides())["local-epochs"] == 8
+    assert (base | dp.overrides())["num-clients"] == 4
+    assert (base | reference.overrides())["local-epochs"] == 1
+    assert (base | reference.overrides())["num-clients"] == 4
+
+
 @pytest.mark.parametrize(
     "text,match",
     [
@@ -51,6 +64,12 @@ def test_points_cover_each_mode_and_its_non_private_reference(tmp_path):
         ("[sweep]\nepsilon = [1]\n", "unknown"),
         ("no-such-key = 1\n[sweep]\ntarget-epsilon = [1]\n", "no-such-key"),
         ("[sweep\n", "not valid TOML"),
+        ("[sweep]\ntarget-epsilon = [1]\n[sweep.local]\nprivate = 3\n", "must be a table"),
+        (
+            "[sweep]\ntarget-epsilon = [1]\n[sweep.local.private]\nlocal-epochs = 0\n",
+            "local-epochs",
+        ),
+        ("[sweep]\ntarget-epsilon = [1]\n[sweep.local]\nprivacy-mode = 'off'\n", "per point"),
     ],
 )
 def test_bad_sweep_files_fail_before_anything_runs(tmp_path, text, match):
