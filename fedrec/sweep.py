@@ -48,7 +48,7 @@ class SweepPoint:
     mode: str  # local | central: the setting this point belongs to
     epsilon: float  # math.inf: the non-private run of that setting
     extra: tuple[tuple[str, Any], ...] = ()  # the mode's own keys ([sweep.<mode>])
-    private: tuple[tuple[str, Any], ...] = ()  # its DP points' keys ([sweep.<mode>.private])
+    private: tuple[tuple[str, Any], ...] = ()  # DP points only ([sweep.<mode>.private])
 
     @property
     def name(self) -> str:
@@ -96,9 +96,10 @@ def load_sweep(path: str | Path) -> tuple[dict[str, Any], list[SweepPoint]]:
     levels = [float(e) for e in eps] + ([math.inf] if grid.get("non-private", True) else [])
     points = []
     for mode in modes:
-        extra = dict(grid.get(mode, {})) if isinstance(grid.get(mode, {}), dict) else None
-        if extra is None:
+        extra = grid.get(mode, {})
+        if not isinstance(extra, dict):
             raise ConfigError(f"[sweep.{mode}] must be a table of config keys.")
+        extra = dict(extra)
         private = extra.pop("private", {})
         if not isinstance(private, dict):
             raise ConfigError(f"[sweep.{mode}.private] must be a table of config keys.")
@@ -107,7 +108,7 @@ def load_sweep(path: str | Path) -> tuple[dict[str, Any], list[SweepPoint]]:
                 f"[sweep.{mode}] sets privacy-mode: the sweep sets it per point; remove it."
             )
         shared, own = tuple(sorted(extra.items())), tuple(sorted(private.items()))
-        points += [SweepPoint(mode, e, shared, () if math.isinf(e) else own) for e in levels]
+        points += [SweepPoint(mode, e, shared, own) for e in levels]
     if not points:
         raise ConfigError("[sweep] has no points: give target-epsilon values or non-private.")
     for point in points:  # every point must be a valid config before anything runs
