@@ -82,8 +82,12 @@ class CatalogModel:
 
     def user_vectors(self, users: torch.Tensor, history: torch.Tensor) -> torch.Tensor:
         """[B] users, [B, T] histories (most recent first, -1 pad) -> [B, d]."""
-        hist_text = self.item_text[history.clamp(min=0)]
+        hist_text = self.history_text(history)
         return self.model.user_vectors(hist_text, history, self.profile_vectors(users))
+
+    def history_text(self, history: torch.Tensor) -> torch.Tensor:
+        """[B, T] histories -> [B, T, H] cached text vectors (padding reads item 0)."""
+        return self.item_text[history.clamp(min=0)]
 
     @torch.no_grad()
     def score_all(self, users: np.ndarray, histories: Sequence[np.ndarray]) -> np.ndarray:

@@ -93,9 +93,19 @@ class TwoTowerRecommender(nn.Module):
         history:      [B, T] item indices, -1 where padding
         profile_text: [B, H] profile text vectors, all-zero rows where none
         """
+        z = self.item_vectors(history_text, history.clamp(min=0))  # [B, T, d]
+        return self.pool_users(z, history, profile_text)
+
+    def pool_users(
+        self,
+        history_vectors: torch.Tensor,
+        history: torch.Tensor,
+        profile_text: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """User vectors [B, d] from the history's item vectors [B, T, d] (see
+        :meth:`user_vectors`); lets a caller compute all its item vectors in one call."""
+        z = history_vectors
         valid = history >= 0
-        items = history.clamp(min=0)
-        z = self.item_vectors(history_text, items)  # [B, T, d]
         positions = torch.arange(history.shape[1], device=history.device).expand_as(history)
         logits = self.position(positions).squeeze(-1)  # [B, T]
         logits = logits.masked_fill(~valid, float("-inf"))

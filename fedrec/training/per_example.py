@@ -49,14 +49,22 @@ def per_example_loss(
     """
     model = cm.model
     candidates = torch.cat([targets.unsqueeze(1), negatives], dim=1)  # [B, 1 + K]
+    # Candidates and history go through the item tower in one call: every trainable
+    # module sees each example once, so the per-sample hooks build one per-sample
+    # gradient per module (for the ID embedding a [B, n_items, d] tensor, the bulk of a
+    # DP step's memory traffic) instead of one per call, accumulated.
+    n = candidates.shape[1]
+    items = torch.cat([candidates, history.clamp(min=0)], dim=1)  # [B, 1 + K + T]
     if text == "trained":
-        vectors = cm.items.encode_grouped(model.encoder, candidates)  # [B, 1 + K, H]
+        encoded = cm.items.encode_grouped(model.encoder, candidates)  # [B, 1 + K, H]
+        texts = torch.cat([encoded, cm.history_text(history)], dim=1)
     elif text == "frozen":
-        vectors = cm.item_text[candidates]  # [B, 1 + K, H], no gradient
+        texts = cm.item_text[items]  # [B, 1 + K + T, H], no gradient
     else:
         raise ValueError(f"text={text!r}: expected one of {DP_TEXT}")
-    vecs = model.item_vectors(vectors, candidates)  # [B, 1 + K, d]
-    u = cm.user_vectors(users, history)  # [B, d]
+    both = model.item_vectors(texts, items)  # [B, 1 + K + T, d]
+    vecs = both[:, :n]
+    u = model.pool_users(both[:, n:], history, cm.profile_vectors(users))  # [B, d]
     logits = (vecs @ u.unsqueeze(-1)).squeeze(-1) / model.cfg.temperature
     logits = logits + model.item_offsets(candidates)
     clash = torch.cat(

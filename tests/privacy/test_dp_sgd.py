@@ -121,6 +121,27 @@ def test_frozen_text_needs_no_encoder_pass(cm, small_split, monkeypatch):
         per_example_loss(cm, *batch, text="cached")
 
 
+@pytest.mark.parametrize("text", ["frozen", "trained"])
+def test_each_item_tower_module_runs_once_per_dp_forward(cm, small_split, text):
+    """Candidates and history share one call, so hooks build one per-sample gradient
+    per module (a second call would build and add a second [B, n_items, d] tensor)."""
+    rows = build_rows(small_split.train, 20)
+    batch = _batch(rows, np.arange(0, 6), cm)
+    calls = {"item_head": 0, "item_embedding": 0}
+    hooks = [
+        getattr(cm.model, name).register_forward_hook(
+            lambda *_, name=name: calls.__setitem__(name, calls[name] + 1)
+        )
+        for name in calls
+    ]
+    try:
+        per_example_loss(cm, *batch, text=text)
+    finally:
+        for h in hooks:
+            h.remove()
+    assert calls == {"item_head": 1, "item_embedding": 1}
+
+
 def test_updates_are_the_mean_of_clipped_per_sample_gradients(cm, small_split):
     rows = build_rows(small_split.train, 20)
     batch = _batch(rows, np.arange(0, 6), cm)
