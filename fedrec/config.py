@@ -104,6 +104,15 @@ class ModelConfig:
         metadata={"help": "collaborative part for warm items", "choices": ("none", "bias", "id")},
     )
     use_profile: bool = field(default=True, metadata={"help": "add profile text to the user"})
+    profile_head: str = field(
+        default="item",
+        metadata={
+            "help": "how a profile text joins the user: item (through the item head, pooled "
+            "with the history as one more item; no parameters of its own) or own (a "
+            "separate linear head added to the user vector)",
+            "choices": ("item", "own"),
+        },
+    )
     temperature: float = field(default=0.1, metadata={"help": "softmax temperature"})
 
     def __post_init__(self) -> None:

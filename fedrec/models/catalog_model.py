@@ -74,7 +74,7 @@ class CatalogModel:
 
     def profile_vectors(self, users: torch.Tensor) -> torch.Tensor | None:
         """[B] user indices -> [B, H] profile text vectors (zeros where none)."""
-        if self.profiles is None or self.model.profile_head is None:
+        if self.profiles is None or not self.model.uses_profiles:
             return None
         rows = self.profile_rows[users]
         out = self.profile_text[rows.clamp(min=0)]
@@ -140,7 +140,7 @@ def build_catalog_model(
     items.cache_lower(encoder, progress=progress)
     profiles = None
     rows = np.full(split.n_users, -1, dtype=np.int64)
-    if has_profiles and model.profile_head is not None:
+    if has_profiles and model.uses_profiles:
         with_profile = [u for u, text in enumerate(split.profiles) if text]
         rows[with_profile] = np.arange(len(with_profile))
         profiles = TokenizedTexts.build(

@@ -6,8 +6,12 @@ added and a learned bias joins the score (``fusion``). Cold items are served fro
 text alone: their ID terms are masked to zero.
 
 User tower: a recency-weighted pool of the user's history item vectors ->
-``user_head``, plus the profile text vector -> ``profile_head`` when profiles
-exist. Pooled history was chosen over encoding the history as one text: it reuses
+``user_head``. A profile text, where there is one, is embedded by the item head
+(as an item's text would be) and joins the pool as one more member with a
+learned weight of its own (``profile-head = item``: no parameters of its own, so
+under DP no extra noised coordinates; a user with only a profile is served from
+it alone), or goes through a separate ``profile_head`` added to the user vector
+(``profile-head = own``). Pooled history was chosen over encoding the history as one text: it reuses
 the item tower, costs no extra backbone pass per user, and degrades gracefully to
 the profile alone for a user with no clicks (see docs/DESIGN_NOTES.md).
 
@@ -49,10 +53,16 @@ class TwoTowerRecommender(nn.Module):
         self.user_head = nn.Linear(dim, dim)
         nn.init.eye_(self.user_head.weight)
         nn.init.zeros_(self.user_head.bias)
-        # One logit per history position (0 = most recent): learned recency weights.
-        self.position = nn.Embedding(max_history, 1)
+        profiles = cfg.use_profile and has_profiles
+        # Profile text through the item head, pooled as one more member (slot max_history).
+        self.profile_slot = profiles and cfg.profile_head == "item"
+        # One logit per history position (0 = most recent): learned recency weights
+        # (and, last, the profile's weight in the pool).
+        self.position = nn.Embedding(max_history + int(self.profile_slot), 1)
         nn.init.zeros_(self.position.weight)
-        self.profile_head = nn.Linear(hidden, dim) if (cfg.use_profile and has_profiles) else None
+        self.profile_head = (
+            nn.Linear(hidden, dim) if (profiles and cfg.profile_head == "own") else None
+        )
         self.item_embedding = nn.Embedding(n_items, dim) if cfg.fusion == "id" else None
         if self.item_embedding is not None:
             nn.init.zeros_(self.item_embedding.weight)
@@ -66,12 +76,23 @@ class TwoTowerRecommender(nn.Module):
         """Mark which items have training interactions (their ID terms are used)."""
         self.warm.copy_(warm.to(self.warm.dtype))
 
+    @property
+    def uses_profiles(self) -> bool:
+        """Whether user vectors read profile texts."""
+        return self.profile_slot or self.profile_head is not None
+
     # -- item tower -------------------------------------------------------------------
-    def item_vectors(self, text: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        """[..., H] text vectors and [...] item indices -> [..., d] unit item vectors."""
+    def item_vectors(
+        self, text: torch.Tensor, items: torch.Tensor, ids: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """[..., H] text vectors and [...] item indices -> [..., d] unit item vectors.
+
+        ``ids`` ([...] bool) switches the ID terms off where False (a text that is
+        not a catalog item, such as a profile laid out beside items)."""
         z = self.item_head(text)
         if self.item_embedding is not None:
-            z = z + self.warm[items].unsqueeze(-1) * self.item_embedding(items)
+            gate = self.warm[items] if ids is None else self.warm[items] * ids.to(z.dtype)
+            z = z + gate.unsqueeze(-1) * self.item_embedding(items)
         return F.normalize(z, dim=-1)
 
     def item_offsets(self, items: torch.Tensor) -> torch.Tensor:
@@ -94,26 +115,36 @@ class TwoTowerRecommender(nn.Module):
         profile_text: [B, H] profile text vectors, all-zero rows where none
         """
         z = self.item_vectors(history_text, history.clamp(min=0))  # [B, T, d]
-        return self.pool_users(z, history, profile_text)
+        profile = None
+        if self.profile_slot and profile_text is not None:
+            profile = F.normalize(self.item_head(profile_text), dim=-1)
+        return self.pool_users(z, history, profile_text, profile)
 
     def pool_users(
         self,
         history_vectors: torch.Tensor,
         history: torch.Tensor,
         profile_text: torch.Tensor | None = None,
+        profile_vectors: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """User vectors [B, d] from the history's item vectors [B, T, d] (see
-        :meth:`user_vectors`); lets a caller compute all its item vectors in one call."""
+        :meth:`user_vectors`) and, with ``profile-head = item``, the profiles' vectors
+        [B, d] from the item head; lets a caller compute all of them in one call."""
         z = history_vectors
         valid = history >= 0
         positions = torch.arange(history.shape[1], device=history.device).expand_as(history)
-        logits = self.position(positions).squeeze(-1)  # [B, T]
+        has = None if profile_text is None else profile_text.abs().sum(-1) > 0  # [B]
+        if self.profile_slot and profile_vectors is not None and has is not None:
+            z = torch.cat([z, profile_vectors.unsqueeze(1)], dim=1)
+            valid = torch.cat([valid, has.unsqueeze(1)], dim=1)
+            slot = torch.full_like(history[:, :1], self.max_history)
+            positions = torch.cat([positions, slot], dim=1)
+        logits = self.position(positions).squeeze(-1)  # [B, T (+1)]
         logits = logits.masked_fill(~valid, float("-inf"))
-        weights = torch.softmax(logits, dim=-1).nan_to_num(0.0)  # rows with no history -> 0
+        weights = torch.softmax(logits, dim=-1).nan_to_num(0.0)  # rows with nothing -> 0
         u = self.user_head((weights.unsqueeze(-1) * z).sum(1))
-        if self.profile_head is not None and profile_text is not None:
-            has = (profile_text.abs().sum(-1, keepdim=True) > 0).to(u.dtype)
-            u = u + has * self.profile_head(profile_text)
+        if self.profile_head is not None and profile_text is not None and has is not None:
+            u = u + has.unsqueeze(-1).to(u.dtype) * self.profile_head(profile_text)
         return F.normalize(u, dim=-1)
 
     def scores(

@@ -53,7 +53,7 @@ def per_example_loss(
     # module sees each example once, so the per-sample hooks build one per-sample
     # gradient per module (for the ID embedding a [B, n_items, d] tensor, the bulk of a
     # DP step's memory traffic) instead of one per call, accumulated.
-    n = candidates.shape[1]
+    n, t = candidates.shape[1], history.shape[1]
     items = torch.cat([candidates, history.clamp(min=0)], dim=1)  # [B, 1 + K + T]
     if text == "trained":
         encoded = cm.items.encode_grouped(model.encoder, candidates)  # [B, 1 + K, H]
@@ -62,9 +62,18 @@ def per_example_loss(
         texts = cm.item_text[items]  # [B, 1 + K + T, H], no gradient
     else:
         raise ValueError(f"text={text!r}: expected one of {DP_TEXT}")
-    both = model.item_vectors(texts, items)  # [B, 1 + K + T, d]
+    profile_text = cm.profile_vectors(users)  # [B, H] or None
+    ids = None
+    if model.profile_slot and profile_text is not None:
+        # The profile rides in the same call, as one more text with its ID terms off.
+        texts = torch.cat([texts, profile_text.unsqueeze(1)], dim=1)
+        items = torch.cat([items, torch.zeros_like(items[:, :1])], dim=1)
+        ids = torch.ones_like(items, dtype=torch.bool)
+        ids[:, -1] = False
+    both = model.item_vectors(texts, items, ids)  # [B, 1 + K + T (+ 1), d]
     vecs = both[:, :n]
-    u = model.pool_users(both[:, n:], history, cm.profile_vectors(users))  # [B, d]
+    profile = both[:, n + t] if ids is not None else None
+    u = model.pool_users(both[:, n : n + t], history, profile_text, profile)  # [B, d]
     logits = (vecs @ u.unsqueeze(-1)).squeeze(-1) / model.cfg.temperature
     logits = logits + model.item_offsets(candidates)
     clash = torch.cat(

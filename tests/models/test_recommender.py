@@ -51,3 +51,37 @@ def test_cold_items_are_scored_from_text_alone(catalog_model, small_split):
         model.item_bias.weight[warm] += 1.0
     moved = catalog_model.score_all(users, hist)
     assert not torch.allclose(torch.as_tensor(moved[:, warm]), torch.as_tensor(after[:, warm]))
+
+
+def test_a_profile_joins_the_pool_through_the_item_head(catalog_model):
+    model = catalog_model.model
+    assert model.profile_slot and model.profile_head is None  # no parameters of its own
+    h = model.item_head.in_features
+    with torch.no_grad():
+        model.position.weight.normal_()
+    text = torch.randn(2, 3, h)
+    history = torch.tensor([[0, 1, -1], [-1, -1, -1]])
+    profile = torch.randn(2, h)
+    u = model.user_vectors(text, history, profile)
+    # A user with only a profile is served from it: user_head(normalised item_head(profile)).
+    alone = torch.nn.functional.normalize(model.item_head(profile[1]), dim=-1)
+    expected = torch.nn.functional.normalize(model.user_head(alone), dim=-1)
+    assert torch.allclose(u[1], expected, atol=1e-6)
+    # A missing profile (all-zero row) changes nothing: the pool is the history's.
+    no_profile = model.user_vectors(text, history, torch.zeros(2, h))
+    history_only = model.user_vectors(text, history, None)
+    assert torch.allclose(no_profile, history_only, atol=1e-6)
+    assert not torch.allclose(u[0], history_only[0], atol=1e-4)
+
+
+def test_own_profile_head_keeps_its_parameters(tiny_bert_path, small_split):
+    from fedrec.config import build_config
+    from fedrec.models.catalog_model import build_catalog_model
+
+    cfg = build_config(
+        {"backbone": str(tiny_bert_path), "embed-dim": 8, "max-tokens": 16, "profile-head": "own"}
+    )
+    cm = build_catalog_model(small_split, cfg.model, cfg.data, torch.device("cpu"))
+    state = trainable_state(cm.model)
+    assert {"profile_head.weight", "profile_head.bias"} <= set(state)
+    assert not cm.model.profile_slot and cm.model.position.num_embeddings == 20
