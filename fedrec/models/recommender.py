@@ -11,9 +11,10 @@ User tower: a recency-weighted pool of the user's history item vectors ->
 learned weight of its own (``profile-head = item``: no parameters of its own, so
 under DP no extra noised coordinates; a user with only a profile is served from
 it alone), or goes through a separate ``profile_head`` added to the user vector
-(``profile-head = own``). Pooled history was chosen over encoding the history as one text: it reuses
-the item tower, costs no extra backbone pass per user, and degrades gracefully to
-the profile alone for a user with no clicks (see docs/DESIGN_NOTES.md).
+(``profile-head = own``). Pooled history was chosen over encoding the history
+as one text: it reuses the item tower, costs no extra backbone pass per user,
+and degrades gracefully to the profile alone for a user with no clicks (see
+docs/DESIGN_NOTES.md).
 
 score(u, i) = <u, v_i> / temperature + b_i, with u and v_i unit vectors.
 

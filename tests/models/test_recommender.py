@@ -1,7 +1,9 @@
 import pytest
 import torch
 
+from fedrec.config import build_config
 from fedrec.errors import ModelError
+from fedrec.models.catalog_model import build_catalog_model
 from fedrec.models.recommender import load_trainable_state, trainable_state
 
 
@@ -75,9 +77,6 @@ def test_a_profile_joins_the_pool_through_the_item_head(catalog_model):
 
 
 def test_own_profile_head_keeps_its_parameters(tiny_bert_path, small_split):
-    from fedrec.config import build_config
-    from fedrec.models.catalog_model import build_catalog_model
-
     cfg = build_config(
         {"backbone": str(tiny_bert_path), "embed-dim": 8, "max-tokens": 16, "profile-head": "own"}
     )
