@@ -33,10 +33,16 @@ def read_run(path: Path) -> dict[str, object]:
     return {
         "lr": float(cfg["lr"]),
         "setting": "federated" if "federation" in summary else "centralized",
-        "mode": "non-private" if cfg["privacy-mode"] == "off" else f"DP ({cfg['privacy-mode']})",
+        "mode": _mode(cfg["privacy-mode"], summary.get("privacy", {}).get("epsilon")),
         "ndcg": float(summary["test"]["ndcg@10"]),
         "popularity": popularity.get("ndcg@10"),
     }
+
+
+def _mode(privacy_mode: str, epsilon: float | None) -> str:
+    if privacy_mode == "off":
+        return "non-private"
+    return f"DP ({privacy_mode}, ε = {epsilon:.1f})" if epsilon else f"DP ({privacy_mode})"
 
 
 def _cell(value: float | None) -> str:
@@ -80,7 +86,7 @@ def main() -> None:
         ax.set_xscale("log")
         ax.set_xlabel("learning rate")
         ax.set_ylabel("test NDCG@10")
-        ax.set_title("Learning rate, with and without DP-SGD (ε = 8)")
+        ax.set_title("Learning rate, with and without DP-SGD")
         ax.legend(fontsize=8)
         fig.tight_layout()
         args.out.parent.mkdir(parents=True, exist_ok=True)
