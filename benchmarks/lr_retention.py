@@ -14,6 +14,7 @@ import argparse
 import json
 import tomllib
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
@@ -21,8 +22,19 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+NON_PRIVATE = "non-private"
 
-def read_run(path: Path) -> dict[str, object]:
+
+@dataclass(frozen=True)
+class Run:
+    lr: float
+    setting: str  # "centralized" or "federated"
+    mode: str  # "non-private" or "DP (local, ε = 8.0)"
+    ndcg: float
+    popularity: float | None
+
+
+def read_run(path: Path) -> Run:
     """lr, setting, mode, test and popularity NDCG@10 of one finished run."""
     config_file, summary_file = path / "config.toml", path / "summary.json"
     if not config_file.is_file() or not summary_file.is_file():
@@ -30,18 +42,18 @@ def read_run(path: Path) -> dict[str, object]:
     cfg = tomllib.loads(config_file.read_text())["fedrec"]
     summary = json.loads(summary_file.read_text())
     popularity = summary.get("baselines", {}).get("popularity", {}).get("test", {})
-    return {
-        "lr": float(cfg["lr"]),
-        "setting": "federated" if "federation" in summary else "centralized",
-        "mode": _mode(cfg["privacy-mode"], summary.get("privacy", {}).get("epsilon")),
-        "ndcg": float(summary["test"]["ndcg@10"]),
-        "popularity": popularity.get("ndcg@10"),
-    }
+    return Run(
+        lr=float(cfg["lr"]),
+        setting="federated" if "federation" in summary else "centralized",
+        mode=_mode(cfg["privacy-mode"], summary.get("privacy", {}).get("epsilon")),
+        ndcg=float(summary["test"]["ndcg@10"]),
+        popularity=popularity.get("ndcg@10"),
+    )
 
 
 def _mode(privacy_mode: str, epsilon: float | None) -> str:
     if privacy_mode == "off":
-        return "non-private"
+        return NON_PRIVATE
     return f"DP ({privacy_mode}, ε = {epsilon:.1f})" if epsilon else f"DP ({privacy_mode})"
 
 
@@ -58,21 +70,17 @@ def main() -> None:
 
     lines: dict[tuple[str, str], dict[float, float]] = defaultdict(dict)
     for r in runs:
-        lines[(str(r["setting"]), str(r["mode"]))][float(str(r["lr"]))] = float(str(r["ndcg"]))
-    print("| setting | lr | non-private | DP | retention |")
-    print("|---|---|---|---|---|")
-    for setting in sorted({s for s, _ in lines}):
-        plain = lines.get((setting, "non-private"), {})
-        private = {
-            lr: v
-            for (s, m), curve in lines.items()
-            if s == setting and m != "non-private"
-            for lr, v in curve.items()
-        }
+        lines[(r.setting, r.mode)][r.lr] = r.ndcg
+    print("| setting | DP run | lr | non-private | DP | retention |")
+    print("|---|---|---|---|---|---|")
+    for (setting, mode), private in sorted(lines.items()):
+        if mode == NON_PRIVATE:
+            continue
+        plain = lines.get((setting, NON_PRIVATE), {})
         for lr in sorted(set(plain) | set(private)):
             a, b = plain.get(lr), private.get(lr)
             keep = f"{b / a:.1%}" if a and b is not None else ""
-            print(f"| {setting} | {lr:g} | {_cell(a)} | {_cell(b)} | {keep} |")
+            print(f"| {setting} | {mode} | {lr:g} | {_cell(a)} | {_cell(b)} | {keep} |")
 
     if args.out:
         fig, ax = plt.subplots(figsize=(6.4, 4.2))
@@ -80,7 +88,7 @@ def main() -> None:
             xs = sorted(curve)
             style = "-" if mode == "non-private" else "--"
             ax.plot(xs, [curve[x] for x in xs], style, marker="o", label=f"{setting}, {mode}")
-        pops = [r["popularity"] for r in runs if r["popularity"] is not None]
+        pops = [r.popularity for r in runs if r.popularity is not None]
         if pops:
             ax.axhline(float(pops[0]), color="grey", linestyle=":", label="popularity")
         ax.set_xscale("log")

@@ -144,7 +144,7 @@ class TwoTowerRecommender(nn.Module):
         logits = logits.masked_fill(~valid, float("-inf"))
         weights = torch.softmax(logits, dim=-1).nan_to_num(0.0)  # rows with nothing -> 0
         u = self.user_head((weights.unsqueeze(-1) * z).sum(1))
-        if self.profile_head is not None and profile_text is not None and has is not None:
+        if self.profile_head is not None and has is not None:
             u = u + has.unsqueeze(-1).to(u.dtype) * self.profile_head(profile_text)
         return F.normalize(u, dim=-1)
 
