@@ -1,11 +1,13 @@
 """Test NDCG@10 against the learning rate, with and without DP, from finished runs.
 
-Reads each run directory's ``config.toml`` (lr, privacy mode, whether it was
-federated) and ``summary.json`` (test NDCG@10, popularity), prints one table
-(retention = DP over non-private at the same lr and setting) and draws one
-line per setting and privacy mode, popularity as a reference line.
+Reads each run directory's ``config.toml`` (dataset, lr, privacy mode, local
+epochs) and ``summary.json`` (test NDCG@10, popularity, whether it was
+federated), prints one table (retention = DP over non-private at the same
+dataset, setting and lr; and DP over the best non-private run of that dataset
+and setting) and draws one panel per dataset, one line per setting and
+privacy mode, popularity as a reference line.
 
-    python benchmarks/lr_retention.py runs/c-np-lr* runs/c-dp8-lr* --out docs/img/lr-retention.png
+    python benchmarks/lr_retention.py runs/*-lr*/ runs/silo-*/ --out docs/img/lr-retention.png
 """
 
 from __future__ import annotations
@@ -23,13 +25,15 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 NON_PRIVATE = "non-private"
+COLOURS = {"centralized": "tab:blue", "federated": "tab:orange"}
 
 
 @dataclass(frozen=True)
 class Run:
+    dataset: str
     lr: float
     setting: str  # "centralized" or "federated"
-    mode: str  # "non-private" or "DP (local, ε = 8.0)"
+    mode: str  # "non-private" or "DP (local, ε = 8.0, 8 local epochs)"
     ndcg: float
     popularity: float | None
 
@@ -42,19 +46,30 @@ def read_run(path: Path) -> Run:
     cfg = tomllib.loads(config_file.read_text())["fedrec"]
     summary = json.loads(summary_file.read_text())
     popularity = summary.get("baselines", {}).get("popularity", {}).get("test", {})
+    federated = "federation" in summary
     return Run(
+        dataset=cfg["dataset"],
         lr=float(cfg["lr"]),
-        setting="federated" if "federation" in summary else "centralized",
-        mode=_mode(cfg["privacy-mode"], summary.get("privacy", {}).get("epsilon")),
+        setting="federated" if federated else "centralized",
+        mode=_mode(
+            cfg["privacy-mode"],
+            summary.get("privacy", {}).get("epsilon"),
+            int(cfg["local-epochs"]) if federated else None,
+        ),
         ndcg=float(summary["test"]["ndcg@10"]),
         popularity=popularity.get("ndcg@10"),
     )
 
 
-def _mode(privacy_mode: str, epsilon: float | None) -> str:
+def _mode(privacy_mode: str, epsilon: float | None, local_epochs: int | None) -> str:
     if privacy_mode == "off":
         return NON_PRIVATE
-    return f"DP ({privacy_mode}, ε = {epsilon:.1f})" if epsilon else f"DP ({privacy_mode})"
+    parts = [privacy_mode]
+    if epsilon:
+        parts.append(f"ε = {epsilon:.1f}")
+    if local_epochs is not None:
+        parts.append(f"{local_epochs} local epoch{'s' if local_epochs != 1 else ''}")
+    return f"DP ({', '.join(parts)})"
 
 
 def _cell(value: float | None) -> str:
@@ -68,34 +83,53 @@ def main() -> None:
     args = parser.parse_args()
     runs = [read_run(p) for p in args.runs]
 
-    lines: dict[tuple[str, str], dict[float, float]] = defaultdict(dict)
+    lines: dict[tuple[str, str, str], dict[float, float]] = defaultdict(dict)
     for r in runs:
-        lines[(r.setting, r.mode)][r.lr] = r.ndcg
-    print("| setting | DP run | lr | non-private | DP | retention |")
-    print("|---|---|---|---|---|---|")
-    for (setting, mode), private in sorted(lines.items()):
+        lines[(r.dataset, r.setting, r.mode)][r.lr] = r.ndcg
+    header = "dataset | setting | DP run | lr | non-private | DP | retention | of best non-private"
+    print(f"| {header} |")
+    print("|---|---|---|---|---|---|---|---|")
+    for (dataset, setting, mode), private in sorted(lines.items()):
         if mode == NON_PRIVATE:
             continue
-        plain = lines.get((setting, NON_PRIVATE), {})
+        plain = lines.get((dataset, setting, NON_PRIVATE), {})
+        best = max(plain.values(), default=None)
         for lr in sorted(set(plain) | set(private)):
             a, b = plain.get(lr), private.get(lr)
             keep = f"{b / a:.1%}" if a and b is not None else ""
-            print(f"| {setting} | {mode} | {lr:g} | {_cell(a)} | {_cell(b)} | {keep} |")
+            keep_best = f"{b / best:.1%}" if best and b is not None else ""
+            print(
+                f"| {dataset} | {setting} | {mode} | {lr:g} | {_cell(a)} | {_cell(b)} "
+                f"| {keep} | {keep_best} |"
+            )
 
     if args.out:
-        fig, ax = plt.subplots(figsize=(6.4, 4.2))
-        for (setting, mode), curve in sorted(lines.items()):
-            xs = sorted(curve)
-            style = "-" if mode == "non-private" else "--"
-            ax.plot(xs, [curve[x] for x in xs], style, marker="o", label=f"{setting}, {mode}")
-        pops = [r.popularity for r in runs if r.popularity is not None]
-        if pops:
-            ax.axhline(float(pops[0]), color="grey", linestyle=":", label="popularity")
-        ax.set_xscale("log")
-        ax.set_xlabel("learning rate")
-        ax.set_ylabel("test NDCG@10")
-        ax.set_title("Learning rate, with and without DP-SGD")
-        ax.legend(fontsize=8)
+        datasets = sorted({r.dataset for r in runs})
+        fig, axes = plt.subplots(
+            1, len(datasets), figsize=(6.4 * len(datasets), 4.2), squeeze=False
+        )
+        for ax, dataset in zip(axes[0], datasets, strict=True):
+            for (name, setting, mode), curve in sorted(lines.items()):
+                if name != dataset:
+                    continue
+                xs = sorted(curve)
+                style = "-" if mode == NON_PRIVATE else "--"
+                ax.plot(
+                    xs,
+                    [curve[x] for x in xs],
+                    style,
+                    marker="o",
+                    color=COLOURS[setting],
+                    label=f"{setting}, {mode}",
+                )
+            pops = [r.popularity for r in runs if r.dataset == dataset and r.popularity is not None]
+            if pops:
+                ax.axhline(float(pops[0]), color="grey", linestyle=":", label="popularity")
+            ax.set_xscale("log")
+            ax.set_xlabel("learning rate")
+            ax.set_ylabel("test NDCG@10")
+            ax.set_title(f"{dataset}: learning rate, with and without DP-SGD")
+            ax.legend(fontsize=8)
         fig.tight_layout()
         args.out.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(args.out, dpi=120)
