@@ -232,6 +232,14 @@ class PrivacyConfig:
             "choices": ("frozen", "trained"),
         },
     )
+    dp_physical_batch: int = field(
+        default=0,
+        metadata={
+            "help": "under local DP: most examples per backward pass; a larger Poisson batch "
+            "is split and its clipped gradients summed before one noisy step (0 = sized so "
+            "the per-sample gradients stay under 1 GiB)"
+        },
+    )
     budget_epsilon: float = field(
         default=0.0, metadata={"help": "per-client ε cap; a round that would pass it is declined"}
     )
@@ -247,6 +255,7 @@ class PrivacyConfig:
         if not 0.0 <= self.delta < 1.0:
             raise ConfigError(f"delta={self.delta} must be in [0, 1).")
         _check_min("dp-negatives", self.dp_negatives, 1)
+        _check_min("dp-physical-batch", self.dp_physical_batch, 0)
         if self.budget_epsilon < 0:
             raise ConfigError(f"budget-epsilon={self.budget_epsilon} must be >= 0 (0 = no cap).")
 

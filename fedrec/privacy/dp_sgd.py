@@ -20,7 +20,10 @@ ID layers, and on LoRA with ``dp-text = trained``; see
 :func:`~fedrec.training.per_example.per_example_loss`), flat
 clipping to ``max-grad-norm``, Gaussian noise of ``noise-multiplier`` times
 the clipping norm, RDP accounting. Steps with an empty batch still add noise and
-are still accounted.
+are still accounted. A Poisson batch larger than ``dp-physical-batch`` is run
+in pieces whose clipped gradients are summed before the one noisy step (what
+Opacus's ``BatchMemoryManager`` does), so memory is bounded and the mechanism
+is unchanged.
 """
 
 from __future__ import annotations
@@ -46,6 +49,21 @@ from fedrec.training.rows import TrainingRows
 from fedrec.training.trainer import EpochStats, make_optimizer
 
 AUDIT_PARAM = "audit_canaries"
+#: Per-sample gradients of one backward pass are kept under this many bytes when
+#: ``dp-physical-batch = 0``: Opacus materialises one gradient per example for every
+#: tensor it trains, the ID embedding (items x dim) included.
+PER_SAMPLE_BUDGET_BYTES = 1 << 30
+
+
+def physical_batch_size(requested: int, trained_values: int, bytes_per_value: int = 4) -> int:
+    """Most examples per backward pass: ``requested``, or (0) what fits the budget.
+
+    ``trained_values`` is the number of trained coordinates; each example's
+    per-sample gradient holds that many values.
+    """
+    if requested > 0:
+        return requested
+    return max(1, PER_SAMPLE_BUDGET_BYTES // max(1, trained_values * bytes_per_value))
 
 
 def rdp_epsilon_of(history: list[tuple[float, float, int]], delta: float) -> float:
@@ -155,6 +173,9 @@ class DPSGDTrainer:
         )
         self.noise_multiplier = float(noise)
         self.sample_rate = float(self.loader.sample_rate)
+        self.physical_batch = physical_batch_size(
+            privacy.dp_physical_batch, sum(p.numel() for p in self.optimizer.params)
+        )
 
     def _rows_of(self, units: torch.Tensor) -> np.ndarray:
         units_np = units.cpu().numpy()
@@ -184,21 +205,32 @@ class DPSGDTrainer:
                     self._noise_only_step()
                 continue
             idx = self._rows_of(units)
-            users = torch.as_tensor(self.rows.users[idx], device=device)
-            targets = torch.as_tensor(self.rows.targets[idx], device=device)
-            history = torch.as_tensor(self.rows.history[idx], device=device)
-            negatives = torch.as_tensor(
-                self.rng.integers(0, cm.n_items, size=(len(idx), k)), device=device
-            )
-            loss = per_example_loss(
-                cm, users, targets, history, negatives, text=self.privacy.dp_text
-            )
-            loss.backward()
-            if self.canaries is not None:
-                self.canaries.append(chosen, self.optimizer.params, len(idx))
-            self.optimizer.step()
+            negatives = self.rng.integers(0, cm.n_items, size=(len(idx), k))
+            pieces = np.array_split(np.arange(len(idx)), math.ceil(len(idx) / self.physical_batch))
+            for j, piece in enumerate(pieces):
+                last = j == len(pieces) - 1
+                if j:  # keeps the clipped sum of the earlier pieces (Opacus: summed_grad)
+                    self.optimizer.zero_grad(set_to_none=True)
+                rows = idx[piece]
+                loss = per_example_loss(
+                    cm,
+                    torch.as_tensor(self.rows.users[rows], device=device),
+                    torch.as_tensor(self.rows.targets[rows], device=device),
+                    torch.as_tensor(self.rows.history[rows], device=device),
+                    torch.as_tensor(negatives[piece], device=device),
+                    text=self.privacy.dp_text,
+                )
+                loss.backward()
+                if self.canaries is not None:  # the step's canaries join its last piece
+                    self.canaries.append(
+                        chosen if last else chosen[:0], self.optimizer.params, len(rows)
+                    )
+                # Every piece but the last is clipped and summed only; the last adds the
+                # noise once, scales by the expected batch size and steps (and is accounted).
+                self.optimizer.signal_skip_step(do_skip=not last)
+                self.optimizer.step()
+                total += float(loss.detach()) * len(rows)
             self._stepped()
-            total += float(loss.detach()) * len(idx)
             seen += len(idx)
         cm.model.eval()
         return EpochStats(total / max(seen, 1), seen, time.perf_counter() - start)

@@ -9,7 +9,7 @@ from opacus.accountants import RDPAccountant
 from fedrec.config import build_config
 from fedrec.errors import ConfigError
 from fedrec.models.catalog_model import build_catalog_model
-from fedrec.privacy.dp_sgd import DPSGDTrainer
+from fedrec.privacy.dp_sgd import PER_SAMPLE_BUDGET_BYTES, DPSGDTrainer, physical_batch_size
 from fedrec.training.per_example import per_example_loss
 from fedrec.training.rows import build_rows
 
@@ -275,3 +275,54 @@ def test_an_empty_poisson_batch_still_adds_noise_and_is_accounted(cm, small_spli
         n for n, p in cm.model.named_parameters() if n in before and not torch.equal(p, before[n])
     ]
     assert any(n.startswith("item_head") for n in moved)  # noise was released
+
+
+def _one_dp_epoch(cm, rows, physical, monkeypatch):
+    """Train one epoch from cm's current state; the trained tensors after it, and the
+    sizes of every backward pass."""
+    sizes = []
+
+    def spy(cm_, users, *rest, **kw):
+        sizes.append(len(users))
+        return per_example_loss(cm_, users, *rest, **kw)
+
+    monkeypatch.setattr("fedrec.privacy.dp_sgd.per_example_loss", spy)
+    privacy = build_config(
+        {"privacy-mode": "local", "noise-multiplier": 0.7, "dp-physical-batch": physical}
+    ).privacy
+    train = build_config({"batch-size": 12}).train
+    torch.manual_seed(3)  # Poisson sampling and the noise both draw from torch
+    trainer = DPSGDTrainer(cm, rows, train, privacy, epochs=1, rng=np.random.default_rng(1))
+    try:
+        trainer.epoch()
+    finally:
+        trainer.close()
+    after = {n: p.detach().clone() for n, p in _trained(cm)}
+    return after, sizes, trainer.history()
+
+
+def test_a_poisson_batch_split_into_pieces_gives_the_same_noisy_step(cm, small_split, monkeypatch):
+    """dp-physical-batch bounds memory without changing the mechanism: the pieces'
+    clipped gradients are summed and noised once per Poisson batch, not once a piece."""
+    rows = build_rows(small_split.train, 20)
+    start = {n: p.detach().clone() for n, p in cm.model.named_parameters()}
+    whole, whole_sizes, whole_history = _one_dp_epoch(cm, rows, 1000, monkeypatch)
+    with torch.no_grad():
+        for n, p in cm.model.named_parameters():
+            p.copy_(start[n])
+    split, split_sizes, split_history = _one_dp_epoch(cm, rows, 4, monkeypatch)
+    assert max(split_sizes) <= 4 < max(whole_sizes)  # batches really were split
+    assert sum(split_sizes) == sum(whole_sizes)
+    assert split_history == whole_history  # one accounted step per Poisson batch
+    for n, value in whole.items():
+        assert not torch.equal(value, start[n]), n
+        assert torch.allclose(split[n], value, atol=1e-6), n
+
+
+def test_the_physical_batch_is_sized_from_the_trained_coordinates():
+    assert physical_batch_size(32, 10**9) == 32  # asked for: kept
+    per_example = 4 * 1_000_000
+    assert physical_batch_size(0, 1_000_000) == PER_SAMPLE_BUDGET_BYTES // per_example
+    assert physical_batch_size(0, 10**12) == 1  # never zero
+    with pytest.raises(ConfigError, match="dp-physical-batch"):
+        build_config({"dp-physical-batch": -1})
