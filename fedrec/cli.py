@@ -11,6 +11,7 @@ import logging
 import math
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -53,8 +54,11 @@ def _setup(quiet: bool = False) -> None:
         handlers=[RichHandler(console=Console(stderr=True), show_path=False, show_time=False)],
         force=True,
     )
-    for noisy in ("httpx", "transformers", "urllib3", "filelock"):
+    for noisy in ("httpx", "transformers", "urllib3", "filelock", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # Notices addressed to the maintainers of our dependencies, not to fedrec's users.
+    warnings.filterwarnings("ignore", "`is_gradient_checkpointing` is deprecated", FutureWarning)
+    warnings.filterwarnings("ignore", "Tip: In future versions of Ray", FutureWarning)
     # Flower prints through its own handler; keep its round-by-round chatter out of ours.
     flwr_log = logging.getLogger("flwr")
     flwr_log.propagate = False
