@@ -211,25 +211,25 @@ class DPSGDTrainer:
                 last = j == len(pieces) - 1
                 if j:  # keeps the clipped sum of the earlier pieces (Opacus: summed_grad)
                     self.optimizer.zero_grad(set_to_none=True)
-                rows = idx[piece]
+                picked = idx[piece]
                 loss = per_example_loss(
                     cm,
-                    torch.as_tensor(self.rows.users[rows], device=device),
-                    torch.as_tensor(self.rows.targets[rows], device=device),
-                    torch.as_tensor(self.rows.history[rows], device=device),
+                    torch.as_tensor(self.rows.users[picked], device=device),
+                    torch.as_tensor(self.rows.targets[picked], device=device),
+                    torch.as_tensor(self.rows.history[picked], device=device),
                     torch.as_tensor(negatives[piece], device=device),
                     text=self.privacy.dp_text,
                 )
                 loss.backward()
                 if self.canaries is not None:  # the step's canaries join its last piece
                     self.canaries.append(
-                        chosen if last else chosen[:0], self.optimizer.params, len(rows)
+                        chosen if last else chosen[:0], self.optimizer.params, len(picked)
                     )
                 # Every piece but the last is clipped and summed only; the last adds the
                 # noise once, scales by the expected batch size and steps (and is accounted).
                 self.optimizer.signal_skip_step(do_skip=not last)
                 self.optimizer.step()
-                total += float(loss.detach()) * len(rows)
+                total += float(loss.detach()) * len(picked)
             self._stepped()
             seen += len(idx)
         cm.model.eval()
