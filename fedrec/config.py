@@ -237,7 +237,7 @@ class PrivacyConfig:
         metadata={
             "help": "under local DP: most examples per backward pass; a larger Poisson batch "
             "is split and its clipped gradients summed before one noisy step (0 = sized so "
-            "the per-sample gradients stay under 64 MiB on the CPU, 1 GiB on a GPU)"
+            "the per-sample gradients stay under 32 MiB on the CPU, 1 GiB on a GPU)"
         },
     )
     budget_epsilon: float = field(

@@ -52,11 +52,11 @@ AUDIT_PARAM = "audit_canaries"
 #: Bytes of per-sample gradients one backward pass may hold when ``dp-physical-batch
 #: = 0``. Opacus materialises one gradient per example for every tensor it trains,
 #: the ID embedding (items x dim) included. On the CPU, small pieces are also the
-#: fast ones (docs/BENCHMARKS.md: pieces of 32-64 examples took 0.27 s a step on
-#: MovieLens-100K against 0.42 s whole, and a 9,000-item catalog 0.47 s against
-#: 1.98 s): fresh allocations of hundreds of MB cost more than they save. On a GPU
-#: the budget is only about memory.
-PER_SAMPLE_BUDGET_BYTES = {"cpu": 64 << 20, "cuda": 1 << 30}
+#: faster ones (docs/BENCHMARKS.md: on MovieLens-100K, pieces of 32-64 examples took
+#: 0.23-0.27 s a step against 0.33-0.42 s for the whole batch of 256; on a 9,000-item
+#: catalog 0.47 s against 1.98 s): fresh allocations of hundreds of MB cost more than
+#: they save. On a GPU the budget is only about memory.
+PER_SAMPLE_BUDGET_BYTES = {"cpu": 32 << 20, "cuda": 1 << 30}
 
 
 def physical_batch_size(
