@@ -5,7 +5,8 @@ epochs) and ``summary.json`` (test NDCG@10, popularity, whether it was
 federated), prints one table (retention = DP over non-private at the same
 dataset, setting and lr; and DP over the best non-private run of that dataset
 and setting) and draws one panel per dataset, one line per setting and
-privacy mode, popularity as a reference line.
+privacy mode, popularity as a reference line. ``--rounds-out`` also draws the
+federated runs' validation NDCG@10 round by round.
 
     python benchmarks/lr_retention.py runs/*-lr*/ runs/silo-*/ --out docs/img/lr-retention.png
 """
@@ -24,8 +25,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+from fedrec.plots import plot_curves
+
 NON_PRIVATE = "non-private"
-COLOURS = {"centralized": "tab:blue", "federated": "tab:orange"}
 
 
 @dataclass(frozen=True)
@@ -76,12 +78,39 @@ def _cell(value: float | None) -> str:
     return "" if value is None else f"{value:.4f}"
 
 
+def plot_rounds(paths: list[Path], runs: list[Run], out: Path) -> None:
+    """Validation NDCG@10 after each round of every federated run, one line each."""
+    curves, rounds = {}, 0
+    for path, run in zip(paths, runs, strict=True):
+        if run.setting != "federated":
+            continue
+        records = [json.loads(line) for line in (path / "metrics.jsonl").read_text().splitlines()]
+        curve = [r["val_ndcg@10"] for r in records if r["round"] > 0]
+        curves[f"{run.dataset}, lr {run.lr:g}, {run.mode}"] = curve
+        rounds = max(rounds, len(curve))
+    curves = {k: v + [float("nan")] * (rounds - len(v)) for k, v in curves.items()}
+    pops = [r.popularity for r in runs if r.popularity is not None]
+    plot_curves(
+        out,
+        range(1, rounds + 1),
+        curves,
+        xlabel="round",
+        ylabel="validation NDCG@10",
+        title="Federated runs, round by round",
+        references={"popularity (test)": pops[0]} if pops else None,
+    )
+    print(f"plot: {out}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", type=Path, help="finished run directories")
     parser.add_argument("--out", type=Path, help="PNG to write")
+    parser.add_argument("--rounds-out", type=Path, help="PNG of validation NDCG@10 by round")
     args = parser.parse_args()
     runs = [read_run(p) for p in args.runs]
+    if args.rounds_out:
+        plot_rounds(args.runs, runs, args.rounds_out)
 
     lines: dict[tuple[str, str, str], dict[float, float]] = defaultdict(dict)
     for r in runs:
@@ -119,7 +148,6 @@ def main() -> None:
                     [curve[x] for x in xs],
                     style,
                     marker="o",
-                    color=COLOURS[setting],
                     label=f"{setting}, {mode}",
                 )
             pops = [r.popularity for r in runs if r.dataset == dataset and r.popularity is not None]
