@@ -59,18 +59,16 @@ AUDIT_PARAM = "audit_canaries"
 PER_SAMPLE_BUDGET_BYTES = {"cpu": 32 << 20, "cuda": 1 << 30}
 
 
-def physical_batch_size(
-    requested: int, trained_values: int, device: torch.device, bytes_per_value: int = 4
-) -> int:
+def physical_batch_size(requested: int, bytes_per_example: int, device: torch.device) -> int:
     """Most examples per backward pass: ``requested``, or (0) what fits the device's budget.
 
-    ``trained_values`` is the number of trained coordinates; each example's
-    per-sample gradient holds that many values.
+    ``bytes_per_example`` is the size of one example's per-sample gradient: every
+    trained tensor, at its own dtype.
     """
     if requested > 0:
         return requested
     budget = PER_SAMPLE_BUDGET_BYTES["cuda" if device.type == "cuda" else "cpu"]
-    return max(1, budget // max(1, trained_values * bytes_per_value))
+    return max(1, budget // max(1, bytes_per_example))
 
 
 def rdp_epsilon_of(history: list[tuple[float, float, int]], delta: float) -> float:
@@ -181,7 +179,9 @@ class DPSGDTrainer:
         self.noise_multiplier = float(noise)
         self.sample_rate = float(self.loader.sample_rate)
         self.physical_batch = physical_batch_size(
-            privacy.dp_physical_batch, sum(p.numel() for p in self.optimizer.params), cm.device
+            privacy.dp_physical_batch,
+            sum(p.numel() * p.element_size() for p in self.optimizer.params),
+            cm.device,
         )
 
     def _rows_of(self, units: torch.Tensor) -> np.ndarray:

@@ -321,10 +321,10 @@ def test_a_poisson_batch_split_into_pieces_gives_the_same_noisy_step(cm, small_s
 
 def test_the_physical_batch_is_sized_from_the_trained_coordinates():
     cpu, gpu = torch.device("cpu"), torch.device("cuda", 0)
-    assert physical_batch_size(32, 10**9, cpu) == 32  # asked for: kept
-    per_example = 4 * 100_000
-    assert physical_batch_size(0, 100_000, cpu) == PER_SAMPLE_BUDGET_BYTES["cpu"] // per_example
-    assert physical_batch_size(0, 100_000, gpu) == PER_SAMPLE_BUDGET_BYTES["cuda"] // per_example
-    assert physical_batch_size(0, 10**12, cpu) == 1  # never zero
+    assert physical_batch_size(32, 4 * 10**9, cpu) == 32  # asked for: kept
+    size = 4 * 100_000  # 100,000 float32 values
+    assert physical_batch_size(0, size, cpu) == PER_SAMPLE_BUDGET_BYTES["cpu"] // size
+    assert physical_batch_size(0, size, gpu) == PER_SAMPLE_BUDGET_BYTES["cuda"] // size
+    assert physical_batch_size(0, 4 * 10**12, cpu) == 1  # never zero
     with pytest.raises(ConfigError, match="dp-physical-batch"):
         build_config({"dp-physical-batch": -1})
