@@ -22,7 +22,7 @@ from pathlib import Path
 
 from opacus.accountants import RDPAccountant
 
-from fedrec.privacy.audit import audit_run
+from fedrec.audit.ledger_audit import audit_run
 from fedrec.privacy.ledger import LEDGER
 
 DELTA, RATE, STEPS = 1e-5, 0.02, 50

@@ -26,8 +26,8 @@ import time
 import numpy as np
 import torch
 
-from fedrec.centralized import prepare_split
 from fedrec.config import build_config, resolve
+from fedrec.data.loading import prepare_split
 from fedrec.device import pick_device
 from fedrec.models.catalog_model import build_catalog_model
 from fedrec.privacy.dp_sgd import DPSGDTrainer

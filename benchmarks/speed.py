@@ -23,8 +23,8 @@ import torch
 from peft import LoraConfig, get_peft_model
 from transformers import AutoModel
 
-from fedrec.centralized import prepare_split
 from fedrec.config import parse_layer_spec, resolve, split_list
+from fedrec.data.loading import prepare_split
 from fedrec.models.backbone import load_backbone, resolve_backbone
 from fedrec.models.catalog_model import build_catalog_model
 from fedrec.training.rows import build_rows

@@ -1,12 +1,13 @@
-"""One entry point from a :class:`~fedrec.config.DataConfig` to a validated dataset."""
+"""One entry point from a :class:`~fedrec.config.DataConfig` to a validated dataset,
+and from a whole :class:`~fedrec.config.Config` to its split."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from fedrec.config import DataConfig, split_list
+from fedrec.config import Config, DataConfig, split_list
 from fedrec.data.schema import RecDataset
-from fedrec.data.split import kcore_filter
+from fedrec.data.split import Split, kcore_filter, split_dataset
 from fedrec.errors import ConfigError
 
 MOVIELENS = ("movielens-100k", "movielens-1m", "movielens-latest-small")
@@ -54,6 +55,23 @@ def load_dataset(cfg: DataConfig, *, seed: int, progress: bool = False) -> RecDa
     else:  # pragma: no cover - DataConfig checks the choices
         raise ConfigError(f"unknown dataset {cfg.dataset!r}.")
     return kcore_filter(ds, cfg.kcore)
+
+
+def prepare_split(cfg: Config, progress: bool = False) -> Split:
+    """Load the configured dataset and split it (deterministic by ``seed``)."""
+    return load_split(cfg.data, seed=cfg.train.seed, progress=progress)
+
+
+def load_split(cfg: DataConfig, *, seed: int, progress: bool = False) -> Split:
+    """The dataset of ``cfg`` split as ``cfg`` says (deterministic by ``seed``)."""
+    ds = load_dataset(cfg, seed=seed, progress=progress)
+    return split_dataset(
+        ds,
+        cold_item_fraction=cfg.cold_item_fraction,
+        cold_user_fraction=cfg.cold_user_fraction,
+        cold_user_history=cfg.cold_user_history,
+        seed=seed,
+    )
 
 
 def _scenario_field(cfg: DataConfig, auto: str | None) -> str | None:

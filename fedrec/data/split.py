@@ -164,40 +164,9 @@ def split_dataset(
     cold_user_mask = np.zeros(len(user_ids), dtype=bool)
     cold_user_mask[cold_users] = True
 
-    train_parts, valid, test = [], _CaseBuilder(), _CaseBuilder()
-    cold_user_cases = _CaseBuilder()
-    for user, group in warm.groupby("user", sort=True):
-        seq = group["item"].to_numpy()
-        if cold_user_mask[user]:
-            cold_user_cases.add(user, seq[:cold_user_history], seq[-1:])
-            continue
-        if len(seq) < 3:
-            train_parts.append(group)
-            continue
-        train_parts.append(group.iloc[:-2])
-        valid.add(user, seq[:-2], seq[-2:-1])
-        test.add(user, seq[:-1], seq[-1:])
-
-    if not train_parts:
-        raise DataError(
-            "no training interactions are left after the split: lower cold-item-fraction "
-            "or cold-user-fraction, or use a larger dataset."
-        )
-    train = pd.concat(train_parts).reset_index(drop=True)
-
-    # Cold-item cases: warm users (not cold users) who interacted with cold items.
-    train_users = set(train["user"].unique().tolist())
-    cold_item_cases = _CaseBuilder()
-    histories = {int(u): g["item"].to_numpy() for u, g in train.groupby("user")}
-    for user, group in cold_frame.groupby("user", sort=True):
-        if user in train_users:
-            cold_item_cases.add(user, histories[int(user)], np.unique(group["item"].to_numpy()))
-
-    profiles = [""] * len(user_ids)
-    if ds.profiles is not None:
-        for uid, text in zip(ds.profiles["user_id"], ds.profiles["profile"], strict=True):
-            if uid in user_index.index:
-                profiles[int(user_index[uid])] = str(text)
+    train, valid, test, cold_user_cases = _leave_last_out(warm, cold_user_mask, cold_user_history)
+    cold_item_cases = _cold_item_cases(train, cold_frame)
+    profiles = _profile_texts(ds, user_index)
 
     return Split(
         item_ids=items["item_id"].to_numpy(dtype=object),
@@ -219,6 +188,52 @@ def split_dataset(
             "test_users": len(test.users),
         },
     )
+
+
+def _leave_last_out(
+    warm: pd.DataFrame, cold_user_mask: np.ndarray, cold_user_history: int
+) -> tuple[pd.DataFrame, _CaseBuilder, _CaseBuilder, _CaseBuilder]:
+    """Train rows, validation, test and cold-user cases from the warm interactions."""
+    train_parts, valid, test = [], _CaseBuilder(), _CaseBuilder()
+    cold_user_cases = _CaseBuilder()
+    for user, group in warm.groupby("user", sort=True):
+        seq = group["item"].to_numpy()
+        if cold_user_mask[user]:
+            cold_user_cases.add(user, seq[:cold_user_history], seq[-1:])
+            continue
+        if len(seq) < 3:
+            train_parts.append(group)
+            continue
+        train_parts.append(group.iloc[:-2])
+        valid.add(user, seq[:-2], seq[-2:-1])
+        test.add(user, seq[:-1], seq[-1:])
+    if not train_parts:
+        raise DataError(
+            "no training interactions are left after the split: lower cold-item-fraction "
+            "or cold-user-fraction, or use a larger dataset."
+        )
+    return pd.concat(train_parts).reset_index(drop=True), valid, test, cold_user_cases
+
+
+def _cold_item_cases(train: pd.DataFrame, cold_frame: pd.DataFrame) -> _CaseBuilder:
+    """Warm users (not cold users) who interacted with cold items."""
+    train_users = set(train["user"].unique().tolist())
+    cases = _CaseBuilder()
+    histories = {int(u): g["item"].to_numpy() for u, g in train.groupby("user")}
+    for user, group in cold_frame.groupby("user", sort=True):
+        if user in train_users:
+            cases.add(user, histories[int(user)], np.unique(group["item"].to_numpy()))
+    return cases
+
+
+def _profile_texts(ds: RecDataset, user_index: pd.Series) -> list[str]:
+    """Each user's profile text ("" where none), by user index."""
+    profiles = [""] * len(user_index)
+    if ds.profiles is not None:
+        for uid, text in zip(ds.profiles["user_id"], ds.profiles["profile"], strict=True):
+            if uid in user_index.index:
+                profiles[int(user_index[uid])] = str(text)
+    return profiles
 
 
 class _CaseBuilder:

@@ -7,74 +7,43 @@ trainable state (LoRA + heads), its example count and metrics.
 
 Building the backbone, the split and the catalog model costs seconds, so a
 process keeps them in a small cache keyed by the settings that shape them
-(:func:`client_runtime`); each client still reads only its own partition.
+(:func:`client_runtime`, :func:`~fedrec.federated.sources.shared_model`); each
+client still reads only its own partition.
 """
 
 from __future__ import annotations
 
-import json
 import time
 import warnings
-from dataclasses import asdict, dataclass
 from functools import lru_cache
 
 import numpy as np
 import torch
 
-from fedrec.centralized import model_scorer, prepare_split
-from fedrec.config import Config, build_config, split_list
-from fedrec.data.split import Split
-from fedrec.device import pick_device
-from fedrec.evaluation import evaluate_cases
-from fedrec.federated.partition import ClientData, client_data
-from fedrec.models.catalog_model import CatalogModel, build_catalog_model
-from fedrec.models.recommender import load_trainable_state, trainable_state
+from fedrec.config import Config
+from fedrec.evaluation.harness import evaluate_cases
+from fedrec.federated.protocol import EvalResult, State, TrainResult
+from fedrec.federated.sources import ClientInputs, ClientSource, GlobalSplitSource
+from fedrec.models.state import load_trainable_state, trainable_state
 from fedrec.privacy.dp_sgd import DPSGDTrainer
 from fedrec.training.rows import build_rows
 from fedrec.training.trainer import make_optimizer, train_epoch
 
 
-class InjectedClientFailure(RuntimeError):
-    """Raised by clients listed in ``fail-clients`` (fault-tolerance drills)."""
-
-
-@dataclass(frozen=True)
-class TrainResult:
-    state: dict[str, torch.Tensor] | None  # None: the client declined (privacy budget)
-    num_examples: int
-    metrics: dict[str, float]
-    privacy_history: list[tuple[float, float, int]] | None = None
-
-
-@dataclass(frozen=True)
-class EvalResult:
-    num_examples: int
-    metrics: dict[str, float]
-
-
 class ClientRuntime:
     """One client's data and model: ``train`` and ``evaluate`` a global state."""
 
-    def __init__(self, cfg: Config, partition_id: int, split: Split, cm: CatalogModel) -> None:
-        fed = cfg.federation
+    def __init__(self, cfg: Config, partition_id: int, inputs: ClientInputs) -> None:
         self.cfg = cfg
         self.partition_id = partition_id
-        self.cm = cm
-        self.split = split
-        self.data: ClientData = client_data(
-            split,
-            fed.partition,
-            fed.num_clients,
-            partition_id,
-            alpha=fed.dirichlet_alpha,
-            seed=cfg.train.seed,
-        )
+        self.cm = inputs.cm
+        self.split = inputs.split
+        self.data = inputs.data
         self.rows = build_rows(self.data.train, cfg.data.max_history)
-        self.fail = partition_id in {int(v) for v in split_list(fed.fail_clients)}
 
     def train(
         self,
-        state: dict[str, torch.Tensor],
+        state: State,
         server_round: int,
         proximal_mu: float = 0.0,
         privacy_history: list[tuple[float, float, int]] | None = None,
@@ -86,10 +55,6 @@ class ClientRuntime:
         and a round that would take the client past ``budget-epsilon`` is declined:
         no training, no update.
         """
-        if self.fail:
-            raise InjectedClientFailure(
-                f"client {self.partition_id} is listed in fail-clients and refuses to train"
-            )
         start = time.perf_counter()
         seed = (self.cfg.train.seed, server_round, self.partition_id)
         torch.manual_seed(int(np.random.SeedSequence(seed).generate_state(1)[0]))
@@ -112,18 +77,24 @@ class ClientRuntime:
             )
             losses.append(stats.loss)
             examples += stats.examples
-        return TrainResult(
-            state=trainable_state(self.cm.model),
-            num_examples=examples,
-            metrics=self._metrics(losses, start),
-        )
+        return self._result(trainable_state(self.cm.model), examples, losses, start)
 
-    def _metrics(self, losses: list[float], start: float) -> dict[str, float]:
-        return {
-            "train-loss": float(np.mean(losses)) if losses else 0.0,
-            "train-seconds": time.perf_counter() - start,
-            "partition-id": self.partition_id,
-        }
+    def _result(
+        self,
+        state: State | None,
+        examples: int,
+        losses: list[float],
+        start: float,
+        **privacy: object,
+    ) -> TrainResult:
+        return TrainResult(
+            partition=self.partition_id,
+            state=state,
+            num_examples=examples,
+            train_loss=float(np.mean(losses)) if losses else 0.0,
+            train_seconds=time.perf_counter() - start,
+            **privacy,  # type: ignore[arg-type]
+        )
 
     def _train_private(
         self, rng: np.random.Generator, start: float, history: list[tuple[float, float, int]]
@@ -140,52 +111,27 @@ class ClientRuntime:
         )
         try:
             steps = trainer.steps_per_epoch * fed.local_epochs
-            spent = trainer.epsilon_after(0) if history else 0.0
-            after = trainer.epsilon_after(steps)
-            facts = {
-                "noise-multiplier": trainer.noise_multiplier,
-                "max-grad-norm": privacy.max_grad_norm,
-                "sample-rate": trainer.sample_rate,
-                "delta": trainer.delta,
-                "records": trainer.records,
-            }
-            if privacy.budget_epsilon and after > privacy.budget_epsilon:
-                return TrainResult(
-                    state=None,
-                    num_examples=0,
-                    metrics={
-                        **self._metrics([], start),
-                        **facts,
-                        "declined": 1,
-                        "steps": 0,
-                        "epsilon": spent,
-                        "epsilon-round": 0.0,
-                    },
-                    privacy_history=history,
+            if privacy.budget_epsilon and trainer.epsilon_after(steps) > privacy.budget_epsilon:
+                return self._result(
+                    None, 0, [], start, spend=trainer.spend(0), privacy_history=history
                 )
             losses, examples = [], 0
             for _ in range(fed.local_epochs):
                 stats = trainer.epoch()
                 losses.append(stats.loss)
                 examples += stats.examples
-            report = trainer.report()
-            return TrainResult(
-                state=trainable_state(self.cm.model),
-                num_examples=examples,
-                metrics={
-                    **self._metrics(losses, start),
-                    **facts,
-                    "declined": 0,
-                    "steps": steps,
-                    "epsilon": report.epsilon,
-                    "epsilon-round": trainer.epsilon_alone(steps),
-                },
+            return self._result(
+                trainable_state(self.cm.model),
+                examples,
+                losses,
+                start,
+                spend=trainer.spend(steps),
                 privacy_history=trainer.history(),
             )
         finally:
             trainer.close()
 
-    def evaluate(self, state: dict[str, torch.Tensor]) -> EvalResult:
+    def evaluate(self, state: State) -> EvalResult:
         """NDCG@K on this client's own validation cases, seen through its own history."""
         start = time.perf_counter()
         load_trainable_state(self.cm.model, state)
@@ -193,51 +139,26 @@ class ClientRuntime:
         cases = self.data.valid
         k = self.cfg.eval.k
         if len(cases) == 0:
-            return EvalResult(0, {"eval-seconds": time.perf_counter() - start})
+            return EvalResult(0, {}, time.perf_counter() - start)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # diversity is not computed client-side
             result = evaluate_cases(
-                model_scorer(self.cm), cases, self.split, k=k, seed=self.cfg.train.seed
+                self.cm.score_all, cases, self.split, k=k, seed=self.cfg.train.seed
             )
-        return EvalResult(
-            len(cases),
-            {
-                f"val-ndcg@{k}": result[f"ndcg@{k}"],
-                f"val-hr@{k}": result[f"hr@{k}"],
-                "eval-seconds": time.perf_counter() - start,
-            },
-        )
+        metrics = {f"val_ndcg@{k}": result[f"ndcg@{k}"], f"val_hr@{k}": result[f"hr@{k}"]}
+        return EvalResult(len(cases), metrics, time.perf_counter() - start)
 
 
-def client_runtime(flat_config: dict[str, object], partition_id: int) -> ClientRuntime:
-    """The runtime of ``partition_id`` for a flat config, reusing this process's caches."""
-    return _runtime(json.dumps(flat_config, sort_keys=True), partition_id)
+def client_runtime(
+    cfg: Config, partition_id: int, source: ClientSource | None = None
+) -> ClientRuntime:
+    """The runtime of ``partition_id`` under ``cfg``, reusing this process's caches."""
+    return _runtime(cfg, partition_id, source or _GLOBAL)
+
+
+_GLOBAL = GlobalSplitSource()
 
 
 @lru_cache(maxsize=64)
-def _runtime(flat_json: str, partition_id: int) -> ClientRuntime:
-    cfg = build_config(json.loads(flat_json))
-    split, cm = _shared(_shape_key(cfg))
-    return ClientRuntime(cfg, partition_id, split, cm)
-
-
-def _shape_key(cfg: Config) -> str:
-    """The settings that decide the split and the model's shape (not training knobs)."""
-    keep = {**_section(cfg.data), **_section(cfg.model), "seed": cfg.train.seed}
-    threads = cfg.train.threads or max(1, int(cfg.federation.client_cpus))
-    keep["device"], keep["threads"] = cfg.train.device, threads
-    return json.dumps(keep, sort_keys=True)
-
-
-def _section(obj: object) -> dict[str, object]:
-    return asdict(obj)  # type: ignore[call-overload]
-
-
-@lru_cache(maxsize=2)
-def _shared(key: str) -> tuple[Split, CatalogModel]:
-    values = json.loads(key)
-    device_setting, threads = values.pop("device"), values.pop("threads")
-    cfg = build_config({k.replace("_", "-"): v for k, v in values.items()})
-    split = prepare_split(cfg)
-    device = pick_device(device_setting, threads)
-    return split, build_catalog_model(split, cfg.model, cfg.data, device)
+def _runtime(cfg: Config, partition_id: int, source: ClientSource) -> ClientRuntime:
+    return ClientRuntime(cfg, partition_id, source.inputs(cfg, partition_id))

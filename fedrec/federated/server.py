@@ -17,22 +17,19 @@ from typing import Any
 
 import torch
 
-from fedrec.centralized import (
-    model_facts,
-    model_scorer,
-    prepare_split,
-    run_baselines,
-    zero_shot_vectors,
-)
 from fedrec.config import Config
+from fedrec.data.loading import prepare_split
 from fedrec.device import pick_device
-from fedrec.evaluation import evaluate_cases, evaluate_split
+from fedrec.evaluation.baselines import zero_shot_vectors
+from fedrec.evaluation.harness import evaluate_cases
 from fedrec.federated.partition import check_partition
+from fedrec.files import atomic_write_json
 from fedrec.models.catalog_model import build_catalog_model
-from fedrec.models.recommender import load_trainable_state, trainable_state
+from fedrec.models.state import load_trainable_state, trainable_state
 from fedrec.plots import plot_curves
 from fedrec.privacy.ledger import PrivacyLedger
-from fedrec.rundir import RunDir
+from fedrec.runs.rundir import RunDir
+from fedrec.runs.summary import NO_PRIVACY, build_summary
 
 log = logging.getLogger(__name__)
 
@@ -68,9 +65,7 @@ class ServerRuntime:
         """Save the global state after ``server_round`` (atomic: state first, then the round)."""
         self.run.save_state(state, CHECKPOINT)
         info = {"round": server_round, "best_ndcg": self.best[0], "best_round": self.best[1]}
-        tmp = self.run.path / (CHECKPOINT_INFO + ".tmp")
-        tmp.write_text(json.dumps(info))
-        tmp.replace(self.run.path / CHECKPOINT_INFO)
+        atomic_write_json(self.run.path / CHECKPOINT_INFO, info, indent=None)
 
     def resume_point(self) -> tuple[int, dict[str, torch.Tensor]] | None:
         """(last finished round, its state) if the run directory holds a checkpoint."""
@@ -86,7 +81,7 @@ class ServerRuntime:
         """Validation metrics every round; full test slices every ``server-eval-every``."""
         load_trainable_state(self.cm.model, state)
         self.cm.mark_stale()
-        scorer = model_scorer(self.cm)
+        scorer = self.cm.score_all
         val = evaluate_cases(
             scorer,
             self.split.valid,
@@ -133,46 +128,27 @@ class ServerRuntime:
             self.run.save_state(final_state)
         load_trainable_state(self.cm.model, best_state)
         self.cm.mark_stale()
-        summary: dict[str, Any] = evaluate_split(
-            model_scorer(self.cm),
-            self.split,
-            k=self.k,
-            item_vectors=self.zs.items,
-            seed=self.cfg.train.seed,
-        )
-        baselines = run_baselines(self.split, self.cfg, self.zs)
-        chosen = baselines.pop("_chosen", {})
-        summary["baselines"] = baselines
         records = self.run.read_metrics()
         key = f"val_ndcg@{self.k}"
         curve = [r[key] for r in records if key in r and r.get("round", 0) > 0]
-        summary["validation"] = {
-            "best_round": self.best[1],
-            f"ndcg@{self.k}": self.best[0],
-            "curve": curve,
-        }
-        summary["federation"] = federation | {
-            "clients": self.num_clients,
-            "wall_seconds": time.perf_counter() - self.started,
-        }
-        summary["model"] = model_facts(self.cm)
-        summary["privacy"] = self._privacy_summary()
-        summary["data"] = {
-            "dataset": self.cfg.data.dataset,
-            **self.split.stats,
-            **chosen,
-            "items": self.split.n_items,
-            "users": self.split.n_users,
-            "scenarios": self.split.scenarios,
-        }
+        summary = build_summary(
+            self.cm,
+            self.split,
+            self.cfg,
+            self.zs,
+            validation={"best_round": self.best[1], f"ndcg@{self.k}": self.best[0], "curve": curve},
+            run=("federation", federation | {"clients": self.num_clients}),
+            privacy=self._privacy_summary(),
+        )
+        summary["federation"]["wall_seconds"] = time.perf_counter() - self.started
         self.run.write_summary(summary)
-        self._plot(records, baselines)
+        self._plot(records, summary["baselines"])
         return summary
 
     def _privacy_summary(self) -> dict[str, Any]:
         """The worst client's guarantee, from the ledger (every client's last line)."""
         if self.cfg.privacy.privacy_mode == "off":
-            return {"mode": "off", "epsilon": float("inf")}
+            return dict(NO_PRIVACY)
         last: dict[int, dict[str, Any]] = {}
         steps: dict[int, int] = {}
         for line in PrivacyLedger(self.run.path).read():

@@ -18,9 +18,8 @@ docs/DESIGN_NOTES.md).
 
 score(u, i) = <u, v_i> / temperature + b_i, with u and v_i unit vectors.
 
-Only the trainable state (LoRA + heads + ID terms) ever leaves a client:
-:func:`trainable_state` returns exactly that and :func:`load_trainable_state`
-loads it back, checking names and shapes.
+Only the trainable state (LoRA + heads + ID terms) ever leaves a client
+(:mod:`fedrec.models.state`).
 """
 
 from __future__ import annotations
@@ -30,7 +29,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from fedrec.config import ModelConfig
-from fedrec.errors import ModelError
 from fedrec.models.encoder import TextEncoder
 
 
@@ -153,31 +151,3 @@ class TwoTowerRecommender(nn.Module):
     ) -> torch.Tensor:
         """[B, d] users x [M, d] items -> [B, M] scores."""
         return users @ item_vecs.T / self.cfg.temperature + self.item_offsets(items)
-
-
-def trainable_state(model: nn.Module) -> dict[str, torch.Tensor]:
-    """Exactly the trainable tensors (LoRA + heads + ID terms), detached, on CPU."""
-    return {
-        name: p.detach().cpu().clone() for name, p in model.named_parameters() if p.requires_grad
-    }
-
-
-def load_trainable_state(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
-    """Load a state made by :func:`trainable_state`; names and shapes must match."""
-    params = {name: p for name, p in model.named_parameters() if p.requires_grad}
-    missing = sorted(set(params) - set(state))
-    unexpected = sorted(set(state) - set(params))
-    if missing or unexpected:
-        raise ModelError(
-            f"trainable state does not fit this model: missing {missing[:3]}, unexpected "
-            f"{unexpected[:3]}. Build the model with the config the state was saved with."
-        )
-    with torch.no_grad():
-        for name, p in params.items():
-            value = state[name]
-            if tuple(value.shape) != tuple(p.shape):
-                raise ModelError(
-                    f"trainable state {name}: shape {tuple(value.shape)} != model "
-                    f"{tuple(p.shape)}. Use the config (and catalog) the state was saved with."
-                )
-            p.copy_(value.to(p.device, p.dtype))

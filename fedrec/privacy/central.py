@@ -28,11 +28,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from opacus.accountants.utils import get_noise_multiplier
-
 from fedrec.config import Config
 from fedrec.errors import ConfigError
-from fedrec.privacy.dp_sgd import rdp_epsilon_of
+from fedrec.privacy.calibration import ACCOUNTANT, calibrate_noise, rdp_epsilon_of, resolve_delta
+from fedrec.privacy.ledger import LedgerEntry, PrivacyLedger
 
 
 @dataclass(frozen=True)
@@ -54,21 +53,10 @@ class CentralDP:
                 f"clients-per-round={expected} is more than the {population} clients: lower it."
             )
         q = expected / population
-        delta = privacy.delta or 1.0 / (10 * population)
-        if delta >= 1.0 / population:
-            raise ConfigError(
-                f"delta={delta:g} is not below 1/num-clients = {1 / population:g}: lower delta "
-                "(or leave it 0 for 1/(10 num-clients))."
-            )
+        delta = resolve_delta(privacy.delta, population, "clients")
         sigma = privacy.noise_multiplier
         if privacy.target_epsilon > 0:
-            sigma = get_noise_multiplier(
-                target_epsilon=privacy.target_epsilon,
-                target_delta=delta,
-                sample_rate=q,
-                steps=fed.num_server_rounds,
-                accountant="rdp",
-            )
+            sigma = calibrate_noise(privacy.target_epsilon, delta, q, fed.num_server_rounds)
         if sigma <= 0:
             raise ConfigError(
                 "privacy-mode=central needs noise-multiplier > 0 or a target-epsilon."
@@ -92,22 +80,54 @@ class CentralDP:
         releases: int,
         participations: int,
         trained: bool,
-    ) -> dict[str, object]:
+    ) -> LedgerEntry:
         """One client's line for one release (``releases`` and ``participations`` include it)."""
-        return {
-            "round": server_round,
-            "client": client,
-            "mode": "central",
-            "unit": unit,
-            "noise_multiplier": self.noise_multiplier,
-            "max_grad_norm": self.clipping_norm,
-            "sample_rate": self.sample_rate,
-            "steps": 1,
-            "delta": self.delta,
-            "records": self.population,
-            "epsilon_round": self.epsilon(1),
-            "epsilon": self.epsilon(releases),
-            "epsilon_unsampled": self.epsilon_unsampled(participations),
-            "accountant": "rdp",
-            "trained": trained,
+        return LedgerEntry(
+            round=server_round,
+            client=client,
+            mode="central",
+            unit=unit,
+            noise_multiplier=self.noise_multiplier,
+            max_grad_norm=self.clipping_norm,
+            sample_rate=self.sample_rate,
+            steps=1,
+            delta=self.delta,
+            records=self.population,
+            epsilon_round=self.epsilon(1),
+            epsilon=self.epsilon(releases),
+            epsilon_unsampled=self.epsilon_unsampled(participations),
+            accountant=ACCOUNTANT,
+            trained=trained,
+        )
+
+
+class CentralSpends:
+    """Central DP's running counts (releases, and rounds each client was in), restored
+    from the ledger on resume, and the ledger lines of each release."""
+
+    def __init__(self, ledger: PrivacyLedger, partitions: dict[int, int]) -> None:
+        """``partitions`` maps each node id to its client (partition) id."""
+        self.ledger, self.partitions = ledger, partitions
+        lines = ledger.read()
+        self.releases = max(
+            (sum(1 for e in lines if e["client"] == c) for c in partitions.values()), default=0
+        )
+        self.participations = {
+            c: sum(1 for e in lines if e["client"] == c and e["trained"])
+            for c in partitions.values()
         }
+
+    def record(self, dp: CentralDP, rnd: int, unit: str, trained_nodes: set[int]) -> list[int]:
+        """One line per client for this round's release; returns the clients written."""
+        self.releases += 1
+        clients = []
+        for node, client in sorted(self.partitions.items(), key=lambda x: x[1]):
+            trained = node in trained_nodes
+            self.participations[client] += int(trained)
+            self.ledger.append(
+                dp.ledger_entry(
+                    rnd, client, unit, self.releases, self.participations[client], trained
+                )
+            )
+            clients.append(client)
+        return clients

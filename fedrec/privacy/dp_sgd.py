@@ -35,15 +35,20 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from opacus import PrivacyEngine
-from opacus.accountants import RDPAccountant
-from opacus.accountants.utils import get_noise_multiplier
 from torch.utils.data import DataLoader, TensorDataset
 from tqdm.auto import tqdm
 
 from fedrec.config import PrivacyConfig, TrainConfig
 from fedrec.errors import ConfigError
 from fedrec.models.catalog_model import CatalogModel
+from fedrec.privacy.calibration import (
+    ACCOUNTANT,
+    calibrate_noise,
+    rdp_epsilon_of,
+    resolve_delta,
+)
 from fedrec.privacy.empirical import GradientCanaries
+from fedrec.privacy.ledger import LedgerEntry, PrivacySpend
 from fedrec.training.per_example import per_example_loss
 from fedrec.training.rows import TrainingRows
 from fedrec.training.trainer import EpochStats, make_optimizer
@@ -69,16 +74,6 @@ def physical_batch_size(requested: int, bytes_per_example: int, device: torch.de
         return requested
     budget = PER_SAMPLE_BUDGET_BYTES["cuda" if device.type == "cuda" else "cpu"]
     return max(1, budget // max(1, bytes_per_example))
-
-
-def rdp_epsilon_of(history: list[tuple[float, float, int]], delta: float) -> float:
-    """ε of composed ``(σ, q, steps)`` mechanisms by Opacus's RDP accountant (0 for none)."""
-    history = [h for h in history if h[2] > 0]
-    if not history:
-        return 0.0
-    accountant = RDPAccountant()
-    accountant.history = history
-    return float(accountant.get_epsilon(delta))
 
 
 @dataclass(frozen=True)
@@ -123,27 +118,18 @@ class DPSGDTrainer:
         self.records = len(rows.owner_start) if self.unit == "user" else len(rows)
         if self.records == 0:
             raise ConfigError("DP-SGD needs at least one training record.")
-        self.delta = privacy.delta or 1.0 / (10 * self.records)
-        if self.delta >= 1.0 / self.records:
-            raise ConfigError(
-                f"delta={self.delta:g} is not below 1/N = {1 / self.records:g} for "
-                f"N={self.records} {self.unit} records: lower delta (or leave it 0 for 1/(10 N))."
-            )
+        self.delta = resolve_delta(privacy.delta, self.records, f"{self.unit} records")
         batch = min(train.batch_size, self.records)
         # What Opacus's Poisson loader will do: ceil(N / batch) steps per epoch, each
         # record sampled with rate 1 / steps. Calibrate the noise on exactly that.
         steps_per_epoch = math.ceil(self.records / batch)
         noise = privacy.noise_multiplier
         if privacy.target_epsilon > 0:
-            noise = get_noise_multiplier(
-                target_epsilon=privacy.target_epsilon,
-                target_delta=self.delta,
-                sample_rate=1.0 / steps_per_epoch,
-                steps=steps_per_epoch * epochs,
-                accountant="rdp",
+            noise = calibrate_noise(
+                privacy.target_epsilon, self.delta, 1.0 / steps_per_epoch, steps_per_epoch * epochs
             )
         try:
-            self.engine = PrivacyEngine(accountant="rdp", secure_mode=privacy.secure_mode)
+            self.engine = PrivacyEngine(accountant=ACCOUNTANT, secure_mode=privacy.secure_mode)
         except ImportError as err:
             raise ConfigError(
                 f"secure-mode=true needs torchcsprng, which is not installed ({err}); install it "
@@ -276,25 +262,22 @@ class DPSGDTrainer:
         """ε of ``steps`` steps on their own (one round's spend, for the ledger)."""
         return rdp_epsilon_of([(self.noise_multiplier, self.sample_rate, steps)], self.delta)
 
-    def ledger_entry(self, server_round: int, client: int, steps: int) -> dict[str, object]:
+    def spend(self, steps: int) -> PrivacySpend:
+        """The mechanism and ε after a round of ``steps`` steps (0: a declined round)."""
+        return PrivacySpend(
+            noise_multiplier=self.noise_multiplier,
+            max_grad_norm=self.privacy.max_grad_norm,
+            sample_rate=self.sample_rate,
+            delta=self.delta,
+            records=self.records,
+            steps=steps,
+            epsilon=self.epsilon_after(0),
+            epsilon_round=self.epsilon_alone(steps),
+        )
+
+    def ledger_entry(self, server_round: int, client: int, steps: int) -> LedgerEntry:
         """This trainer's line of the privacy ledger after a round of ``steps`` steps."""
-        return {
-            "round": server_round,
-            "client": client,
-            "mode": self.privacy.privacy_mode,
-            "unit": self.unit,
-            "noise_multiplier": self.noise_multiplier,
-            "max_grad_norm": self.privacy.max_grad_norm,
-            "sample_rate": self.sample_rate,
-            "steps": steps,
-            "delta": self.delta,
-            "records": self.records,
-            "epsilon_round": self.epsilon_alone(steps),
-            "epsilon": self.epsilon_after(0),
-            "epsilon_unsampled": None,
-            "accountant": "rdp",
-            "trained": steps > 0,
-        }
+        return self.spend(steps).entry(server_round, client, self.privacy.privacy_mode, self.unit)
 
     def close(self) -> None:
         """Remove the per-sample gradient hooks (and any audit canaries) from the model."""
@@ -313,5 +296,5 @@ class DPSGDTrainer:
             sample_rate=self.sample_rate,
             steps=sum(int(h[2]) for h in self.engine.accountant.history),
             records=self.records,
-            accountant="rdp",
+            accountant=ACCOUNTANT,
         )

@@ -20,30 +20,81 @@ after what is there.
 
 from __future__ import annotations
 
+import dataclasses
 import json
-import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fedrec.files import append_line
+from fedrec.privacy.calibration import ACCOUNTANT
+
 LEDGER = "privacy_ledger.jsonl"
 
-FIELDS = (
-    "round",
-    "client",
-    "mode",
-    "unit",
-    "noise_multiplier",
-    "max_grad_norm",
-    "sample_rate",
-    "steps",
-    "delta",
-    "records",
-    "epsilon_round",
-    "epsilon",
-    "epsilon_unsampled",
-    "accountant",
-    "trained",
-)
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """One client's privacy spend in one round (or one epoch of a centralized run)."""
+
+    round: int
+    client: int
+    mode: str  # local | central
+    unit: str  # the privacy unit: interaction, user or client
+    noise_multiplier: float
+    max_grad_norm: float
+    sample_rate: float
+    steps: int
+    delta: float
+    records: int  # N, the privacy units behind the sample rate
+    epsilon_round: float  # ε of this line's mechanism alone
+    epsilon: float  # cumulative ε after this line, as the client's accountant reports it
+    epsilon_unsampled: float | None  # central DP: ε against who knows the sampling
+    accountant: str
+    trained: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class PrivacySpend:
+    """A local-DP client's mechanism and ε after one round (what becomes its ledger line)."""
+
+    noise_multiplier: float
+    max_grad_norm: float
+    sample_rate: float
+    delta: float
+    records: int
+    steps: int
+    epsilon: float  # cumulative, by the client's accountant
+    epsilon_round: float  # this round's steps alone
+
+    def entry(self, server_round: int, client: int, mode: str, unit: str) -> LedgerEntry:
+        """The ledger line of this spend (a round of 0 steps is a declined round)."""
+        return LedgerEntry(
+            round=server_round,
+            client=client,
+            mode=mode,
+            unit=unit,
+            noise_multiplier=self.noise_multiplier,
+            max_grad_norm=self.max_grad_norm,
+            sample_rate=self.sample_rate,
+            steps=self.steps,
+            delta=self.delta,
+            records=self.records,
+            epsilon_round=self.epsilon_round,
+            epsilon=self.epsilon,
+            epsilon_unsampled=None,
+            accountant=ACCOUNTANT,
+            trained=self.steps > 0,
+        )
+
+    def report(self) -> dict[str, float]:
+        return {k: float(v) for k, v in dataclasses.asdict(self).items()}
+
+
+#: The fields of every ledger line, in order.
+FIELDS = tuple(f.name for f in dataclasses.fields(LedgerEntry))
 
 
 class PrivacyLedger:
@@ -52,18 +103,9 @@ class PrivacyLedger:
     def __init__(self, run_dir: str | Path) -> None:
         self.path = Path(run_dir) / LEDGER
 
-    def append(self, entry: dict[str, Any]) -> None:
-        missing = [f for f in FIELDS if f not in entry]
-        if missing:
-            raise ValueError(f"ledger entry lacks {missing}")  # a programming error, not user input
-        line = json.dumps({f: entry[f] for f in FIELDS}) + "\n"
-        # One write of a whole line on an O_APPEND descriptor, then fsync.
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        try:
-            os.write(fd, line.encode("utf-8"))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+    def append(self, entry: LedgerEntry) -> None:
+        """Write one whole line, flushed and fsynced before anything goes on."""
+        append_line(self.path, json.dumps(entry.as_dict()))
 
     def read(self) -> list[dict[str, Any]]:
         if not self.path.exists():

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from fedrec.rundir import RunDir
+from fedrec.runs.rundir import RunDir
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from fedrec.federated.server import CHECKPOINT
-from fedrec.rundir import RunDir
+from fedrec.runs.rundir import RunDir
 from tests.federated.runs import cli as _cli
 from tests.federated.runs import sets as _sets
 from tests.federated.runs import simulate as _run

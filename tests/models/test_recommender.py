@@ -4,7 +4,7 @@ import torch
 from fedrec.config import build_config
 from fedrec.errors import ModelError
 from fedrec.models.catalog_model import build_catalog_model
-from fedrec.models.recommender import load_trainable_state, trainable_state
+from fedrec.models.state import load_trainable_state, trainable_state
 
 
 def test_trainable_state_is_only_lora_and_heads(catalog_model):

@@ -1,0 +1,345 @@
+"""Audit a run's privacy ledger: recompute every client's ε and check it.
+
+:func:`audit_run` reads ``privacy_ledger.jsonl`` (and, where present, the run's
+``metrics.jsonl``, ``run.json`` and ``config.toml``), and
+
+- recomputes each client's cumulative ε after every line from the recorded
+  mechanism parameters alone (σ, q, steps, δ), with an accountant implemented
+  independently of the one used in training (:mod:`fedrec.privacy.accounting`);
+- flags any line whose reported ε (cumulative or for the round) differs from
+  the recomputed one beyond a tolerance, any ε above the budget, any round the
+  run log says was spent but has no ledger line, any malformed line, and any
+  δ that changes between rounds or is not below 1/N.
+
+The report (:class:`~fedrec.audit.results.AuditReport`) holds a per-client
+table, the worst case, one sentence stating the guarantee, and the findings;
+:func:`fedrec.audit.report.write_report` writes it out.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fedrec.audit.lines import expected_lines, read_ledger, run_settings
+from fedrec.audit.results import (
+    ACCOUNTANTS,
+    MAX_FINDINGS_PER_CLIENT,
+    TOLERANCE,
+    AuditReport,
+    ClientAudit,
+    Finding,
+)
+from fedrec.errors import FedrecError
+from fedrec.privacy.accounting import prv_epsilon, rdp_to_epsilon, sgm_rdp
+from fedrec.privacy.ledger import LEDGER
+
+Lines = list[tuple[int, dict[str, Any]]]  # (line number, parsed line)
+
+
+def audit_run(
+    run_dir: str | Path,
+    *,
+    budget: float | None = None,
+    accountant: str = "rdp",
+    tolerance: float = TOLERANCE,
+) -> AuditReport:
+    """Audit ``run_dir``'s privacy ledger (see the module docstring)."""
+    run_dir = Path(run_dir)
+    settings = run_settings(run_dir)
+    budget = _check_arguments(run_dir, settings, budget, accountant, tolerance)
+    entries, findings = read_ledger(run_dir / LEDGER)
+    modes = {e["mode"] for _, e in entries}
+    if len(modes) > 1:
+        findings.append(Finding("malformed", f"the ledger mixes privacy modes {sorted(modes)}"))
+    mode = sorted(modes)[0] if modes else str(settings.get("privacy-mode", "local"))
+    units = {e["unit"] for _, e in entries}
+    unit = ", ".join(sorted(units)) or str(settings.get("privacy-unit", "?"))
+    by_client: dict[int, Lines] = defaultdict(list)
+    for number, entry in entries:
+        by_client[entry["client"]].append((number, entry))
+    expected, centralized = expected_lines(run_dir)
+    findings += _missing_lines(entries, expected, mode, by_client)
+    clients: list[ClientAudit] = []
+    for client in sorted(by_client):
+        audit, client_findings = _audit_client(
+            client, by_client[client], mode, budget, accountant, tolerance
+        )
+        clients.append(audit)
+        findings.extend(client_findings)
+    notes: list[str] = []
+    repeated = sum(1 for c in by_client.values() if len({e["round"] for _, e in c}) < len(c))
+    if repeated:
+        notes.append(
+            f"{repeated} client(s) have more than one line for a round (a round re-run after a "
+            "resume): every line is counted, since every update sent spent privacy."
+        )
+    fallbacks = {c.accountant for c in clients if c.accountant != accountant}
+    notes += [f"some clients were recomputed with {a}" for a in sorted(fallbacks)]
+    return AuditReport(
+        run_dir=str(run_dir),
+        mode=mode,
+        unit=unit,
+        accountant=accountant,
+        tolerance=tolerance,
+        budget=budget,
+        lines=len(entries),
+        rounds=len({e["round"] for _, e in entries}),
+        centralized=centralized,
+        clients=clients,
+        findings=findings,
+        notes=notes,
+    )
+
+
+def _check_arguments(
+    run_dir: Path,
+    settings: dict[str, Any],
+    budget: float | None,
+    accountant: str,
+    tolerance: float,
+) -> float | None:
+    """Refuse what cannot be audited; the budget to check (given, or the run's own)."""
+    if accountant not in ACCOUNTANTS:
+        raise FedrecError(f"unknown accountant {accountant!r}: choose rdp or prv.")
+    if not tolerance > 0:
+        raise FedrecError(f"tolerance must be positive, got {tolerance}.")
+    ledger_path = run_dir / LEDGER
+    if not ledger_path.is_file():
+        if settings.get("privacy-mode", "off") == "off" and settings:
+            raise FedrecError(
+                f"{run_dir} was trained without differential privacy (privacy-mode=off): there "
+                "is no guarantee to audit. Use --empirical to measure what the model leaks."
+            )
+        raise FedrecError(
+            f"{ledger_path} is missing: pass the directory of a run trained with "
+            "privacy-mode=local or central."
+        )
+    if budget is None and float(settings.get("budget-epsilon", 0) or 0) > 0:
+        budget = float(settings["budget-epsilon"])
+    if budget is not None and not budget > 0:
+        raise FedrecError(f"--budget must be positive, got {budget}.")
+    return budget
+
+
+def _missing_lines(
+    entries: Lines, expected: dict[int, set[int]], mode: str, by_client: dict[int, Lines]
+) -> list[Finding]:
+    """Lines the run log says must exist, and (central DP) every client in every release."""
+    found = []
+    present: dict[int, set[int]] = defaultdict(set)
+    for _, entry in entries:
+        present[entry["round"]].add(entry["client"])
+    for rnd in sorted(expected):
+        for client in sorted(expected[rnd] - present.get(rnd, set())):
+            found.append(
+                Finding(
+                    "missing",
+                    f"round {rnd}: client {client} took part but the ledger has no line for it",
+                    client=client,
+                    round=rnd,
+                )
+            )
+    if mode == "central" and entries:
+        rounds_seen = sorted(present)
+        for client in by_client:
+            lacking = [r for r in rounds_seen if client not in present[r]]
+            for rnd in lacking[:MAX_FINDINGS_PER_CLIENT]:
+                found.append(
+                    Finding(
+                        "missing",
+                        f"round {rnd}: client {client} has no line (under central DP every "
+                        "release spends every client's privacy)",
+                        client=client,
+                        round=rnd,
+                    )
+                )
+    return found
+
+
+@dataclass(frozen=True)
+class _Recomputed:
+    """One client's ε recomputed after each of its lines."""
+
+    sigma: np.ndarray
+    rate: np.ndarray
+    steps: np.ndarray
+    deltas: np.ndarray
+    trained: np.ndarray
+    cumulative: np.ndarray
+    alone: np.ndarray
+    unsampled: np.ndarray | None  # central DP: without the amplification of sampling
+
+
+def _recompute(lines: Lines, mode: str) -> _Recomputed:
+    e = [entry for _, entry in lines]
+    sigma = np.array([x["noise_multiplier"] for x in e], dtype=np.float64)
+    rate = np.array([x["sample_rate"] for x in e], dtype=np.float64)
+    steps = np.array([x["steps"] for x in e], dtype=np.float64)
+    deltas = np.array([x["delta"] for x in e], dtype=np.float64)
+    trained = np.array([x["trained"] for x in e], dtype=bool)
+    table = {key: sgm_rdp(*key) for key in set(zip(sigma.tolist(), rate.tolist(), strict=True))}
+    per_line = np.stack([table[(s, q)] for s, q in zip(sigma, rate, strict=True)])
+    per_line = per_line * steps[:, None]
+    unsampled = None
+    if mode == "central":
+        gauss = {s: sgm_rdp(s, 1.0) for s in set(sigma.tolist())}
+        used = np.stack([gauss[s] for s in sigma]) * (steps * trained)[:, None]
+        unsampled = rdp_to_epsilon(np.cumsum(used, axis=0), deltas)
+    return _Recomputed(
+        sigma,
+        rate,
+        steps,
+        deltas,
+        trained,
+        cumulative=rdp_to_epsilon(np.cumsum(per_line, axis=0), deltas),
+        alone=rdp_to_epsilon(per_line, deltas),
+        unsampled=unsampled,
+    )
+
+
+class _Findings:
+    """A client's findings, at most :data:`MAX_FINDINGS_PER_CLIENT` of each kind."""
+
+    def __init__(self, client: int) -> None:
+        self.client, self.found = client, []  # type: list[Finding]
+
+    def add(self, kind: str, message: str, number: int, rnd: int) -> None:
+        if sum(f.kind == kind for f in self.found) < MAX_FINDINGS_PER_CLIENT:
+            self.found.append(Finding(kind, message, client=self.client, round=rnd, line=number))
+
+
+def _audit_client(
+    client: int,
+    lines: Lines,
+    mode: str,
+    budget: float | None,
+    accountant: str,
+    tolerance: float,
+) -> tuple[ClientAudit, list[Finding]]:
+    found = _Findings(client)
+    r = _recompute(lines, mode)
+    if len(set(r.deltas.tolist())) > 1:
+        changes = sorted(set(r.deltas.tolist()))
+        found.add("delta", f"client {client}: δ changes between rounds ({changes})", *_at(lines, 0))
+    for i, (number, x) in enumerate(lines):
+        _check_line_spend(found, i, number, x, r, mode, budget, tolerance)
+    last_reported = float(lines[-1][1]["epsilon"])
+    final_rdp, delta = float(r.cumulative[-1]), float(r.deltas[-1])
+    final, used_accountant = final_rdp, "rdp"
+    if accountant == "prv":
+        mechanisms = tuple(
+            (float(s), float(q), int(n)) for s, q, n in zip(r.sigma, r.rate, r.steps, strict=True)
+        )
+        final, used_accountant = _prv_cached(mechanisms, delta)
+        if last_reported < final - tolerance * max(1.0, final):
+            found.add(
+                "mismatch",
+                f"client {client}: reported ε = {last_reported:.6g} is below the PRV "
+                f"accountant's {final:.6g}",
+                *_at(lines, -1),
+            )
+    audit = ClientAudit(
+        client=client,
+        rounds=int(r.trained.sum()),
+        lines=len(lines),
+        epsilon_reported=last_reported,
+        epsilon=final,
+        epsilon_rdp=final_rdp,
+        epsilon_unsampled=None if r.unsampled is None else float(r.unsampled[-1]),
+        delta=delta,
+        accountant=used_accountant,
+        budget_left=None if budget is None else budget - max(final_rdp, last_reported),
+        curve_rounds=[x["round"] for _, x in lines],
+        curve_epsilon=[float(v) for v in r.cumulative],
+    )
+    return audit, found.found
+
+
+def _check_line_spend(
+    found: _Findings,
+    i: int,
+    number: int,
+    x: dict[str, Any],
+    r: _Recomputed,
+    mode: str,
+    budget: float | None,
+    tolerance: float,
+) -> None:
+    """The checks of one line against its recomputation."""
+    client, rnd = found.client, x["round"]
+    where = f"client {client}, round {rnd}"
+    if x["delta"] >= 1.0 / x["records"]:
+        found.add(
+            "delta",
+            f"{where}: δ = {x['delta']:.2e} is not below 1/N = "
+            f"{1 / x['records']:.2e} (N = {x['records']})",
+            number,
+            rnd,
+        )
+    if not x["trained"] and mode == "local" and x["steps"]:
+        found.add("mismatch", f"{where}: a declined round records {x['steps']} steps", number, rnd)
+    cumulative = float(r.cumulative[i])
+    if not _close(x["epsilon"], cumulative, tolerance):
+        hint = (
+            " (higher than the recorded mechanisms explain: a spend is missing before it)"
+            if x["epsilon"] > cumulative
+            else " (lower than the recorded mechanisms give: under-reported)"
+        )
+        found.add(
+            "mismatch",
+            f"{where}: reported cumulative ε = {x['epsilon']:.6g}, "
+            f"recomputed {cumulative:.6g}{hint}",
+            number,
+            rnd,
+        )
+    if not _close(x["epsilon_round"], float(r.alone[i]), tolerance):
+        found.add(
+            "mismatch",
+            f"{where}: reported round ε = {x['epsilon_round']:.6g}, recomputed {r.alone[i]:.6g}",
+            number,
+            rnd,
+        )
+    if r.unsampled is not None and (
+        x["epsilon_unsampled"] is None
+        or not _close(x["epsilon_unsampled"], float(r.unsampled[i]), tolerance)
+    ):
+        found.add(
+            "mismatch",
+            f"{where}: reported ε without sampling = "
+            f"{x['epsilon_unsampled']}, recomputed {r.unsampled[i]:.6g}",
+            number,
+            rnd,
+        )
+    if budget is not None and max(x["epsilon"], cumulative) > budget * (1 + 1e-9):
+        found.add(
+            "breach",
+            f"{where}: ε = {max(x['epsilon'], cumulative):.4g} exceeds the budget {budget:g}",
+            number,
+            rnd,
+        )
+
+
+def _close(reported: float, recomputed: float, tolerance: float) -> bool:
+    if math.isinf(reported) or math.isinf(recomputed):
+        return reported == recomputed
+    return abs(reported - recomputed) <= tolerance * max(1.0, abs(recomputed))
+
+
+def _at(lines: Lines, i: int) -> tuple[int, int]:
+    number, entry = lines[i]
+    return number, entry["round"]
+
+
+@lru_cache(maxsize=1024)
+def _prv_cached(
+    mechanisms: tuple[tuple[float, float, int], ...], delta: float
+) -> tuple[float, str]:
+    """Clients with the same history share one (slow) PRV computation."""
+    return prv_epsilon(list(mechanisms), delta)

@@ -1,0 +1,141 @@
+"""Commands that run and read runs: train, simulate, evaluate, sweep."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from fedrec.cli.common import ConfigOpt, SetOpt, app, console, fail, setup
+from fedrec.cli.format import print_summary
+from fedrec.errors import FedrecError
+
+
+@app.command()
+def train(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run directory to write.")],
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace a finished run in --out.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
+) -> None:
+    """Train the recommender centrally (the reference run) and evaluate it beside baselines."""
+    setup(quiet)
+    from fedrec.config import resolve
+    from fedrec.runs.centralized import train_centralized
+    from fedrec.runs.rundir import RunDir
+
+    try:
+        cfg = resolve(config, set_ or [])
+        run = RunDir(out).create(overwrite=overwrite)
+        summary = train_centralized(cfg, run, progress=not quiet)
+    except FedrecError as err:
+        fail(err)
+        return
+    print_summary(summary, cfg.eval.k)
+    console.print(f"run directory: [bold]{out}[/]")
+
+
+@app.command()
+def simulate(
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Run directory to write.")] = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    resume: Annotated[
+        Path | None,
+        typer.Option(help="Continue the run in this directory from its last checkpoint."),
+    ] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace a finished run in --out.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Less output.")] = False,
+) -> None:
+    """Federated training in Flower's simulation engine (same apps and keys as 'flwr run')."""
+    setup(quiet)
+    from fedrec.config import resolve
+    from fedrec.federated.flower.simulation import simulate as run_simulation
+    from fedrec.runs.rundir import RunDir
+
+    try:
+        if resume is not None:
+            run = RunDir(resume).require()
+            cfg = resume_config(run, config, set_ or [])
+        else:
+            if out is None:
+                raise FedrecError("give --out RUN_DIR (or --resume RUN_DIR).")
+            cfg = resolve(config, set_ or [])
+            run = RunDir(out).create(overwrite=overwrite)
+        summary = run_simulation(cfg, run, resume=resume is not None)
+    except FedrecError as err:
+        fail(err)
+        return
+    print_summary(summary, cfg.eval.k)
+    fed = summary.get("federation", {})
+    console.print(
+        f"federation: {fed.get('rounds')} rounds, {fed.get('clients')} clients, "
+        f"{fed.get('bytes_sent_per_client_round', 0) / 1024:.1f} KiB sent per client per round"
+    )
+    console.print(f"run directory: [bold]{run.path}[/]")
+
+
+def resume_config(run: Any, config: Path | None, overrides: list[str]) -> Any:
+    """A run's saved config; only ``num-server-rounds`` may change (to run longer)."""
+    from fedrec.config import build_config, parse_overrides
+
+    extra = parse_overrides(overrides)
+    if config or set(extra) - {"num-server-rounds"}:
+        raise FedrecError(
+            "--resume continues a run with its saved config; only --set num-server-rounds=N "
+            "may be given (to extend it)."
+        )
+    return build_config(run.read_raw_config() | extra)
+
+
+@app.command()
+def evaluate(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory written by train or simulate.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    recompute: Annotated[
+        bool, typer.Option(help="Re-score the saved model instead of reading summary.json.")
+    ] = False,
+) -> None:
+    """Show (or recompute) a run's evaluation: model, slices and baselines."""
+    setup(quiet=True)
+    from fedrec.runs.centralized import evaluate_run
+    from fedrec.runs.rundir import RunDir
+
+    try:
+        run = RunDir(run_dir).require()
+        if recompute:
+            summary = evaluate_run(run)
+            if not (run.path / "summary.json").exists():
+                run.write_summary(summary)  # a run that stopped after saving its model
+        else:
+            summary = run.read_summary()
+        k = int(run.read_raw_config().get("k", 10))
+    except FedrecError as err:
+        fail(err)
+        return
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2))
+    else:
+        print_summary(summary, k)
+
+
+@app.command()
+def sweep(
+    config: Annotated[Path, typer.Option("--config", "-c", help="Sweep file (with [sweep]).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the runs and table.")],
+    set_: SetOpt = None,
+) -> None:
+    """Privacy/utility sweep: one federated run per (privacy mode, ε), a table and a plot."""
+    setup()
+    from fedrec.runs.sweep import run_sweep
+
+    try:
+        table = run_sweep(config, out, overrides=set_ or [])
+    except FedrecError as err:
+        fail(err)
+        return
+    console.print((table.parent / "sweep.md").read_text())
+    console.print(f"table: {table}; plot: {table.parent / 'sweep.png'}")

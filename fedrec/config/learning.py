@@ -1,0 +1,170 @@
+"""Sections of what is learned and measured: data, model, training, evaluation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from fedrec.config.values import (
+    BASELINES,
+    DATASETS,
+    check_fraction,
+    check_min,
+    parse_layer_spec,
+    split_list,
+)
+from fedrec.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the data comes from and how it is split."""
+
+    dataset: str = field(default="synthetic", metadata={"help": "data source", "choices": DATASETS})
+    data_path: str = field(default="", metadata={"help": "local folder or file of a real dataset"})
+    download: bool = field(default=False, metadata={"help": "download MovieLens (checksummed)"})
+    scenario_field: str = field(
+        default="auto", metadata={"help": "item field giving the scenario; 'none' = one scenario"}
+    )
+    columns: str = field(
+        default="", metadata={"help": "csv column mapping, e.g. 'user_id=uid,item_id=iid'"}
+    )
+    items_path: str = field(default="", metadata={"help": "csv/parquet item table (csv dataset)"})
+    synthetic_users: int = field(default=600, metadata={"help": "synthetic: number of users"})
+    synthetic_items_per_scenario: int = field(
+        default=200, metadata={"help": "synthetic: items per scenario"}
+    )
+    synthetic_interactions_per_user: int = field(
+        default=20, metadata={"help": "synthetic: mean interactions per user"}
+    )
+    kcore: int = field(default=0, metadata={"help": "k-core filter (0 = off)"})
+    cold_item_fraction: float = field(
+        default=0.1, metadata={"help": "fraction of items withheld from training"}
+    )
+    cold_user_fraction: float = field(
+        default=0.1, metadata={"help": "fraction of users withheld from training"}
+    )
+    cold_user_history: int = field(
+        default=3, metadata={"help": "first clicks a cold user is scored from (0 = profile only)"}
+    )
+    max_history: int = field(default=20, metadata={"help": "most recent items a user is seen by"})
+
+    def __post_init__(self) -> None:
+        check_fraction("cold-item-fraction", self.cold_item_fraction, high=0.9)
+        check_fraction("cold-user-fraction", self.cold_user_fraction, high=0.9)
+        check_min("cold-user-history", self.cold_user_history, 0)
+        check_min("max-history", self.max_history, 1)
+        check_min("kcore", self.kcore, 0)
+        needs_path = self.dataset not in ("synthetic", "csv") and not self.data_path
+        if needs_path and not self.download:
+            raise ConfigError(
+                f"dataset={self.dataset!r} needs data-path: set data-path to the folder "
+                "holding its original files (or download=true for MovieLens)."
+            )
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The two-tower text recommender: frozen backbone, LoRA, heads, fusion."""
+
+    backbone: str = field(
+        default="", metadata={"help": "model id or local path ('' = bundled all-MiniLM-L6-v2)"}
+    )
+    max_tokens: int = field(default=32, metadata={"help": "tokens per item text"})
+    lora_rank: int = field(default=8, metadata={"help": "LoRA rank (0 = no LoRA)"})
+    lora_alpha: float = field(default=16.0, metadata={"help": "LoRA scaling alpha"})
+    lora_dropout: float = field(default=0.0, metadata={"help": "LoRA dropout"})
+    lora_targets: str = field(
+        default="query,value", metadata={"help": "comma list of module names to adapt"}
+    )
+    lora_layers: str = field(
+        default="top-1", metadata={"help": "'top-N', 'all' or a comma list of layer indices"}
+    )
+    embed_dim: int = field(default=64, metadata={"help": "dimension of the scoring space"})
+    fusion: str = field(
+        default="id",
+        metadata={"help": "collaborative part for warm items", "choices": ("none", "bias", "id")},
+    )
+    use_profile: bool = field(default=True, metadata={"help": "add profile text to the user"})
+    profile_head: str = field(
+        default="item",
+        metadata={
+            "help": "how a profile text joins the user: item (through the item head, pooled "
+            "with the history as one more item; no parameters of its own) or own (a "
+            "separate linear head added to the user vector)",
+            "choices": ("item", "own"),
+        },
+    )
+    temperature: float = field(default=0.1, metadata={"help": "softmax temperature"})
+
+    def __post_init__(self) -> None:
+        check_min("max-tokens", self.max_tokens, 4)
+        check_min("lora-rank", self.lora_rank, 0)
+        check_min("embed-dim", self.embed_dim, 2)
+        if not 0.0 <= self.lora_dropout < 1.0:
+            raise ConfigError(f"lora-dropout={self.lora_dropout} must be in [0, 1).")
+        if self.temperature <= 0:
+            raise ConfigError(f"temperature={self.temperature} must be > 0.")
+        parse_layer_spec(self.lora_layers, num_layers=None)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Local (or centralized) training."""
+
+    epochs: int = field(default=12, metadata={"help": "passes over the training rows"})
+    batch_size: int = field(default=256, metadata={"help": "rows per optimizer step"})
+    lr: float = field(default=2e-3, metadata={"help": "AdamW learning rate"})
+    weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay"})
+    negatives: int = field(default=128, metadata={"help": "catalog negatives per step"})
+    privacy_unit: str = field(
+        default="interaction",
+        metadata={
+            "help": "one row per 'user' or per 'interaction'",
+            "choices": ("user", "interaction"),
+        },
+    )
+    max_rows_per_epoch: int = field(
+        default=0, metadata={"help": "cap on training rows per epoch (0 = all)"}
+    )
+    patience: int = field(default=3, metadata={"help": "epochs without val NDCG gain (0 = off)"})
+    seed: int = field(default=0, metadata={"help": "random seed for everything"})
+    device: str = field(default="auto", metadata={"help": "'auto', 'cpu' or 'cuda'"})
+    threads: int = field(default=0, metadata={"help": "torch CPU threads (0 = all cores)"})
+
+    def __post_init__(self) -> None:
+        check_min("epochs", self.epochs, 1)
+        check_min("batch-size", self.batch_size, 1)
+        check_min("negatives", self.negatives, 1)
+        check_min("patience", self.patience, 0)
+        if self.lr <= 0:
+            raise ConfigError(f"lr={self.lr} must be > 0.")
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Full-ranking evaluation and baselines."""
+
+    k: int = field(default=10, metadata={"help": "cut-off of the @K metrics"})
+    baselines: str = field(
+        default="popularity,ease,itemknn,zero-shot",
+        metadata={"help": "comma list of baselines to run beside the model"},
+    )
+    ease_l2: str = field(
+        default="10,50,200,500,1000", metadata={"help": "EASE l2 grid, chosen on validation"}
+    )
+
+    def __post_init__(self) -> None:
+        check_min("k", self.k, 1)
+        try:
+            grid = [float(v) for v in split_list(self.ease_l2)]
+        except ValueError:
+            grid = []
+        if not grid:
+            raise ConfigError(
+                f"ease-l2={self.ease_l2!r}: give one or more numbers, e.g. '100,500'."
+            )
+        for name in split_list(self.baselines):
+            if name not in BASELINES:
+                raise ConfigError(
+                    f"baselines: unknown baseline {name!r}; choose from {sorted(BASELINES)}."
+                )

@@ -1,0 +1,78 @@
+"""The privacy section: which DP mechanism, its noise, clipping, δ and budget."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from fedrec.config.values import DP_TEXT, check_min
+from fedrec.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class PrivacyConfig:
+    """Differential privacy of training (see :mod:`fedrec.privacy.dp_sgd`)."""
+
+    privacy_mode: str = field(
+        default="off",
+        metadata={
+            "help": "'local' = DP-SGD where the data is; 'central' = client-level DP-FedAvg "
+            "(noised aggregate); 'off' = none",
+            "choices": ("off", "local", "central"),
+        },
+    )
+    noise_multiplier: float = field(default=1.0, metadata={"help": "Gaussian noise / clip norm"})
+    max_grad_norm: float = field(
+        default=1.0,
+        metadata={"help": "clipping norm: per sample (local), per client update (central)"},
+    )
+    central_clipping: str = field(
+        default="client",
+        metadata={
+            "help": "central: where updates are clipped (Flower's DP wrappers)",
+            "choices": ("client", "server"),
+        },
+    )
+    target_epsilon: float = field(
+        default=0.0,
+        metadata={"help": "pick the noise for this ε over the run (0 = use noise-multiplier)"},
+    )
+    delta: float = field(default=0.0, metadata={"help": "δ of the guarantee (0 = 1/(10 N))"})
+    dp_negatives: int = field(
+        default=128,
+        metadata={"help": "catalog negatives per example under DP"},
+    )
+    dp_text: str = field(
+        default="frozen",
+        metadata={
+            "help": "under DP: frozen (the LoRA text tower is held fixed, heads and ID terms "
+            "train; cheaper than a non-private step) or trained (LoRA trains too, 1 + "
+            "dp-negatives encodings per example)",
+            "choices": DP_TEXT,
+        },
+    )
+    dp_physical_batch: int = field(
+        default=0,
+        metadata={
+            "help": "under local DP: most examples per backward pass; a larger Poisson batch "
+            "is split and its clipped gradients summed before one noisy step (0 = sized so "
+            "the per-sample gradients stay under 32 MiB on the CPU, 1 GiB on a GPU)"
+        },
+    )
+    budget_epsilon: float = field(
+        default=0.0, metadata={"help": "per-client ε cap; a round that would pass it is declined"}
+    )
+    secure_mode: bool = field(default=False, metadata={"help": "cryptographically secure noise"})
+
+    def __post_init__(self) -> None:
+        if self.noise_multiplier < 0:
+            raise ConfigError(f"noise-multiplier={self.noise_multiplier} must be >= 0.")
+        if self.max_grad_norm <= 0:
+            raise ConfigError(f"max-grad-norm={self.max_grad_norm} must be > 0.")
+        if self.target_epsilon < 0:
+            raise ConfigError(f"target-epsilon={self.target_epsilon} must be >= 0 (0 = off).")
+        if not 0.0 <= self.delta < 1.0:
+            raise ConfigError(f"delta={self.delta} must be in [0, 1).")
+        check_min("dp-negatives", self.dp_negatives, 1)
+        check_min("dp-physical-batch", self.dp_physical_batch, 0)
+        if self.budget_epsilon < 0:
+            raise ConfigError(f"budget-epsilon={self.budget_epsilon} must be >= 0 (0 = no cap).")

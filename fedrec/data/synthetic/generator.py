@@ -1,0 +1,352 @@
+"""The built-in synthetic multi-scenario dataset (the default; no download needed).
+
+Generative story, one seed for everything:
+
+* ``SYNTHETIC_THEMES`` are latent tastes shared by every scenario. Each item has a
+  dominant theme (and, for about a third of items, a secondary one) and its text is
+  composed from hand-written word lists of that theme *in its scenario* (outdoors is
+  hiking gear in e-commerce, campfire folk in music, national parks in the news), so a
+  sentence-embedding model can relate items and users by meaning.
+* Item popularity is a Zipf factor (rank^-1) within each scenario.
+* A user has a sparse taste over the themes (Dirichlet, 1-3 dominant themes) that
+  drifts slowly over their timeline, and activity weights over the scenarios. Their
+  history is a sequence of short sessions; a session leans towards one scenario and
+  one theme. Items are drawn without repeats with probability proportional to
+  ``exp(beta * affinity + gamma * log popularity + noise)``, so popularity is a real but
+  beatable baseline and the last items of a user follow their recent ones.
+* Ratings (1-5) rise with affinity; timestamps (int64 seconds) increase per user over
+  2023. A ``profile_fraction`` of users get a one-sentence profile from their top themes,
+  with noise (a wrong or extra theme now and then).
+
+The catalog of a scenario depends only on ``(seed, scenario, items_per_scenario)``, so
+it does not change with ``n_users`` or with the other scenarios chosen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal, overload
+
+import numpy as np
+import pandas as pd
+
+from fedrec.data.schema import RecDataset
+from fedrec.data.synthetic.profiles import profile_table
+from fedrec.data.synthetic.vocabulary import (
+    BOOK_SUB,
+    BRANDS,
+    CELLS,
+    GENERIC_A,
+    MOVIE_LEAD,
+    NAMES,
+    PRICE,
+    REGIONS,
+    SEQUEL,
+    SYNTHETIC_SCENARIOS,
+    SYNTHETIC_THEMES,
+    words,
+)
+from fedrec.data.validate import validate_dataset
+from fedrec.errors import ConfigError
+
+_EPOCH = 1_672_531_200  # 2023-01-01T00:00:00Z
+_YEAR = 365 * 86_400
+_BETA = 5.0  # weight of taste affinity (0..1) in the choice logit
+_GAMMA = 0.75  # weight of log popularity in the choice logit
+_NOISE_SD = 0.6  # per user-item idiosyncratic noise in the choice logit
+_TASTE_ALPHA = 0.25  # Dirichlet concentration of tastes: small = few dominant themes
+_ACTIVITY_ALPHA = 0.8  # Dirichlet concentration of scenario activity
+_DRIFT = 0.35  # weight of a new taste mixed in by the end of a user's timeline
+_SESSION_MEAN = 5  # mean events per session
+_SESSION_THEME = 0.4  # how much a session leans to one theme
+_SESSION_SCENARIO = 0.7  # how much a session leans to one scenario
+_SECONDARY = 0.3  # share of items with a secondary theme
+_GENERIC = 0.25  # chance that a title slot uses a theme-free word (noise)
+
+
+@dataclass(frozen=True)
+class SyntheticTruth:
+    """The hidden generative state, for tests and sanity checks (never for training).
+
+    ``item_theme`` maps each item id to its dominant theme; ``user_taste`` maps each
+    user id to their taste over ``SYNTHETIC_THEMES`` (shape ``(n_themes,)``, sums to 1)
+    at the start of their timeline (by its end, a share ``_DRIFT`` of it has moved to a
+    new random taste). Profiles are written from this taste.
+    """
+
+    item_theme: dict[str, str]
+    user_taste: dict[str, np.ndarray]
+
+
+_Picker = Callable[[Sequence[str]], str]
+
+
+def _item_text(
+    scenario: str, t: int, t2: int | None, pick: _Picker, rng: np.random.Generator
+) -> tuple[str, str]:
+    """Title and attributes of one item of dominant theme ``t`` (and secondary ``t2``)."""
+    cell, mix = CELLS[scenario][t], CELLS[scenario][t if t2 is None else t2]
+    a = pick(words(GENERIC_A[scenario]) if rng.random() < _GENERIC else cell[0])
+    if scenario in ("movies", "books"):
+        keys = list(dict.fromkeys([pick(cell[1]), pick(mix[1])]))
+        genres = ", ".join(dict.fromkeys([pick(cell[3]), pick(mix[3])]))
+        title = f"{a} {pick(cell[2])}"
+        form = rng.random()
+        if scenario == "movies":
+            if form < 0.3:
+                title = f"{pick(MOVIE_LEAD)} the {title}"
+            year = int(rng.integers(1970, 2025))
+            attrs = (
+                f"Genres: {genres}. Keywords: {', '.join(keys)}. Year: {year}. "
+                f"Director: {pick(NAMES)}"
+            )
+        else:
+            if form < 0.3:
+                title = f"{title}: {pick(BOOK_SUB)} {keys[0]}"
+            pages = int(rng.integers(120, 640))
+            attrs = (
+                f"Genre: {genres}. Topics: {', '.join(keys)}. Author: {pick(NAMES)}. Pages: {pages}"
+            )
+        return f"The {title}" if 0.3 <= form < 0.6 else title, attrs
+    if scenario == "news":  # the secondary theme supplies the subject: a cross-over story
+        title = f"{a if t2 is None else pick(mix[0])} {pick(cell[1])} {pick(cell[2])}"
+        minutes = int(rng.integers(2, 12))
+        return title, f"Section: {pick(cell[3])}. Region: {pick(REGIONS)}. {minutes} min read"
+    title = f"{a} {pick(mix[1])} {pick(cell[2])}"
+    if scenario == "music":
+        return title, f"Genre: {pick(cell[3])}. Artist: {pick(NAMES)}. Mood: {pick(mix[4])}"
+    price = round(PRICE[t] * float(np.exp(rng.normal(0.0, 0.5))))
+    return title, f"Category: {pick(cell[3])}. Brand: {pick(BRANDS.split())}. Price: ${price}"
+
+
+def _catalog(scenario: str, n: int, seed: int) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """Items of one scenario, their theme weights ``(n, T)`` and log popularity ``(n,)``."""
+    rng = np.random.default_rng([seed, 1, SYNTHETIC_SCENARIOS.index(scenario)])
+    n_themes = len(SYNTHETIC_THEMES)
+    dominant = rng.permutation(np.arange(n) % n_themes)
+    has_second = rng.random(n) < _SECONDARY
+    second = (dominant + rng.integers(1, n_themes, size=n)) % n_themes
+    weights = np.zeros((n, n_themes))
+    weights[np.arange(n), dominant] = 1.0
+    weights[np.arange(n)[has_second], second[has_second]] += 0.4
+    weights /= weights.sum(axis=1, keepdims=True)
+
+    def pick(options: Sequence[str]) -> str:
+        return options[int(rng.integers(len(options)))]
+
+    titles: list[str] = []
+    attrs: list[str] = []
+    seen: dict[str, int] = {}
+    for t, t2, mixed in zip(dominant, second, has_second, strict=True):
+        title, attr = _item_text(scenario, int(t), int(t2) if mixed else None, pick, rng)
+        seen[title] = seen.get(title, 0) + 1
+        titles.append(title if seen[title] == 1 else SEQUEL[scenario].format(title, seen[title]))
+        attrs.append(attr)
+    width = max(5, len(str(n - 1)))
+    items = pd.DataFrame(
+        {
+            "item_id": [f"{scenario}-{i:0{width}d}" for i in range(n)],
+            "title": titles,
+            "attributes": attrs,
+            "scenario": scenario,
+        }
+    )
+    log_pop = -np.log1p(rng.permutation(n))  # Zipf: popularity = 1 / rank
+    return items, weights, log_pop
+
+
+def _categorical(rng: np.random.Generator, weights: np.ndarray) -> np.ndarray:
+    """One draw per row of ``weights`` ``(J, K)`` (non-negative, unnormalised)."""
+    cum = np.cumsum(weights, axis=1)
+    return np.minimum(
+        (cum < rng.random(len(cum))[:, None] * cum[:, -1:]).sum(axis=1), weights.shape[1] - 1
+    )
+
+
+def _history(
+    rng: np.random.Generator,
+    taste: np.ndarray,
+    activity: np.ndarray,
+    n_events: int,
+    catalog: tuple[np.ndarray, np.ndarray, np.ndarray],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One user's items ``(n_events,)`` in time order, their ratings and timestamps."""
+    weights, scen, log_pop = catalog  # (I, T), (I,), (I,)
+    n_themes, n_scen = weights.shape[1], len(activity)
+    end_taste = (1 - _DRIFT) * taste + _DRIFT * rng.dirichlet(np.full(n_themes, _TASTE_ALPHA))
+    sizes = 1 + rng.poisson(_SESSION_MEAN - 1, size=n_events)
+    n_sessions = int(np.searchsorted(np.cumsum(sizes), n_events)) + 1
+    sizes = sizes[:n_sessions]
+    sizes[-1] -= sizes.sum() - n_events
+    starts = np.cumsum(sizes) - sizes
+    tau = (starts + sizes / 2) / n_events  # (J,) position of each session in the timeline
+    now = (1 - tau)[:, None] * taste + tau[:, None] * end_taste  # (J, T) drifting taste
+    session_taste = (1 - _SESSION_THEME) * now
+    session_taste[np.arange(n_sessions), _categorical(rng, now)] += _SESSION_THEME
+    aff = session_taste @ weights.T / session_taste.max(axis=1, keepdims=True)  # (J, I) in [0, 1]
+    scen_w = (1 - _SESSION_SCENARIO) * np.tile(activity, (n_sessions, 1))  # (J, S)
+    scen_w[np.arange(n_sessions), _categorical(rng, scen_w)] += _SESSION_SCENARIO
+    score = _BETA * aff + _GAMMA * log_pop + rng.normal(0.0, _NOISE_SD, size=len(scen))
+    log_z = np.log(np.exp(score) @ np.eye(n_scen)[scen])  # (J, S) per-scenario normaliser
+    logit = np.log(scen_w)[:, scen] + score - log_z[:, scen] + rng.gumbel(size=score.shape)
+    taken = np.zeros(len(scen), dtype=bool)
+    items: list[np.ndarray] = []
+    affinity: list[np.ndarray] = []
+    for j, size in enumerate(sizes):  # Gumbel top-k per session = sampling without repeats
+        row = np.where(taken, -np.inf, logit[j])
+        top = np.argpartition(-row, size - 1)[:size]
+        top = top[np.argsort(-row[top])]
+        taken[top] = True
+        items.append(top)
+        affinity.append(aff[j, top])
+    aff_all = np.concatenate(affinity)
+    raw = 1.8 + 2.4 * aff_all + rng.normal(0.0, 0.4) + rng.normal(0.0, 0.7, size=n_events)
+    ratings = np.clip(np.rint(raw), 1, 5)
+    start = rng.uniform(0, 0.4 * _YEAR)
+    span = rng.uniform(0.3, 1.0) * (_YEAR - start - 5 * 86_400)
+    gaps = 30 + rng.exponential(240.0, size=n_events)  # seconds between clicks of a session
+    gaps[starts] += span * rng.dirichlet(np.ones(n_sessions))  # days between sessions
+    stamps = _EPOCH + int(start) + np.cumsum(gaps.astype(np.int64))
+    return np.concatenate(items), ratings, stamps
+
+
+def _check(name: str, value: object, ok: bool, fix: str) -> None:
+    if not ok:
+        raise ConfigError(f"generate_synthetic: {name}={value!r} is not allowed. Fix: {fix}.")
+
+
+def _validate(
+    n_users: int,
+    items_per_scenario: int,
+    scenarios: Sequence[str],
+    interactions_per_user: int,
+    profile_fraction: float,
+    seed: int,
+) -> None:
+    def is_int(v: object) -> bool:
+        return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+    _check("n_users", n_users, is_int(n_users) and n_users >= 1, "use an integer >= 1")
+    _check(
+        "items_per_scenario",
+        items_per_scenario,
+        is_int(items_per_scenario) and items_per_scenario >= 5,
+        "use an integer >= 5",
+    )
+    known = ", ".join(SYNTHETIC_SCENARIOS)
+    _check(
+        "scenarios",
+        scenarios,
+        not isinstance(scenarios, str) and len(scenarios) > 0,
+        f"give a non-empty list of scenario names, e.g. ['music'], from: {known}",
+    )
+    for name in scenarios:
+        _check("scenarios", name, name in SYNTHETIC_SCENARIOS, f"use scenarios from: {known}")
+    _check("scenarios", scenarios, len(set(scenarios)) == len(scenarios), "list each scenario once")
+    n_items = items_per_scenario * len(scenarios)
+    _check(
+        "interactions_per_user",
+        interactions_per_user,
+        is_int(interactions_per_user) and 3 <= interactions_per_user < n_items,
+        f"use an integer >= 3 and below the number of items ({n_items}), or raise "
+        "items_per_scenario",
+    )
+    _check(
+        "profile_fraction",
+        profile_fraction,
+        isinstance(profile_fraction, (int, float)) and 0.0 <= profile_fraction <= 1.0,
+        "use a number between 0 and 1",
+    )
+    _check("seed", seed, is_int(seed) and seed >= 0, "use an integer >= 0")
+
+
+@overload
+def generate_synthetic(
+    *,
+    n_users: int = ...,
+    items_per_scenario: int = ...,
+    scenarios: Sequence[str] = ...,
+    interactions_per_user: int = ...,
+    profile_fraction: float = ...,
+    seed: int = ...,
+    return_truth: Literal[False] = ...,
+) -> RecDataset: ...
+@overload
+def generate_synthetic(
+    *,
+    n_users: int = ...,
+    items_per_scenario: int = ...,
+    scenarios: Sequence[str] = ...,
+    interactions_per_user: int = ...,
+    profile_fraction: float = ...,
+    seed: int = ...,
+    return_truth: Literal[True],
+) -> tuple[RecDataset, SyntheticTruth]: ...
+def generate_synthetic(
+    *,
+    n_users: int = 600,
+    items_per_scenario: int = 200,
+    scenarios: Sequence[str] = ("ecommerce", "music", "news"),
+    interactions_per_user: int = 20,
+    profile_fraction: float = 1.0,
+    seed: int = 0,
+    return_truth: bool = False,
+) -> RecDataset | tuple[RecDataset, SyntheticTruth]:
+    """Generate the synthetic multi-scenario dataset (deterministic in ``seed``).
+
+    Args:
+        n_users: number of users (ids ``u00000`` ...).
+        items_per_scenario: catalog size of each scenario (ids ``music-00042`` ...).
+        scenarios: names from ``SYNTHETIC_SCENARIOS``.
+        interactions_per_user: mean history length; each user gets a lognormal count
+            around it, at least ``min(5, interactions_per_user)``.
+        profile_fraction: share of users with a profile text; 0 gives ``profiles=None``.
+        seed: the only source of randomness; equal seeds give identical tables.
+        return_truth: also return the hidden :class:`SyntheticTruth`.
+
+    Raises:
+        ConfigError: a parameter out of range, naming it and the fix.
+    """
+    _validate(n_users, items_per_scenario, scenarios, interactions_per_user, profile_fraction, seed)
+    names = sorted(scenarios)  # item ids sort by scenario first
+    parts = [_catalog(s, items_per_scenario, seed) for s in names]
+    items = pd.concat([p[0] for p in parts], ignore_index=True)
+    scen = np.repeat(np.arange(len(names)), items_per_scenario)
+    catalog = (np.concatenate([p[1] for p in parts]), scen, np.concatenate([p[2] for p in parts]))
+    item_ids = items["item_id"].to_numpy()
+
+    rng = np.random.default_rng([seed, 2])
+    n_themes = len(SYNTHETIC_THEMES)
+    tastes = rng.dirichlet(np.full(n_themes, _TASTE_ALPHA), size=n_users)
+    activity = rng.dirichlet(np.full(len(names), _ACTIVITY_ALPHA), size=n_users) + 0.02
+    activity /= activity.sum(axis=1, keepdims=True)
+    floor = min(5, interactions_per_user)
+    counts = np.rint(interactions_per_user * np.exp(rng.normal(-0.125, 0.5, size=n_users)))
+    counts = np.clip(counts, floor, len(items)).astype(int)
+    width = max(5, len(str(n_users - 1)))
+    user_ids = [f"u{u:0{width}d}" for u in range(n_users)]
+    histories = [
+        _history(rng, tastes[u], activity[u], int(counts[u]), catalog) for u in range(n_users)
+    ]
+    interactions = pd.DataFrame(
+        {
+            "user_id": np.repeat(user_ids, counts),
+            "item_id": item_ids[np.concatenate([h[0] for h in histories])],
+            "timestamp": np.concatenate([h[2] for h in histories]).astype(np.int64),
+            "rating": np.concatenate([h[1] for h in histories]).astype(np.float64),
+        }
+    )
+
+    profiles = profile_table(seed, profile_fraction, user_ids, tastes, activity, names)
+    ds = validate_dataset(
+        RecDataset("synthetic", items, interactions, profiles), source="synthetic generator"
+    )
+    if not return_truth:
+        return ds
+    dominant = np.argmax(catalog[0], axis=1)
+    truth = SyntheticTruth(
+        item_theme={i: SYNTHETIC_THEMES[t] for i, t in zip(item_ids, dominant, strict=True)},
+        user_taste={u: tastes[k] for k, u in enumerate(user_ids)},
+    )
+    return ds, truth

@@ -1,0 +1,128 @@
+"""The ClientApp: Flower messages in, calls on the Flower-free client runtime, replies out.
+
+A node's privacy accountant persists across rounds in its Context.state and,
+where it has a state directory (node config ``state-dir``, else the app's
+``state_dir``, else the run's ``client-state-dir``), in a file that survives
+restarts (:mod:`fedrec.federated.client_state`).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from flwr.app import ConfigRecord, Context, Message, MetricRecord, RecordDict
+from flwr.clientapp import ClientApp
+from flwr.clientapp.mod import fixedclipping_mod
+from flwr.supercore.differential_privacy import KEY_CLIPPING_NORM
+
+from fedrec.config import Config
+from fedrec.errors import ConfigError
+from fedrec.federated.client import client_runtime
+from fedrec.federated.client_state import History, load_history, save_history, state_file
+from fedrec.federated.drills import run_drills
+from fedrec.federated.flower.records import (
+    ARRAYS,
+    CONFIG,
+    METRICS,
+    PARTITION_ID,
+    PRIVACY_STATE,
+    PROXIMAL_MU,
+    SERVER_ROUND,
+    eval_reply,
+    from_arrays,
+    read_config,
+    train_reply,
+)
+
+
+def partition_id(context: Context) -> int:
+    if PARTITION_ID not in context.node_config:
+        raise ConfigError(
+            "this SuperNode has no 'partition-id' in its node config: start it with "
+            "--node-config 'partition-id=N num-partitions=M'."
+        )
+    return int(context.node_config[PARTITION_ID])
+
+
+def make_client_app(state_dir: str | Path | None = None) -> ClientApp:
+    """The ClientApp: train and evaluate the received global trainable state.
+
+    ``state_dir`` is where simulated nodes keep their accountants (a SuperNode
+    names its own with node config ``state-dir``)."""
+    app = ClientApp()
+
+    @app.query()
+    def query(msg: Message, context: Context) -> Message:
+        """Who this node is (the server's map of partition ids for central DP accounting)."""
+        return Message(
+            RecordDict({METRICS: MetricRecord({PARTITION_ID: partition_id(context)})}),
+            reply_to=msg,
+        )
+
+    @app.train(mods=[central_clipping])
+    def train(msg: Message, context: Context) -> Message:
+        cfg, round_values = read_config(msg)
+        pid = partition_id(context)
+        run_drills(cfg, pid)
+        runtime = client_runtime(cfg, pid)
+        path = _state_path(context, cfg, state_dir)
+        result = runtime.train(
+            from_arrays(msg.content[ARRAYS]),
+            int(round_values.get(SERVER_ROUND, 0)),
+            proximal_mu=float(round_values.get(PROXIMAL_MU, 0.0)),
+            privacy_history=_load_privacy(context, path),
+        )
+        if result.privacy_history is not None:
+            _save_privacy(context, path, result.privacy_history)
+        return train_reply(msg, result, cfg.federation.send_float16)
+
+    @app.evaluate()
+    def evaluate(msg: Message, context: Context) -> Message:
+        cfg, _ = read_config(msg)
+        runtime = client_runtime(cfg, partition_id(context))
+        return eval_reply(msg, runtime.evaluate(from_arrays(msg.content[ARRAYS])))
+
+    return app
+
+
+def central_clipping(msg: Message, context: Context, call_next: Any) -> Message:
+    """Flower's ``fixedclipping_mod`` when the server asks for client-side clipping."""
+    config = msg.content.config_records.get(CONFIG)
+    if config is None or KEY_CLIPPING_NORM not in config:
+        return call_next(msg, context)
+    replies: list[Message] = []
+
+    def keep(m: Message, c: Context) -> Message:
+        replies.append(call_next(m, c))
+        return replies[-1]
+
+    try:
+        return fixedclipping_mod(msg, context, keep)
+    except ZeroDivisionError:  # Flower cannot clip an all-zero update; it needs no clipping
+        return replies[-1]
+
+
+def _state_path(context: Context, cfg: Config, state_dir: str | Path | None) -> Path | None:
+    """This node's accountant file: node config ``state-dir``, the app's ``state_dir``, or
+    the run's ``client-state-dir``; None keeps it in memory (Context.state) only."""
+    base = str(context.node_config.get("state-dir", "") or state_dir or "")
+    base = base or cfg.federation.client_state_dir
+    return state_file(base, partition_id(context)) if base else None
+
+
+def _load_privacy(context: Context, path: Path | None) -> History | None:
+    """This node's accountant history from earlier rounds: the file survives restarts,
+    Context.state survives rounds."""
+    if path is not None and (saved := load_history(path)) is not None:
+        return saved
+    if PRIVACY_STATE not in context.state:
+        return None
+    return [tuple(h) for h in json.loads(str(context.state[PRIVACY_STATE]["accountant"]))]  # type: ignore[misc]
+
+
+def _save_privacy(context: Context, path: Path | None, history: History) -> None:
+    context.state[PRIVACY_STATE] = ConfigRecord({"accountant": json.dumps(history)})
+    if path is not None:
+        save_history(path, history)

@@ -1,0 +1,126 @@
+"""Every Flower record key fedrec uses, and the codec between fedrec's values and records.
+
+Only the trainable state travels, in both directions: the ``arrays`` record of
+every message is exactly :func:`~fedrec.models.state.trainable_state`. The full
+flat config rides in each message's ``config`` record (with this round's values
+beside it), so clients build exactly the model the server evaluates. Replies
+carry their numbers in a ``metrics`` record whose keys are defined here only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import torch
+from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
+from flwr.supercore.differential_privacy import KEY_CLIPPING_NORM
+
+from fedrec.config import Config, build_config
+from fedrec.federated.protocol import EvalResult, State, TrainResult
+from fedrec.privacy.ledger import PrivacySpend
+
+ARRAYS = "arrays"
+CONFIG = "config"
+METRICS = "metrics"
+NUM_EXAMPLES = "num-examples"
+SERVER_ROUND = "server-round"
+PROXIMAL_MU = "proximal-mu"
+BYTES_RECEIVED = "bytes-received"
+BYTES_SENT = "bytes-sent"
+PARTITION_ID = "partition-id"
+DECLINED = "declined"
+TRAIN_LOSS = "train-loss"
+TRAIN_SECONDS = "train-seconds"
+EVAL_SECONDS = "eval-seconds"
+PRIVACY_STATE = "fedrec-privacy"  # Context.state record of a node's accountant
+#: Per-round values that ride beside the config (Flower's DP wrapper adds the clipping norm).
+ROUND_KEYS = (SERVER_ROUND, PROXIMAL_MU, KEY_CLIPPING_NORM)
+#: A local-DP client's spend, field by field.
+SPEND_KEYS = {f.name: f.name.replace("_", "-") for f in dataclasses.fields(PrivacySpend)}
+
+
+def _kebab(name: str) -> str:
+    return name.replace("_", "-")
+
+
+# -- arrays ------------------------------------------------------------------------------
+def to_arrays(state: State, float16: bool = False) -> ArrayRecord:
+    """A trainable state as an ArrayRecord (optionally halved to float16 for the wire)."""
+    dtype = torch.float16 if float16 else torch.float32
+    return ArrayRecord(torch_state_dict={k: v.detach().cpu().to(dtype) for k, v in state.items()})
+
+
+def from_arrays(record: ArrayRecord) -> State:
+    """An ArrayRecord back to a float32 trainable state."""
+    return {k: v.float() for k, v in record.to_torch_state_dict().items()}
+
+
+# -- config ------------------------------------------------------------------------------
+def config_record(cfg: Config, **round_values: Any) -> ConfigRecord:
+    return ConfigRecord({**cfg.to_flat(), **round_values})
+
+
+def read_config(msg: Message) -> tuple[Config, dict[str, Any]]:
+    """The message's config, parsed once, and its round values."""
+    record = dict(msg.content[CONFIG])
+    round_values = {k: record.pop(k) for k in ROUND_KEYS if k in record}
+    return build_config(record), round_values
+
+
+# -- replies -----------------------------------------------------------------------------
+def train_reply(msg: Message, result: TrainResult, float16: bool) -> Message:
+    """The reply to a train message: the new state (none if declined) and its numbers."""
+    metrics: dict[str, Any] = {
+        NUM_EXAMPLES: result.num_examples,
+        PARTITION_ID: result.partition,
+        TRAIN_LOSS: result.train_loss,
+        TRAIN_SECONDS: result.train_seconds,
+        DECLINED: int(result.declined),
+        BYTES_RECEIVED: msg.content[ARRAYS].count_bytes(),
+        BYTES_SENT: 0,
+    }
+    if result.spend is not None:
+        for name, key in SPEND_KEYS.items():
+            metrics[key] = getattr(result.spend, name)
+    if result.state is None:  # declined: nothing leaves but the refusal
+        return Message(RecordDict({METRICS: MetricRecord(metrics)}), reply_to=msg)
+    arrays = to_arrays(result.state, float16)
+    metrics[BYTES_SENT] = arrays.count_bytes()
+    return Message(RecordDict({ARRAYS: arrays, METRICS: MetricRecord(metrics)}), reply_to=msg)
+
+
+def read_train_reply(reply: Message) -> tuple[TrainResult, int, int]:
+    """A train reply as a :class:`TrainResult`, and the bytes sent and received."""
+    m = reply.content[METRICS]
+    spend = None
+    if SPEND_KEYS["noise_multiplier"] in m:
+        counts = ("records", "steps")
+        spend = PrivacySpend(
+            **{n: int(m[k]) if n in counts else float(m[k]) for n, k in SPEND_KEYS.items()}  # type: ignore[arg-type]
+        )
+    declined = bool(int(m.get(DECLINED, 0)))
+    result = TrainResult(
+        partition=int(m[PARTITION_ID]),
+        state=None if declined else from_arrays(reply.content[ARRAYS]),
+        num_examples=int(m[NUM_EXAMPLES]),
+        train_loss=float(m[TRAIN_LOSS]),
+        train_seconds=float(m[TRAIN_SECONDS]),
+        spend=spend,
+    )
+    return result, int(m[BYTES_SENT]), int(m[BYTES_RECEIVED])
+
+
+def eval_reply(msg: Message, result: EvalResult) -> Message:
+    metrics = {
+        NUM_EXAMPLES: result.num_examples,
+        EVAL_SECONDS: result.eval_seconds,
+        **{_kebab(k): v for k, v in result.metrics.items()},
+    }
+    return Message(RecordDict({METRICS: MetricRecord(metrics)}), reply_to=msg)
+
+
+def read_eval_reply(reply: Message) -> EvalResult:
+    m = dict(reply.content[METRICS])
+    n, seconds = int(m.pop(NUM_EXAMPLES)), float(m.pop(EVAL_SECONDS))
+    return EvalResult(n, {k.replace("-", "_"): float(v) for k, v in m.items()}, seconds)

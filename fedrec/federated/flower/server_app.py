@@ -1,0 +1,159 @@
+"""The ServerApp, and :class:`FlowerFederation`: the round loop's clients over a Flower Grid.
+
+The ServerApp parses the run config once and hands the rounds to the
+Flower-free :class:`~fedrec.federated.rounds.RoundLoop`. The loop reaches the
+clients through :class:`FlowerFederation`, which lets the Flower strategy build
+each round's messages and aggregate the replies (FedAvg, FedProx or FedAdam,
+or DP-FedAvg under central DP), and turns replies into fedrec's values.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from flwr.app import ArrayRecord, Context, Message, MessageType, RecordDict
+from flwr.serverapp import Grid, ServerApp
+
+from fedrec.config import Config, build_config
+from fedrec.errors import ConfigError
+from fedrec.federated.flower.records import (
+    ARRAYS,
+    METRICS,
+    PARTITION_ID,
+    config_record,
+    from_arrays,
+    read_eval_reply,
+    read_train_reply,
+    to_arrays,
+)
+from fedrec.federated.flower.strategy import make_strategy, noise_only
+from fedrec.federated.protocol import EvalReply, Failure, State, TrainReply
+from fedrec.federated.rounds import run_federation
+from fedrec.privacy.central import CentralDP
+from fedrec.runs.rundir import RunDir
+
+
+def make_server_app(
+    flat_config: dict[str, Any] | None = None,
+    run_dir: str | None = None,
+    *,
+    resume: bool = False,
+) -> ServerApp:
+    """The ServerApp. With no ``flat_config`` it reads ``context.run_config`` (``flwr run``)."""
+    app = ServerApp()
+
+    @app.main()
+    def main(grid: Grid, context: Context) -> None:
+        values = flat_config if flat_config is not None else dict(context.run_config)
+        cfg = build_config(values)
+        run = RunDir(run_dir or cfg.federation.run_dir)
+        run_federation(FlowerFederation(grid, cfg), cfg, run, resume=resume)
+
+    return app
+
+
+class FlowerFederation:
+    """:class:`~fedrec.federated.protocol.Federation` over a Flower Grid and strategy."""
+
+    def __init__(self, grid: Grid, cfg: Config, wait_seconds: float = 300.0) -> None:
+        self.grid, self.cfg, self.wait_seconds = grid, cfg, wait_seconds
+        self.float16 = cfg.federation.send_float16
+        self.strategy: Any = None
+        self._replies: dict[int, Message] = {}
+
+    def connect(self, count: int) -> list[int]:
+        deadline = time.monotonic() + self.wait_seconds
+        while len(nodes := sorted(self.grid.get_node_ids())) < count:
+            if time.monotonic() > deadline:
+                raise ConfigError(
+                    f"only {len(nodes)} of num-clients={count} nodes connected within "
+                    f"{self.wait_seconds:.0f}s: start more SuperNodes or lower num-clients."
+                )
+            time.sleep(0.5)
+        return nodes
+
+    def begin(self, central: CentralDP | None) -> None:
+        self.strategy = make_strategy(self.cfg, central)
+
+    def partitions(self, nodes: Sequence[int]) -> dict[int, int]:
+        """Node id → partition id, asked of every node once."""
+        queries = [
+            Message(RecordDict(), dst_node_id=n, message_type=MessageType.QUERY) for n in nodes
+        ]
+        out: dict[int, int] = {}
+        for reply in self.grid.send_and_receive(queries):
+            if reply.has_error():
+                raise ConfigError(
+                    f"node {reply.metadata.src_node_id} did not say its partition id: "
+                    f"{reply.error.reason[-500:]}"
+                )
+            out[reply.metadata.src_node_id] = int(reply.content[METRICS][PARTITION_ID])
+        return out
+
+    def train(
+        self, server_round: int, state: State, nodes: Sequence[int]
+    ) -> tuple[list[TrainReply], list[Failure]]:
+        ok, failed = self._send(self.strategy.configure_train, server_round, state, nodes)
+        self._replies = {r.metadata.src_node_id: r for r in ok}
+        replies = []
+        for message in ok:
+            result, sent, received = read_train_reply(message)
+            replies.append(TrainReply(message.metadata.src_node_id, result, sent, received))
+        return replies, failed
+
+    def aggregate(self, server_round: int, replies: Sequence[TrainReply]) -> State | None:
+        messages = [self._replies[r.node] for r in replies]
+        if self.float16:  # replies sent in float16 are averaged in float32
+            messages = [_as_float32(m) for m in messages]
+        agg, _ = self.strategy.aggregate_train(server_round, messages)
+        return None if agg is None else from_arrays(agg)
+
+    def noise_only(self, state: State) -> State:
+        return from_arrays(noise_only(self.strategy, to_arrays(state)))
+
+    def evaluate(
+        self, server_round: int, state: State, nodes: Sequence[int]
+    ) -> tuple[list[EvalReply], list[Failure]]:
+        ok, failed = self._send(self.strategy.configure_evaluate, server_round, state, nodes)
+        return [EvalReply(m.metadata.src_node_id, read_eval_reply(m)) for m in ok], failed
+
+    def _send(
+        self, configure: Any, server_round: int, state: State, nodes: Sequence[int]
+    ) -> tuple[list[Message], list[Failure]]:
+        """The strategy's messages for ``nodes``, sent; the replies split from the failures."""
+        arrays = to_arrays(state, self.float16)
+        messages = configure(
+            server_round, arrays, config_record(self.cfg), _Selected(self.grid, nodes)
+        )
+        return _split_replies(self.grid.send_and_receive(messages))
+
+
+class _Selected:
+    """A view of the grid that offers the strategy only this round's chosen nodes."""
+
+    def __init__(self, grid: Grid, nodes: Sequence[int]) -> None:
+        self._grid, self._nodes = grid, list(nodes)
+
+    def get_node_ids(self) -> list[int]:
+        return list(self._nodes)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._grid, name)
+
+
+def _split_replies(replies: Iterable[Message]) -> tuple[list[Message], list[Failure]]:
+    ok, failed = [], []
+    for reply in replies:
+        if reply.has_error():
+            # The reason carries the client's traceback; its end says what went wrong.
+            failed.append(Failure(reply.metadata.src_node_id, str(reply.error.reason)[-1500:]))
+        else:
+            ok.append(reply)
+    return ok, failed
+
+
+def _as_float32(reply: Message) -> Message:
+    reply.content[ARRAYS] = ArrayRecord(torch_state_dict=from_arrays(reply.content[ARRAYS]))
+    return reply

@@ -1,0 +1,274 @@
+"""The federated round loop, with no knowledge of Flower.
+
+Each round: pick the clients (all, a seeded sample, or a Poisson sample under
+central DP), send them the global trainable state, write the privacy ledger
+lines of their replies, aggregate (or keep the state when fewer than
+``min-replies`` came back), let the clients evaluate it on their own
+validation cases, evaluate it on the server, log one record to
+``metrics.jsonl`` and checkpoint. Clients that fail do not stop the round.
+The clients are reached through a :class:`~fedrec.federated.protocol.Federation`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from fedrec.config import Config
+from fedrec.federated.protocol import EvalReply, Failure, Federation, State, TrainReply
+from fedrec.federated.selection import poisson_select, select_nodes
+from fedrec.federated.server import ServerRuntime
+from fedrec.privacy import NOT_PRIVATE
+from fedrec.privacy.central import CentralDP, CentralSpends
+from fedrec.privacy.ledger import PrivacyLedger
+from fedrec.runs.rundir import RunDir
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Totals:
+    """What the summary's ``federation`` section averages over the rounds."""
+
+    round_seconds: list[float] = field(default_factory=list)
+    client_seconds: list[float] = field(default_factory=list)
+    sent: list[float] = field(default_factory=list)
+    received: list[float] = field(default_factory=list)
+    rounds_run: int = 0
+
+
+class RoundLoop:
+    """Train, aggregate, evaluate, checkpoint, round after round."""
+
+    def __init__(self, federation: Federation, cfg: Config, run: RunDir) -> None:
+        self.fed, self.cfg, self.run = federation, cfg, run
+        self.server = ServerRuntime(cfg, run)
+        self.mode = cfg.privacy.privacy_mode
+        self.ledger = PrivacyLedger(run.path) if self.mode != "off" else None
+        self.exhausted: set[int] = set()
+        self.totals = _Totals()
+        self.central: CentralDP | None = None
+        self.spends: CentralSpends | None = None
+
+    def run_all(self, *, resume: bool = False) -> dict[str, Any]:
+        """Every round from the start (or the last checkpoint); returns the summary."""
+        cfg, server = self.cfg, self.server
+        if self.mode == "off":
+            log.warning(NOT_PRIVATE + " Client updates leave clients unprotected.")
+        state, start_round = server.initial_state(), 0
+        point = server.resume_point() if resume else None
+        self.run.write_kind("federated")
+        self.run.write_config(cfg)  # on resume too: it may run longer than first planned
+        if point is not None:
+            start_round, state = point
+            log.info("resuming after round %d", start_round)
+        else:
+            server.record({"round": 0, **server.evaluate(0, state)})
+        self.nodes = self.fed.connect(server.num_clients)
+        if self.mode == "central":
+            self.central = CentralDP.from_config(cfg, len(self.nodes))
+        self.fed.begin(self.central)
+        if self.central is not None:
+            assert self.ledger is not None
+            self.spends = CentralSpends(self.ledger, self.fed.partitions(self.nodes))
+        self.totals.rounds_run = start_round
+        for rnd in range(start_round + 1, cfg.federation.num_server_rounds + 1):
+            chosen = self._choose(rnd)
+            if chosen is None:
+                break
+            state = self._round(rnd, chosen, state)
+        return server.finish(state, self._federation_facts())
+
+    def _choose(self, rnd: int) -> list[int] | None:
+        """This round's clients, or None when the run must stop (budgets spent)."""
+        budget = self.cfg.privacy.budget_epsilon
+        available = [n for n in self.nodes if n not in self.exhausted]
+        if not available:
+            log.warning(
+                "stopping before round %d: every client has spent its privacy budget "
+                "(budget-epsilon=%g)",
+                rnd,
+                budget,
+            )
+            return None
+        if self.central is None:
+            fed = self.cfg.federation
+            return select_nodes(available, fed.clients_per_round, self.cfg.train.seed, rnd)
+        assert self.spends is not None
+        if budget and self.central.epsilon(self.spends.releases + 1) > budget:
+            log.warning(
+                "stopping before round %d: its release would take the model past "
+                "budget-epsilon=%g (ε now %.3f)",
+                rnd,
+                budget,
+                self.central.epsilon(self.spends.releases),
+            )
+            return None
+        return poisson_select(available, self.central.sample_rate, self.cfg.train.seed, rnd)
+
+    def _round(self, rnd: int, chosen: list[int], state: State) -> State:
+        t0 = time.perf_counter()
+        replies, failed = self.fed.train(rnd, state, chosen) if chosen else ([], [])
+        declined = [r for r in replies if r.result.declined]
+        ok = [r for r in replies if not r.result.declined]
+        self.exhausted.update(r.node for r in declined)
+        entry: dict[str, Any] = {
+            "round": rnd,
+            "clients": len(chosen),
+            "replies": len(ok),
+            "failures": [{"node": f.node, "error": f.error} for f in failed],
+            "declined": [r.result.partition for r in declined],
+        }
+        ledger_clients = self._local_ledger(rnd, [*ok, *declined])
+        if self.ledger is not None:
+            entry["ledger_clients"] = sorted(ledger_clients)  # what `fedrec audit` expects
+        for failure in failed:
+            log.warning("round %d: client on node %s failed: %s", rnd, failure.node, failure.error)
+        state = self._aggregate(rnd, state, ok, entry)
+        entry.update(_weighted([(r.result.num_examples, _reply_report(r)) for r in ok]))
+        entry["examples"] = int(sum(r.result.num_examples for r in ok))
+        self.totals.sent += [float(r.bytes_sent) for r in ok]
+        self.totals.received += [float(r.bytes_received) for r in ok]
+        evals, eval_failed = self.fed.evaluate(rnd, state, chosen) if chosen else ([], [])
+        entry.update(_federated_eval(evals))
+        entry["eval_failures"] = [{"node": f.node, "error": f.error} for f in eval_failed]
+        self._finish_round(rnd, state, entry, t0, ok, evals, len(chosen))
+        return state
+
+    def _local_ledger(self, rnd: int, replies: list[TrainReply]) -> list[int]:
+        """Local DP: one ledger line per reply (declined rounds too); the clients written."""
+        if self.ledger is None or self.central is not None:
+            return []
+        clients = []
+        for reply in replies:
+            spend = reply.result.spend
+            if spend is None:  # pragma: no cover - local DP clients always report a spend
+                raise RuntimeError(f"node {reply.node} replied without its privacy spend")
+            self.ledger.append(
+                spend.entry(rnd, reply.result.partition, self.mode, self.cfg.train.privacy_unit)
+            )
+            clients.append(reply.result.partition)
+        return clients
+
+    def _aggregate(
+        self, rnd: int, state: State, ok: list[TrainReply], entry: dict[str, Any]
+    ) -> State:
+        if self.central is not None:
+            assert self.spends is not None
+            # Every round releases a noised aggregate, whoever replied (min-replies does not
+            # apply: keeping the old state would reveal that nobody's update arrived).
+            # A zero update adds nothing to the sum (and Flower cannot clip it).
+            moved = [r for r in ok if _moved(r.result.state, state)]
+            agg = self.fed.aggregate(rnd, moved) if moved else None
+            entry["aggregated"] = True
+            entry["ledger_clients"] = self.spends.record(
+                self.central, rnd, self.cfg.train.privacy_unit, {r.node for r in ok}
+            )
+            entry["epsilon"] = self.central.epsilon(self.spends.releases)
+            return agg if agg is not None else self.fed.noise_only(state)
+        if len(ok) >= self.cfg.federation.min_replies:
+            agg = self.fed.aggregate(rnd, ok)
+            entry["aggregated"] = True
+            return agg if agg is not None else state
+        log.warning(
+            "round %d: %d replies < min-replies=%d; global state kept",
+            rnd,
+            len(ok),
+            self.cfg.federation.min_replies,
+        )
+        entry["aggregated"] = False
+        return state
+
+    def _finish_round(
+        self,
+        rnd: int,
+        state: State,
+        entry: dict[str, Any],
+        t0: float,
+        ok: list[TrainReply],
+        evals: list[EvalReply],
+        chosen: int,
+    ) -> None:
+        wall = time.perf_counter() - t0
+        busy = sum(r.result.train_seconds for r in ok) + sum(e.result.eval_seconds for e in evals)
+        t_eval = time.perf_counter()
+        entry.update(self.server.evaluate(rnd, state))
+        entry["server_eval_seconds"] = time.perf_counter() - t_eval
+        entry["round_seconds"] = wall
+        entry["client_seconds"] = busy
+        self.totals.round_seconds.append(wall)
+        self.totals.client_seconds.append(busy)
+        self.server.record(entry)
+        self.server.checkpoint(rnd, state)
+        self.totals.rounds_run = rnd
+        log.info(
+            "round %d: %d/%d clients, val ndcg %.4f, %.1fs",
+            rnd,
+            len(ok),
+            chosen,
+            entry.get(f"val_ndcg@{self.cfg.eval.k}", float("nan")),
+            wall,
+        )
+
+    def _federation_facts(self) -> dict[str, Any]:
+        fed, t = self.cfg.federation, self.totals
+
+        def mean(values: list[float]) -> float:
+            return float(np.mean(values)) if values else 0.0
+
+        return {
+            "rounds": t.rounds_run,
+            "strategy": fed.strategy,
+            "partition": fed.partition,
+            "clients_per_round": fed.clients_per_round or self.server.num_clients,
+            "bytes_sent_per_client_round": mean(t.sent),
+            "bytes_received_per_client_round": mean(t.received),
+            "round_seconds_mean": mean(t.round_seconds),
+            "client_seconds_mean": mean(t.client_seconds),
+        }
+
+
+def run_federation(
+    federation: Federation, cfg: Config, run: RunDir, *, resume: bool = False
+) -> dict[str, Any]:
+    """The whole federated run over ``federation``; returns the summary."""
+    run.path.mkdir(parents=True, exist_ok=True)
+    return RoundLoop(federation, cfg, run).run_all(resume=resume)
+
+
+def _moved(new: State | None, sent: State) -> bool:
+    return new is not None and any(not torch.equal(new[k], sent[k]) for k in sent)
+
+
+def _reply_report(reply: TrainReply) -> dict[str, float]:
+    return {
+        **reply.result.report(),
+        "bytes_received": float(reply.bytes_received),
+        "bytes_sent": float(reply.bytes_sent),
+    }
+
+
+def _weighted(reports: list[tuple[int, dict[str, float]]]) -> dict[str, float]:
+    """Example-weighted mean of every value the reports share (zero weights skipped)."""
+    weights = np.array([float(w) for w, _ in reports])
+    if not reports or weights.sum() <= 0:
+        return {}
+    keys = set.intersection(*(set(r) for _, r in reports))
+    return {k: float(np.average([r[k] for _, r in reports], weights=weights)) for k in sorted(keys)}
+
+
+def _federated_eval(evals: list[EvalReply]) -> dict[str, float]:
+    """The clients' own validation metrics, example-weighted, as ``fed_*`` keys."""
+    reports = [
+        (e.result.num_examples, {**e.result.metrics, "eval_seconds": e.result.eval_seconds})
+        for e in evals
+    ]
+    return {"fed_" + k: v for k, v in _weighted(reports).items()}
+
+
+__all__ = ["EvalReply", "Failure", "RoundLoop", "run_federation"]

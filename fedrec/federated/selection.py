@@ -1,0 +1,25 @@
+"""Which clients take part in a round."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def select_nodes(nodes: Sequence[int], per_round: int, seed: int, server_round: int) -> list[int]:
+    """This round's clients: all, or a seeded sample of ``per_round`` (same on resume)."""
+    if per_round == 0 or per_round >= len(nodes):
+        return list(nodes)
+    rng = np.random.default_rng((seed, server_round))
+    # Pick positions, not ids: node ids are 64-bit and numpy would turn a mix of ids
+    # above and below 2**63 into floats.
+    chosen = rng.choice(len(nodes), size=per_round, replace=False)
+    return sorted(list(nodes)[int(i)] for i in chosen)
+
+
+def poisson_select(nodes: Sequence[int], rate: float, seed: int, server_round: int) -> list[int]:
+    """Each node independently with probability ``rate`` (seeded by round)."""
+    rng = np.random.default_rng((seed, server_round, 1))
+    draws = rng.random(len(nodes))
+    return [n for n, u in zip(sorted(nodes), draws, strict=True) if u < rate]

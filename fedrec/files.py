@@ -1,0 +1,78 @@
+"""Durable file writes and JSON that every reader accepts.
+
+Everything fedrec writes whole (summaries, configs, states, checkpoints,
+accountant files, reports) goes through :func:`atomic_write_bytes`: the bytes
+go to a temporary file in the same folder, which is fsynced, renamed over the
+target, and the folder is fsynced, so a crash at any moment leaves either the
+old file or the new one, never a torn one, and a finished rename survives a
+power loss. Appends (metrics, the privacy ledger) go through
+:func:`append_line`: one write of a whole line, then fsync.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename or a new file in ``path`` (a folder) durable."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` atomically and durably."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: str | Path, obj: Any, *, indent: int | None = 2) -> None:
+    """``obj`` as JSON (non-finite numbers as null), atomically."""
+    atomic_write_text(path, json.dumps(json_safe(obj), indent=indent) + "\n")
+
+
+def append_line(path: str | Path, line: str) -> None:
+    """Append one whole line (a single write on an O_APPEND descriptor), then fsync."""
+    if not line.endswith("\n"):
+        line += "\n"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        os.write(fd, line.encode("utf-8"))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def json_safe(obj: Any) -> Any:
+    """``obj`` with what JSON cannot hold replaced: NaN and ±inf become null (an undefined
+    metric, or the ε of no guarantee), numpy and torch scalars plain numbers."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {str(k): json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [json_safe(v) for v in obj]
+    if hasattr(obj, "item") and callable(obj.item):
+        return json_safe(obj.item())
+    return obj

@@ -1,0 +1,66 @@
+"""The run summary (``summary.json``): one builder for centralized and federated runs.
+
+A summary holds the model's full-ranking slices (``test``, ``cold_items``,
+``cold_users``, ``scenarios``), the ``baselines`` on the same split, the
+``validation`` curve, how the run went (``training`` for a centralized run,
+``federation`` for a federated one), the ``model``'s size, its ``privacy``
+guarantee and facts about the ``data``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fedrec.config import Config
+from fedrec.data.split import Split
+from fedrec.evaluation.baselines import ZeroShotVectors, run_baselines
+from fedrec.evaluation.harness import evaluate_split
+from fedrec.models.catalog_model import CatalogModel
+from fedrec.models.state import model_facts
+
+#: The privacy section of a run trained without differential privacy.
+NO_PRIVACY: dict[str, Any] = {"mode": "off", "epsilon": float("inf")}
+
+
+def evaluate_model(
+    cm: CatalogModel, split: Split, cfg: Config, zs: ZeroShotVectors, *, progress: bool = False
+) -> tuple[dict[str, Any], dict[str, float]]:
+    """The model's slices with every baseline beside them; and the baselines' tuned settings."""
+    summary: dict[str, Any] = evaluate_split(
+        cm.score_all, split, k=cfg.eval.k, item_vectors=zs.items, seed=cfg.train.seed
+    )
+    baselines = run_baselines(split, cfg, zs, progress=progress)
+    summary["baselines"] = baselines.results
+    return summary, baselines.chosen
+
+
+def build_summary(
+    cm: CatalogModel,
+    split: Split,
+    cfg: Config,
+    zs: ZeroShotVectors,
+    *,
+    validation: dict[str, Any],
+    run: tuple[str, dict[str, Any]],
+    privacy: dict[str, Any],
+    progress: bool = False,
+) -> dict[str, Any]:
+    """The whole summary of the model as it is now in ``cm``.
+
+    ``run`` is the section that says how the run went: ``("training", {...})``
+    for a centralized run, ``("federation", {...})`` for a federated one.
+    """
+    summary, chosen = evaluate_model(cm, split, cfg, zs, progress=progress)
+    summary["validation"] = validation
+    summary[run[0]] = run[1]
+    summary["model"] = model_facts(cm.model)
+    summary["privacy"] = privacy
+    summary["data"] = {
+        "dataset": cfg.data.dataset,
+        **split.stats,
+        **chosen,
+        "items": split.n_items,
+        "users": split.n_users,
+        "scenarios": split.scenarios,
+    }
+    return summary

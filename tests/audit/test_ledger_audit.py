@@ -1,0 +1,199 @@
+"""`fedrec audit`: recomputation, and detection of tampering, gaps and breaches."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from opacus.accountants import RDPAccountant
+from typer.testing import CliRunner
+
+from fedrec.audit.ledger_audit import audit_run
+from fedrec.cli import app
+from fedrec.errors import FedrecError
+from fedrec.privacy.ledger import LEDGER, LedgerEntry, PrivacyLedger
+
+DELTA = 1e-5
+
+
+def write_run(path, rounds=4, clients=3, *, decline_at=None, budget=0.0, records=500):
+    """A run directory with an honest ledger (ε by Opacus) and the run log that lists it."""
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "config.toml").write_text(
+        f'[fedrec]\nprivacy-mode = "local"\nbudget-epsilon = {budget!r}\n', encoding="utf-8"
+    )
+    ledger = PrivacyLedger(path)
+    history = {c: [] for c in range(clients)}
+    with open(path / "metrics.jsonl", "w", encoding="utf-8") as log:
+        for rnd in range(1, rounds + 1):
+            for c in range(clients):
+                sigma, q = 1.0 + 0.1 * c, 0.05
+                steps = 0 if decline_at == (c, rnd) else 20
+                if steps:
+                    history[c].append((sigma, q, steps))
+                acc = RDPAccountant()
+                acc.history = list(history[c])
+                alone = RDPAccountant()
+                alone.history = [(sigma, q, steps)]
+                ledger.append(
+                    LedgerEntry(
+                        **{
+                            "round": rnd,
+                            "client": c,
+                            "mode": "local",
+                            "unit": "user",
+                            "noise_multiplier": sigma,
+                            "max_grad_norm": 1.0,
+                            "sample_rate": q,
+                            "steps": steps,
+                            "delta": DELTA,
+                            "records": records,
+                            "epsilon_round": alone.get_epsilon(DELTA) if steps else 0.0,
+                            "epsilon": acc.get_epsilon(DELTA) if history[c] else 0.0,
+                            "epsilon_unsampled": None,
+                            "accountant": "rdp",
+                            "trained": bool(steps),
+                        }
+                    )
+                )
+            log.write(json.dumps({"round": rnd, "ledger_clients": list(range(clients))}) + "\n")
+    return path
+
+
+def _lines(path):
+    return (path / LEDGER).read_text().splitlines()
+
+
+def _rewrite(path, lines):
+    (path / LEDGER).write_text("\n".join(lines) + "\n")
+
+
+def test_an_honest_ledger_passes_and_matches_the_training_accountant(tmp_path):
+    run = write_run(tmp_path / "run")
+    report = audit_run(run)
+    assert report.ok, report.findings
+    assert len(report.clients) == 3 and report.rounds == 4 and report.lines == 12
+    for c in report.clients:
+        assert c.epsilon == pytest.approx(c.epsilon_reported, rel=1e-6)
+        assert c.rounds == 4
+        assert np.all(np.diff(c.curve_epsilon) > 0)  # ε grows with every round trained
+    assert report.worst.client == 0  # the smallest noise multiplier
+    assert "user" in report.guarantee() and "client 0" in report.guarantee()
+
+
+def test_a_tampered_epsilon_is_a_mismatch(tmp_path):
+    run = write_run(tmp_path / "run")
+    lines = _lines(run)
+    entry = json.loads(lines[7])  # round 3, client 1
+    entry["epsilon"] *= 0.5
+    lines[7] = json.dumps(entry)
+    _rewrite(run, lines)
+    report = audit_run(run)
+    kinds = {(f.kind, f.client, f.round) for f in report.findings}
+    assert kinds == {("mismatch", 1, 3)}
+    assert "under-reported" in report.findings[0].message
+
+
+def test_a_tampered_mechanism_is_a_mismatch_from_that_round_on(tmp_path):
+    run = write_run(tmp_path / "run")
+    lines = _lines(run)
+    entry = json.loads(lines[3])  # round 2, client 0
+    entry["noise_multiplier"] = 3.0  # claims more noise than was used
+    lines[3] = json.dumps(entry)
+    _rewrite(run, lines)
+    report = audit_run(run)
+    assert {(f.kind, f.client) for f in report.findings} == {("mismatch", 0)}
+    assert {f.round for f in report.findings} == {2, 3, 4}
+
+
+def test_a_deleted_line_is_a_missing_round(tmp_path):
+    run = write_run(tmp_path / "run")
+    lines = _lines(run)
+    del lines[5]  # round 2, client 2
+    _rewrite(run, lines)
+    report = audit_run(run)
+    missing = [f for f in report.findings if f.kind == "missing"]
+    assert [(f.client, f.round) for f in missing] == [(2, 2)]
+    # Its later cumulative ε cannot be explained by what is left either.
+    assert any(f.kind == "mismatch" and f.client == 2 for f in report.findings)
+
+
+def test_malformed_and_torn_lines_are_reported_with_their_line_numbers(tmp_path):
+    run = write_run(tmp_path / "run", rounds=1)
+    lines = _lines(run)
+    bad = json.loads(lines[0])
+    bad["sample_rate"] = 1.5
+    lines[0] = json.dumps(bad)
+    lines[1] = "{not json"
+    (run / LEDGER).write_text("\n".join(lines))  # the last line lacks its newline
+    report = audit_run(run)
+    malformed = {f.line: f.message for f in report.findings if f.kind == "malformed"}
+    assert set(malformed) == {1, 2, 3}
+    assert "sample_rate" in malformed[1]
+    assert "interrupted" in malformed[3]
+
+
+def test_a_breach_of_the_budget_is_found(tmp_path):
+    run = write_run(tmp_path / "run")
+    eps = {c.client: c.epsilon for c in audit_run(run).clients}
+    budget = (eps[1] + eps[2]) / 2  # client 0 and 1 above it, client 2 below
+    report = audit_run(run, budget=budget)
+    assert {f.client for f in report.findings if f.kind == "breach"} == {0, 1}
+    assert all(f.kind == "breach" for f in report.findings)
+    left = {c.client: c.budget_left for c in report.clients}
+    assert left[2] > 0 > left[0]
+
+
+def test_the_run_budget_is_used_by_default_and_declined_rounds_cost_nothing(tmp_path):
+    run = write_run(tmp_path / "run", decline_at=(1, 4), budget=100.0)
+    report = audit_run(run)
+    assert report.ok and report.budget == 100.0
+    client = next(c for c in report.clients if c.client == 1)
+    assert client.rounds == 3 and client.curve_epsilon[-1] == client.curve_epsilon[-2]
+
+
+def test_delta_not_below_one_over_n_is_flagged(tmp_path):
+    run = write_run(tmp_path / "run", rounds=1, records=200_000)
+    assert any(f.kind == "delta" for f in audit_run(run).findings)
+
+
+def test_bad_requests_get_clear_errors(tmp_path):
+    with pytest.raises(FedrecError, match=r"privacy_ledger\.jsonl is missing"):
+        audit_run(tmp_path)
+    (tmp_path / "config.toml").write_text('[fedrec]\nprivacy-mode = "off"\n')
+    with pytest.raises(FedrecError, match="without differential privacy"):
+        audit_run(tmp_path)
+    run = write_run(tmp_path / "run", rounds=1)
+    with pytest.raises(FedrecError, match="unknown accountant"):
+        audit_run(run, accountant="gdp")
+
+
+def test_cli_exit_codes_and_report_files(tmp_path):
+    runner = CliRunner()
+    run = write_run(tmp_path / "run")
+    result = runner.invoke(app, ["audit", str(run)])
+    assert result.exit_code == 0, result.output
+    assert "PASSED" in result.output
+    for name in ("audit.md", "audit.json", "audit_epsilon.png"):
+        assert (run / name).stat().st_size > 0
+    data = json.loads((run / "audit.json").read_text())
+    assert data["ok"] and len(data["clients"]) == 3
+    result = runner.invoke(app, ["audit", str(run), "--accountant", "prv", "--json"])
+    assert result.exit_code == 0, result.output
+    prv = json.loads(result.output)
+    assert all(c["epsilon"] <= c["epsilon_rdp"] for c in prv["clients"])
+
+    lines = _lines(run)
+    before = (run / LEDGER).read_bytes()
+    entry = json.loads(lines[0])
+    entry["epsilon"] = 0.0
+    lines[0] = json.dumps(entry)
+    _rewrite(run, lines)
+    tampered = (run / LEDGER).read_bytes()
+    result = runner.invoke(app, ["audit", str(run)])
+    assert result.exit_code == 1
+    assert "mismatch" in result.output and "FAILED" in result.output
+    assert (run / LEDGER).read_bytes() == tampered != before  # the audit never writes the ledger
+    result = runner.invoke(app, ["audit", str(tmp_path / "nothing")])
+    assert result.exit_code == 2

@@ -1,0 +1,123 @@
+"""The Flower-free round loop against a scripted federation (no Flower, no engine)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from fedrec.config import build_config
+from fedrec.federated.protocol import EvalReply, EvalResult, Failure, TrainReply, TrainResult
+from fedrec.federated.rounds import run_federation
+from fedrec.privacy.ledger import PrivacyLedger, PrivacySpend
+from fedrec.runs.rundir import RunDir
+
+SPEND = PrivacySpend(1.0, 1.0, 0.1, 1e-5, 100, 10, 1.0, 1.0)
+
+
+class ScriptedFederation:
+    """Three nodes; node 11 declines (local DP budget), node 12 always fails."""
+
+    def __init__(self, *, decline=(), fail=(12,), spend=None):
+        self.nodes, self.decline, self.fail, self.spend = (
+            [10, 11, 12],
+            set(decline),
+            set(fail),
+            spend,
+        )
+        self.trained: list[tuple[int, list[int]]] = []
+        self.noised = 0
+        self.central = None
+
+    def connect(self, count):
+        assert count == 3
+        return list(self.nodes)
+
+    def begin(self, central):
+        self.central = central
+
+    def partitions(self, nodes):
+        return {n: n - 10 for n in nodes}
+
+    def train(self, server_round, state, nodes):
+        self.trained.append((server_round, list(nodes)))
+        replies, failures = [], []
+        for node in nodes:
+            if node in self.fail:
+                failures.append(Failure(node, "boom"))
+                continue
+            declined = node in self.decline
+            spend = self.spend and (
+                dataclasses.replace(self.spend, steps=0) if declined else self.spend
+            )
+            new = None if declined else {k: v + 1.0 for k, v in state.items()}
+            result = TrainResult(node - 10, new, 0 if declined else 5, 0.5, 0.1, spend)
+            replies.append(TrainReply(node, result, 100, 100))
+        return replies, failures
+
+    def aggregate(self, server_round, replies):
+        states = [r.result.state for r in replies]
+        return {k: torch.stack([s[k] for s in states]).mean(0) for k in states[0]}
+
+    def noise_only(self, state):
+        self.noised += 1
+        return {k: v + 0.01 for k, v in state.items()}
+
+    def evaluate(self, server_round, state, nodes):
+        ok = [n for n in nodes if n not in self.fail]
+        return [EvalReply(n, EvalResult(3, {"val_ndcg@10": 0.5}, 0.01)) for n in ok], []
+
+
+@pytest.fixture()
+def cfg(fed_flat):
+    return lambda **kv: build_config(fed_flat | {"num-clients": 3, **kv})
+
+
+def test_rounds_train_aggregate_and_log_what_happened(tmp_path, cfg):
+    fed = ScriptedFederation()
+    run = RunDir(tmp_path).create()
+    summary = run_federation(fed, cfg(), run)
+    assert [r for r, _ in fed.trained] == [1, 2]
+    records = run.read_metrics()
+    assert [r["round"] for r in records] == [0, 1, 2]
+    first = records[1]
+    assert first["clients"] == 3 and first["replies"] == 2 and first["aggregated"]
+    assert first["failures"] == [{"node": 12, "error": "boom"}]
+    assert first["fed_val_ndcg@10"] == 0.5 and first["examples"] == 10
+    assert summary["federation"]["rounds"] == 2 and run.read_kind() == "federated"
+
+
+def test_too_few_replies_keep_the_state_and_say_so(tmp_path, cfg):
+    fed = ScriptedFederation()
+    run = RunDir(tmp_path).create()
+    run_federation(fed, cfg(**{"min-replies": 3}), run)
+    assert not run.read_metrics()[1]["aggregated"]
+    assert torch.equal(
+        run.load_state("checkpoint.safetensors")["item_head.weight"],
+        run.load_state("state.safetensors")["item_head.weight"],
+    )
+
+
+def test_local_dp_writes_a_line_per_reply_and_stops_asking_a_declined_client(tmp_path, cfg):
+    fed = ScriptedFederation(decline=(11,), spend=SPEND)
+    run = RunDir(tmp_path).create()
+    run_federation(fed, cfg(**{"privacy-mode": "local", "num-server-rounds": 3}), run)
+    lines = PrivacyLedger(run.path).read()
+    assert [(e["round"], e["client"], e["trained"]) for e in lines] == [
+        (1, 0, True),
+        (1, 1, False),
+        (2, 0, True),
+        (3, 0, True),
+    ]
+    assert fed.trained[1][1] == [10, 12]  # node 11 declined in round 1, never asked again
+    assert run.read_metrics()[1]["ledger_clients"] == [0, 1]
+
+
+def test_central_dp_releases_noise_when_nobody_moved(tmp_path, cfg):
+    fed = ScriptedFederation(fail=(10, 11, 12))  # nobody's update arrives
+    run = RunDir(tmp_path).create()
+    run_federation(fed, cfg(**{"privacy-mode": "central", "noise-multiplier": 1.0}), run)
+    assert fed.noised == 2 and fed.central is not None
+    lines = PrivacyLedger(run.path).read()
+    assert len(lines) == 6 and not any(e["trained"] for e in lines)  # every client, every round

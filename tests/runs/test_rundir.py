@@ -1,0 +1,79 @@
+"""The run directory: what it refuses, what it replaces, and what survives a crash."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+from fedrec.config import build_config
+from fedrec.errors import FedrecError
+from fedrec.runs.rundir import CONFIG, RunDir
+
+
+def test_a_run_is_never_overwritten_by_accident(tmp_path):
+    run = RunDir(tmp_path / "run").create()
+    run.write_config(build_config({}))
+    with pytest.raises(FedrecError, match=r"unfinished run.*--overwrite"):
+        RunDir(tmp_path / "run").create()
+    run.write_summary({"test": {}})
+    with pytest.raises(FedrecError, match="finished run"):
+        RunDir(tmp_path / "run").create()
+
+
+def test_overwrite_removes_the_run_files_and_nothing_else(tmp_path):
+    run = RunDir(tmp_path / "run").create()
+    run.write_config(build_config({}))
+    run.write_kind("federated")
+    run.append_metrics({"round": 1})
+    (run.path / "client-state").mkdir()
+    (run.path / "notes.txt").write_text("mine")
+    RunDir(tmp_path / "run").create(overwrite=True)
+    assert sorted(p.name for p in run.path.iterdir()) == ["notes.txt"]
+
+
+def test_config_kind_state_and_summary_round_trip(tmp_path):
+    run = RunDir(tmp_path).create()
+    cfg = build_config({"lora-rank": 4, "seed": 3})
+    run.write_config(cfg)
+    assert run.require().read_config() == cfg
+    assert run.read_kind() is None
+    run.write_kind("centralized")
+    assert run.read_kind() == "centralized"
+    state = {"a": torch.arange(6, dtype=torch.float32).reshape(2, 3)}
+    run.save_state(state)
+    assert torch.equal(run.load_state()["a"], state["a"])
+    run.write_summary({"test": {"ndcg@10": math.nan}, "privacy": {"epsilon": math.inf}})
+    summary = run.read_summary()
+    assert summary["test"]["ndcg@10"] is None and summary["privacy"]["epsilon"] is None
+    assert not list(tmp_path.glob("*.tmp"))  # no temporary file is left behind
+
+
+def test_metrics_are_appended_one_whole_line_each(tmp_path):
+    run = RunDir(tmp_path).create()
+    run.append_metrics({"epoch": 1, "loss": 0.5})
+    run.append_metrics({"epoch": 2, "loss": math.nan})
+    assert run.read_metrics() == [{"epoch": 1, "loss": 0.5}, {"epoch": 2, "loss": None}]
+    lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(x)["epoch"] for x in lines] == [1, 2]
+
+
+def test_lenient_reading_skips_keys_this_version_does_not_know(tmp_path):
+    run = RunDir(tmp_path).create()
+    run.write_config(build_config({}))
+    with open(tmp_path / CONFIG, "a") as fh:
+        fh.write('retired-key = "x"\n')
+    with pytest.raises(FedrecError, match="retired-key"):
+        run.read_config()
+    assert run.read_config(lenient=True) == build_config({})
+
+
+def test_missing_files_name_the_fix(tmp_path):
+    with pytest.raises(FedrecError, match="not a run directory"):
+        RunDir(tmp_path).require()
+    with pytest.raises(FedrecError, match="did not finish saving"):
+        RunDir(tmp_path).load_state()
+    with pytest.raises(FedrecError, match="has not finished"):
+        RunDir(tmp_path).read_summary()
