@@ -23,7 +23,7 @@ from pathlib import Path
 from opacus.accountants import RDPAccountant
 
 from fedrec.audit.ledger_audit import audit_run
-from fedrec.privacy.ledger import LEDGER
+from fedrec.privacy.ledger import LEDGER, line_hash
 
 DELTA, RATE, STEPS = 1e-5, 0.02, 50
 
@@ -39,7 +39,7 @@ def _epsilon(history: tuple[tuple[float, float, int], ...]) -> float:
 
 def write_ledger(path: Path, clients: int, rounds: int) -> None:
     histories: dict[int, tuple[tuple[float, float, int], ...]] = {c: () for c in range(clients)}
-    lines, log = [], []
+    lines, log, prev = [], [], ""
     for rnd in range(1, rounds + 1):
         for c in range(clients):
             sigma = 0.8 + 0.1 * (c % 10)
@@ -49,6 +49,7 @@ def write_ledger(path: Path, clients: int, rounds: int) -> None:
             lines.append(
                 json.dumps(
                     {
+                        "prev": prev,
                         "round": rnd,
                         "client": c,
                         "mode": "local",
@@ -64,9 +65,11 @@ def write_ledger(path: Path, clients: int, rounds: int) -> None:
                         "epsilon_unsampled": None,
                         "accountant": "rdp",
                         "trained": bool(steps),
+                        "randomness": "os",
                     }
                 )
             )
+            prev = line_hash(lines[-1])
         log.append(json.dumps({"round": rnd, "ledger_clients": list(range(clients))}))
     (path / LEDGER).write_text("\n".join(lines) + "\n")
     (path / "metrics.jsonl").write_text("\n".join(log) + "\n")

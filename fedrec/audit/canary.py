@@ -26,12 +26,14 @@ from fedrec.config import Config
 from fedrec.data.loading import prepare_split
 from fedrec.device import pick_device
 from fedrec.federated.partition import check_partition, client_data
+from fedrec.federated.server import MECHANISM
 from fedrec.models.catalog_model import build_catalog_model
+from fedrec.privacy.calibration import rdp_epsilon_of
 from fedrec.privacy.central import CentralDP
-from fedrec.privacy.dp_sgd import DPSGDTrainer
+from fedrec.privacy.dp_sgd import DPSGDTrainer, dp_rows
 from fedrec.privacy.empirical import CANARY_SCALE, EmpiricalResult, audit_delta, audit_scores
+from fedrec.privacy.mechanism import LocalMechanism, count_records, resolve_local_mechanism
 from fedrec.runs.rundir import RunDir
-from fedrec.training.rows import build_rows
 
 
 def empirical_audit(
@@ -42,18 +44,25 @@ def empirical_audit(
     federated = run.read_kind() != "centralized"
     if cfg.privacy.privacy_mode == "central":
         return central_canary_audit(cfg, canaries, progress=progress)
-    return dp_sgd_canary_audit(cfg, canaries, federated=federated, progress=progress)
+    saved = run.path / MECHANISM
+    mechanism = LocalMechanism.from_json(saved.read_text()) if saved.is_file() else None
+    return dp_sgd_canary_audit(
+        cfg, canaries, federated=federated, progress=progress, mechanism=mechanism
+    )
 
 
 def dp_sgd_canary_audit(
-    cfg: Config, canaries: int, *, federated: bool, progress: bool = True
+    cfg: Config,
+    canaries: int,
+    *,
+    federated: bool,
+    progress: bool = True,
+    mechanism: LocalMechanism | None = None,
 ) -> EmpiricalResult:
+    """DP-SGD as the run trained (its saved ``mechanism``, else the one its config gives)
+    on the data of client 0 (or the whole training set), with canaries among its records.
+    A non-private run is audited as the same DP-SGD with no noise."""
     private = cfg.privacy.privacy_mode == "local"
-    privacy = cfg.privacy
-    if not private:  # the same DP-SGD code path, with nothing added: no noise
-        privacy = dataclasses.replace(
-            privacy, privacy_mode="local", noise_multiplier=0.0, target_epsilon=0.0
-        )
     torch.manual_seed(cfg.train.seed)
     rng = np.random.default_rng((cfg.train.seed, 7))
     split = prepare_split(cfg)
@@ -71,15 +80,24 @@ def dp_sgd_canary_audit(
         epochs = fed.num_server_rounds * fed.local_epochs
     else:
         data, epochs = split.train, cfg.train.epochs
-    rows = build_rows(data, cfg.data.max_history)
-    trainer = DPSGDTrainer(cm, rows, cfg.train, privacy, epochs=epochs, rng=rng, canaries=canaries)
+    if mechanism is None:
+        audited = cfg if private else _as_dp_sgd(cfg)
+        records = count_records(data, audited.train.privacy_unit, audited.privacy.dp_window)
+        population = records * (fed.num_clients or 1) if federated else records
+        mechanism = resolve_local_mechanism(
+            audited, population=population, records_per_client=records, epochs=epochs
+        )
+    if not private:  # the same DP-SGD code path, with nothing added: no noise
+        mechanism = dataclasses.replace(mechanism, noise_multiplier=0.0)
+    rows = dp_rows(data, cfg.data.max_history, mechanism)
+    trainer = DPSGDTrainer(cm, rows, cfg.train, cfg.privacy, mechanism, rng=rng, canaries=canaries)
     try:
         for epoch in tqdm(range(epochs), desc="audit: DP-SGD with canaries", disable=not progress):
             trainer.epoch(desc=f"epoch {epoch + 1}")
         if trainer.canaries is None:  # pragma: no cover - canaries > 0 always builds them
             raise RuntimeError("no canaries were inserted")
         delta = audit_delta(canaries, trainer.delta)
-        theory = float(trainer.engine.get_epsilon(delta)) if private else math.inf
+        theory = rdp_epsilon_of(trainer.history(), delta) if private else math.inf
         return audit_scores(
             trainer.canaries.scores(),
             trainer.canaries.included,
@@ -89,6 +107,13 @@ def dp_sgd_canary_audit(
         )
     finally:
         trainer.close()
+
+
+def _as_dp_sgd(cfg: Config) -> Config:
+    """A non-private run's config read as local DP (for its mechanism's shape only)."""
+    return dataclasses.replace(
+        cfg, privacy=dataclasses.replace(cfg.privacy, privacy_mode="local", target_epsilon=1.0)
+    )
 
 
 def central_canary_audit(cfg: Config, canaries: int, *, progress: bool = True) -> EmpiricalResult:

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from fedrec.audit.lines import expected_lines, read_ledger, run_settings
+from fedrec.audit.lines import checkpoint_findings, expected_lines, read_ledger, run_settings
 from fedrec.audit.results import (
     ACCOUNTANTS,
     MAX_FINDINGS_PER_CLIENT,
@@ -37,8 +37,13 @@ from fedrec.audit.results import (
     Finding,
 )
 from fedrec.errors import FedrecError
+from fedrec.federated.client_state import load_history
 from fedrec.privacy.accounting import prv_epsilon, rdp_to_epsilon, sgm_rdp
 from fedrec.privacy.ledger import LEDGER
+from fedrec.privacy.randomness import CSPRNG, OS_SEEDED
+
+#: Where a line's DP randomness may come from.
+PRIVATE_SOURCES = (OS_SEEDED, CSPRNG)
 
 Lines = list[tuple[int, dict[str, Any]]]  # (line number, parsed line)
 
@@ -66,6 +71,8 @@ def audit_run(
         by_client[entry["client"]].append((number, entry))
     expected, centralized = expected_lines(run_dir)
     findings += _missing_lines(entries, expected, mode, by_client)
+    findings += checkpoint_findings(run_dir)
+    findings += _accountant_findings(run_dir, by_client)
     clients: list[ClientAudit] = []
     for client in sorted(by_client):
         audit, client_findings = _audit_client(
@@ -161,6 +168,36 @@ def _missing_lines(
                     )
                 )
     return found
+
+
+def _accountant_findings(run_dir: Path, by_client: dict[int, Lines]) -> list[Finding]:
+    """Each client's own accountant (``client-state/``) against its ledger lines: the
+    steps spent at each (σ, q) must agree."""
+    found = []
+    for path in sorted((run_dir / "client-state").glob("partition-*-privacy.json")):
+        client = int(path.name.split("-")[1])
+        history = load_history(path) or []
+        own: dict[tuple[float, float], int] = defaultdict(int)
+        for sigma, q, steps in history:
+            own[(float(sigma), float(q))] += int(steps)
+        ledger: dict[tuple[float, float], int] = defaultdict(int)
+        for _, x in by_client.get(client, []):
+            if x["trained"]:
+                ledger[(float(x["noise_multiplier"]), float(x["sample_rate"]))] += int(x["steps"])
+        if dict(own) != dict(ledger):
+            found.append(
+                Finding(
+                    "mismatch",
+                    f"client {client}: its own accountant ({path.name}) spent "
+                    f"{_spends(own)}, the ledger records {_spends(ledger)}",
+                    client=client,
+                )
+            )
+    return found
+
+
+def _spends(steps: dict[tuple[float, float], int]) -> str:
+    return ", ".join(f"{n} steps at σ={s:.4g}, q={q:.3g}" for (s, q), n in sorted(steps.items()))
 
 
 @dataclass(frozen=True)
@@ -275,6 +312,21 @@ def _check_line_spend(
     """The checks of one line against its recomputation."""
     client, rnd = found.client, x["round"]
     where = f"client {client}, round {rnd}"
+    if x["randomness"] not in PRIVATE_SOURCES:
+        found.add(
+            "randomness",
+            f"{where}: the DP randomness came from {x['randomness']!r}, not from OS "
+            "randomness: anyone who knows the seed could replay the noise",
+            number,
+            rnd,
+        )
+    if x["noise_multiplier"] <= 0 or math.isinf(x["epsilon"]) or math.isinf(x["epsilon_round"]):
+        found.add(
+            "noise",
+            f"{where}: σ = {x['noise_multiplier']:g} (ε = {x['epsilon']}): no noise, no guarantee",
+            number,
+            rnd,
+        )
     if x["delta"] >= 1.0 / x["records"]:
         found.add(
             "delta",

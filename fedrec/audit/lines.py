@@ -9,7 +9,7 @@ from typing import Any
 
 from fedrec.audit.results import Finding
 from fedrec.errors import FedrecError
-from fedrec.privacy.ledger import FIELDS
+from fedrec.privacy.ledger import FIELDS, LEDGER, line_hash
 from fedrec.runs.rundir import RunDir
 
 _NUMBER = (int, float)
@@ -49,21 +49,29 @@ def check_line(entry: Any) -> str | None:
         "unit": isinstance(entry["unit"], str),
         "accountant": isinstance(entry["accountant"], str),
         "epsilon_unsampled": entry["epsilon_unsampled"] is None or number("epsilon_unsampled", 0),
+        "randomness": isinstance(entry["randomness"], str),
+        "prev": isinstance(entry["prev"], str),
     }
     bad = [k for k, good in checks.items() if not good]
     return f"has an invalid {', '.join(bad)}" if bad else None
 
 
 def read_ledger(path: Path) -> tuple[list[tuple[int, dict[str, Any]]], list[Finding]]:
-    """Well-formed lines (with their line numbers) and findings for the others."""
+    """Well-formed lines (with their line numbers) and findings for the others, and for
+    every break of the hash chain (a line removed, reordered or rewritten)."""
     text = path.read_text(encoding="utf-8", errors="replace")
     entries: list[tuple[int, dict[str, Any]]] = []
     findings: list[Finding] = []
     raw = text.split("\n")
     torn = raw[-1] != ""  # the file must end with a newline: a torn last write does not
+    previous = ""
     for number, line in enumerate(raw, start=1):
         if not line.strip():
             continue
+        chained = _chain_finding(line, previous, number)
+        if chained is not None:
+            findings.append(chained)
+        previous = line_hash(line)
         why = None
         try:
             entry = json.loads(line)
@@ -79,6 +87,54 @@ def read_ledger(path: Path) -> tuple[list[tuple[int, dict[str, Any]]], list[Find
         else:
             entries.append((number, entry))
     return entries, findings
+
+
+def _chain_finding(line: str, previous: str, number: int) -> Finding | None:
+    try:
+        prev = json.loads(line).get("prev")
+    except (json.JSONDecodeError, AttributeError):
+        return None  # reported as malformed
+    if prev == previous:
+        return None
+    return Finding(
+        "chain",
+        f"ledger line {number} does not follow the line before it (its prev hash is "
+        f"{str(prev)[:12]}..., the line before hashes to {previous[:12] or 'nothing'}...): a "
+        "line was removed, reordered or rewritten",
+        line=number,
+    )
+
+
+def checkpoint_findings(run_dir: Path) -> list[Finding]:
+    """The last checkpoint's record of the ledger (line count and last hash) against the
+    ledger: lines cut from the end, or a ledger rewritten after the checkpoint."""
+    path = run_dir / "checkpoint.json"
+    if not path.is_file():
+        return []
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+        count, head = int(info["ledger_lines"]), str(info["ledger_head"])
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+        return []  # a checkpoint of a run without a ledger record
+    lines = [x for x in (run_dir / LEDGER).read_text(encoding="utf-8").splitlines() if x]
+    if len(lines) < count:
+        return [
+            Finding(
+                "chain",
+                f"the checkpoint after round {info.get('round')} recorded {count} ledger lines; "
+                f"the ledger holds {len(lines)}: lines were cut from its end",
+            )
+        ]
+    if count and line_hash(lines[count - 1]) != head:
+        return [
+            Finding(
+                "chain",
+                f"ledger line {count} is not the one the checkpoint recorded: the ledger was "
+                "rewritten after it",
+                line=count,
+            )
+        ]
+    return []
 
 
 def expected_lines(run_dir: Path) -> tuple[dict[int, set[int]], bool]:

@@ -30,22 +30,42 @@ def to_markdown(report: AuditReport) -> str:
         "",
         "## Clients",
         "",
-        "| client | rounds trained | ε reported | ε recomputed | ε (RDP) | ε unsampled "
-        "| δ | budget left |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for c in report.clients:
-        lines.append(
-            f"| {c.client} | {c.rounds} | {c.epsilon_reported:.4g} | {c.epsilon:.4g} | "
-            f"{c.epsilon_rdp:.4g} | {_opt(c.epsilon_unsampled)} | {c.delta:.2e} | "
-            f"{_opt(c.budget_left)} |"
-        )
+    lines += _central_clients(report) if report.mode == "central" else _client_table(report)
     lines += ["", "## Findings", ""]
     lines += [f"- **{f.kind}**: {f.message}" for f in report.findings] or ["None."]
     if report.notes:
         lines += ["", "## Notes", ""] + [f"- {n}" for n in report.notes]
     lines += ["", "![ε over rounds](audit_epsilon.png)", ""]
     return "\n".join(lines)
+
+
+def _client_table(report: AuditReport) -> list[str]:
+    lines = [
+        "| client | rounds trained | ε reported | ε recomputed | ε (RDP) | δ | budget left |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for c in report.clients:
+        lines.append(
+            f"| {c.client} | {c.rounds} | {c.epsilon_reported:.4g} | {c.epsilon:.4g} | "
+            f"{c.epsilon_rdp:.4g} | {c.delta:.2e} | {_opt(c.budget_left)} |"
+        )
+    return lines
+
+
+def _central_clients(report: AuditReport) -> list[str]:
+    """Central DP: no per-client rows. Which clients took part in which round is what the
+    amplified ε needs kept secret, so this shareable report gives the spread of ε only
+    (every client's line is in audit.json, which stays with the run's operator)."""
+    eps = [c.epsilon for c in report.clients]
+    if not eps:
+        return ["No client spent privacy."]
+    return [
+        f"{len(eps)} clients; ε with the amplification of sampling: from {min(eps):.4g} to "
+        f"{max(eps):.4g} (every release spends every client's privacy alike). Per-client "
+        "participation is not listed here: it would undercut that amplification. "
+        "`audit.json` holds each client's lines and stays with the run's operator.",
+    ]
 
 
 def _opt(value: float | None) -> str:

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 TOLERANCE = 0.01  # relative (absolute below ε = 1)
-ERRORS = ("malformed", "missing", "mismatch", "breach", "delta")
+ERRORS = ("malformed", "missing", "mismatch", "breach", "delta", "chain", "randomness", "noise")
 ACCOUNTANTS = ("rdp", "prv")
 MAX_FINDINGS_PER_CLIENT = 5
 

@@ -21,6 +21,9 @@ def print_privacy(summary: dict[str, Any]) -> None:
     if privacy.get("mode", "off") == "off":
         console.print("[bold yellow]privacy: OFF[/] (no differential privacy guarantee)")
         return
+    if "delta" not in privacy:
+        console.print(f"privacy: {privacy.get('mode')} DP, but no client trained: nothing spent")
+        return
     if privacy.get("mode") == "central":
         console.print(
             f"privacy: central DP-FedAvg, ({privacy['epsilon']:.2f}, {privacy['delta']:.1e})-DP "

@@ -36,7 +36,40 @@ class PrivacyConfig:
         default=0.0,
         metadata={"help": "pick the noise for this ε over the run (0 = use noise-multiplier)"},
     )
-    delta: float = field(default=0.0, metadata={"help": "δ of the guarantee (0 = 1/(10 N))"})
+    delta: float = field(
+        default=0.0,
+        metadata={
+            "help": "δ of the guarantee (0 = min(1e-5, N^-1.1) for the N privacy units the "
+            "guarantee covers, the whole population: users or records of every client)"
+        },
+    )
+    allow_large_delta: bool = field(
+        default=False,
+        metadata={"help": "accept delta above 1e-3 (a weak guarantee; off: refused)"},
+    )
+    dp_population: int = field(
+        default=0,
+        metadata={
+            "help": "N for δ: the privacy units the guarantee covers (0 = counted from the "
+            "data: users, or user-days under privacy-unit=interaction)"
+        },
+    )
+    dp_sample_rate: float = field(
+        default=0.0,
+        metadata={
+            "help": "under local DP: the Poisson rate at which a client samples its records, "
+            "the same public value for every client (0 = batch-size over the records of the "
+            "mean client, set once when a run starts)"
+        },
+    )
+    dp_window: int = field(
+        default=86_400,
+        metadata={
+            "help": "privacy-unit=interaction: seconds of one record, a user's interactions "
+            "in one window (a row's history never reaches outside its window, so one "
+            "interaction changes one record)"
+        },
+    )
     dp_negatives: int = field(
         default=128,
         metadata={"help": "catalog negatives per example under DP"},
@@ -72,6 +105,26 @@ class PrivacyConfig:
             raise ConfigError(f"target-epsilon={self.target_epsilon} must be >= 0 (0 = off).")
         if not 0.0 <= self.delta < 1.0:
             raise ConfigError(f"delta={self.delta} must be in [0, 1).")
+        if self.delta > 1e-3 and not self.allow_large_delta:
+            raise ConfigError(
+                f"delta={self.delta:g} is above 1e-3: the ε bound would fail with a probability "
+                "no privacy claim should accept. Lower delta (or leave it 0 for min(1e-5, "
+                "N^-1.1)), or set allow-large-delta=true to accept it knowingly."
+            )
+        if not 0.0 <= self.dp_sample_rate <= 1.0:
+            raise ConfigError(f"dp-sample-rate={self.dp_sample_rate} must be in [0, 1].")
+        check_min("dp-population", self.dp_population, 0)
+        check_min("dp-window", self.dp_window, 1)
+        if (
+            self.privacy_mode in ("local", "central")
+            and self.noise_multiplier == 0
+            and self.target_epsilon == 0
+        ):
+            raise ConfigError(
+                f"privacy-mode={self.privacy_mode!r} with noise-multiplier=0 adds no noise: "
+                "there is no guarantee to give. Set target-epsilon (or noise-multiplier > 0), "
+                "or privacy-mode=off."
+            )
         check_min("dp-negatives", self.dp_negatives, 1)
         check_min("dp-physical-batch", self.dp_physical_batch, 0)
         if self.budget_epsilon < 0:

@@ -6,8 +6,10 @@ The split works on integer indices (item index = row of the catalog, user index
 Policy, in order:
 
 1. Optional k-core filtering of interactions (:func:`kcore_filter`).
-2. **Cold items**: a ``cold_item_fraction`` of the items that have interactions is
-   chosen at random; every interaction with them is withheld from training. They
+2. **Cold items**: a ``cold_item_fraction`` of the catalog's items is chosen at
+   random (from the catalog alone: which items are new arrivals is public
+   knowledge, never a function of who interacted with what); every interaction
+   with them is withheld from training. They
    are evaluated by ranking them *among the cold items only* (the candidates a
    platform has for new arrivals), for the warm users who interacted with them.
 3. **Cold users**: a ``cold_user_fraction`` of users is withheld from training.
@@ -147,10 +149,11 @@ def split_dataset(
     # Stable sort keeps file order between equal timestamps.
     frame = frame.sort_values(["user", "timestamp"], kind="stable").reset_index(drop=True)
 
-    interacted = np.unique(frame["item"].to_numpy())
-    n_cold_items = round(cold_item_fraction * len(interacted))
+    # New arrivals are catalog knowledge: chosen among the catalog's items, never from who
+    # interacted with what (which would make the public warm mask a function of private data).
+    n_cold_items = round(cold_item_fraction * len(items))
     cold_items = np.zeros(len(items), dtype=bool)
-    cold_items[rng.choice(interacted, size=n_cold_items, replace=False)] = True
+    cold_items[rng.choice(len(items), size=n_cold_items, replace=False)] = True
 
     is_cold_item = cold_items[frame["item"].to_numpy()]
     warm = frame[~is_cold_item]

@@ -25,7 +25,8 @@ from fedrec.evaluation.harness import evaluate_cases
 from fedrec.federated.protocol import EvalResult, State, TrainResult
 from fedrec.federated.sources import ClientInputs, ClientSource, GlobalSplitSource
 from fedrec.models.state import load_trainable_state, trainable_state
-from fedrec.privacy.dp_sgd import DPSGDTrainer
+from fedrec.privacy.dp_sgd import DPSGDTrainer, dp_rows
+from fedrec.privacy.mechanism import LocalMechanism
 from fedrec.training.rows import build_rows
 from fedrec.training.trainer import make_optimizer, train_epoch
 
@@ -47,13 +48,15 @@ class ClientRuntime:
         server_round: int,
         proximal_mu: float = 0.0,
         privacy_history: list[tuple[float, float, int]] | None = None,
+        mechanism: LocalMechanism | None = None,
+        budget: float = 0.0,
     ) -> TrainResult:
         """Local epochs from ``state``; the result holds only the trainable state.
 
-        Under ``privacy-mode = local`` the epochs are DP-SGD, ``privacy_history``
-        (this client's accountant history from earlier rounds) is restored first,
-        and a round that would take the client past ``budget-epsilon`` is declined:
-        no training, no update.
+        Under ``privacy-mode = local`` the epochs are DP-SGD with ``mechanism`` (the
+        run's public one), ``privacy_history`` (this client's accountant history from
+        earlier rounds) is restored first, and a round that would take the client past
+        ``budget`` (its own policy's ε cap) is declined: no training, no update.
         """
         start = time.perf_counter()
         seed = (self.cfg.train.seed, server_round, self.partition_id)
@@ -62,7 +65,9 @@ class ClientRuntime:
         load_trainable_state(self.cm.model, state)
         self.cm.mark_stale()
         if self.cfg.privacy.privacy_mode == "local":
-            return self._train_private(rng, start, privacy_history or [])
+            if mechanism is None:
+                raise ValueError("local DP training needs the run's mechanism")
+            return self._train_private(rng, start, privacy_history or [], mechanism, budget)
         optimizer = make_optimizer(self.cm, self.cfg.train)
         reference = {k: v.clone() for k, v in state.items()}
         losses, examples = [], 0
@@ -97,26 +102,32 @@ class ClientRuntime:
         )
 
     def _train_private(
-        self, rng: np.random.Generator, start: float, history: list[tuple[float, float, int]]
+        self,
+        rng: np.random.Generator,
+        start: float,
+        history: list[tuple[float, float, int]],
+        mechanism: LocalMechanism,
+        budget: float,
     ) -> TrainResult:
-        fed, privacy = self.cfg.federation, self.cfg.privacy
+        local_epochs = self.cfg.federation.local_epochs
+        rows = dp_rows(self.data.train, self.cfg.data.max_history, mechanism)
         trainer = DPSGDTrainer(
             self.cm,
-            self.rows,
+            rows,
             self.cfg.train,
-            privacy,
-            epochs=fed.num_server_rounds * fed.local_epochs,
+            self.cfg.privacy,
+            mechanism,
             rng=rng,
             accountant_history=history,
         )
         try:
-            steps = trainer.steps_per_epoch * fed.local_epochs
-            if privacy.budget_epsilon and trainer.epsilon_after(steps) > privacy.budget_epsilon:
+            steps = mechanism.steps(local_epochs)
+            if budget and trainer.epsilon_after(steps) > budget:
                 return self._result(
                     None, 0, [], start, spend=trainer.spend(0), privacy_history=history
                 )
             losses, examples = [], 0
-            for _ in range(fed.local_epochs):
+            for _ in range(local_epochs):
                 stats = trainer.epoch()
                 losses.append(stats.loss)
                 examples += stats.examples

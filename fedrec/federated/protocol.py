@@ -18,6 +18,7 @@ import torch
 
 from fedrec.privacy.central import CentralDP
 from fedrec.privacy.ledger import PrivacySpend
+from fedrec.privacy.mechanism import LocalMechanism
 
 State = dict[str, torch.Tensor]
 
@@ -82,8 +83,9 @@ class Federation(Protocol):
         """Wait until ``count`` nodes are connected; their ids."""
         ...
 
-    def begin(self, central: CentralDP | None) -> None:
-        """Set up aggregation: plain, or DP-FedAvg with ``central``'s noise and clipping."""
+    def begin(self, central: CentralDP | None, local: LocalMechanism | None) -> None:
+        """Set up the run: aggregation (plain, or DP-FedAvg with ``central``'s noise and
+        clipping), and under local DP the public mechanism every client is asked to use."""
         ...
 
     def partitions(self, nodes: Sequence[int]) -> dict[int, int]:

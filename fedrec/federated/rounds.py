@@ -26,6 +26,8 @@ from fedrec.federated.server import ServerRuntime
 from fedrec.privacy import NOT_PRIVATE
 from fedrec.privacy.central import CentralDP, CentralSpends
 from fedrec.privacy.ledger import PrivacyLedger
+from fedrec.privacy.mechanism import LocalMechanism, LocalSpends
+from fedrec.privacy.randomness import private_numpy_rng, reseed_numpy_global
 from fedrec.runs.rundir import RunDir
 
 log = logging.getLogger(__name__)
@@ -54,6 +56,8 @@ class RoundLoop:
         self.totals = _Totals()
         self.central: CentralDP | None = None
         self.spends: CentralSpends | None = None
+        self.local: LocalMechanism | None = None
+        self.local_spends: LocalSpends | None = None
 
     def run_all(self, *, resume: bool = False) -> dict[str, Any]:
         """Every round from the start (or the last checkpoint); returns the summary."""
@@ -71,11 +75,14 @@ class RoundLoop:
             server.record({"round": 0, **server.evaluate(0, state)})
         self.nodes = self.fed.connect(server.num_clients)
         if self.mode == "central":
-            self.central = CentralDP.from_config(cfg, len(self.nodes))
-        self.fed.begin(self.central)
-        if self.central is not None:
             assert self.ledger is not None
             self.spends = CentralSpends(self.ledger, self.fed.partitions(self.nodes))
+            self.central = CentralDP.from_config(cfg, len(self.nodes), self.spends.releases)
+        elif self.mode == "local":
+            assert self.ledger is not None
+            self.local = server.local_mechanism(rounds_done=start_round)
+            self.local_spends = LocalSpends(self.ledger, self.mode)
+        self.fed.begin(self.central, self.local)
         self.totals.rounds_run = start_round
         for rnd in range(start_round + 1, cfg.federation.num_server_rounds + 1):
             chosen = self._choose(rnd)
@@ -100,16 +107,18 @@ class RoundLoop:
             fed = self.cfg.federation
             return select_nodes(available, fed.clients_per_round, self.cfg.train.seed, rnd)
         assert self.spends is not None
-        if budget and self.central.epsilon(self.spends.releases + 1) > budget:
+        releases = self.spends.releases
+        if budget and self.central.epsilon_of([*releases, self.central.release()]) > budget:
             log.warning(
                 "stopping before round %d: its release would take the model past "
                 "budget-epsilon=%g (ε now %.3f)",
                 rnd,
                 budget,
-                self.central.epsilon(self.spends.releases),
+                self.central.epsilon_of(releases),
             )
             return None
-        return poisson_select(available, self.central.sample_rate, self.cfg.train.seed, rnd)
+        # Secret sampling: the amplified ε holds only while nobody can replay who took part.
+        return poisson_select(available, self.central.sample_rate, private_numpy_rng())
 
     def _round(self, rnd: int, chosen: list[int], state: State) -> State:
         t0 = time.perf_counter()
@@ -130,29 +139,36 @@ class RoundLoop:
         for failure in failed:
             log.warning("round %d: client on node %s failed: %s", rnd, failure.node, failure.error)
         state = self._aggregate(rnd, state, ok, entry)
-        entry.update(_weighted([(r.result.num_examples, _reply_report(r)) for r in ok]))
-        entry["examples"] = int(sum(r.result.num_examples for r in ok))
+        if self.local is None:  # under local DP replies carry no loss, time or count
+            entry.update(_weighted([(r.result.num_examples, _reply_report(r)) for r in ok]))
+            entry["examples"] = int(sum(r.result.num_examples for r in ok))
         self.totals.sent += [float(r.bytes_sent) for r in ok]
         self.totals.received += [float(r.bytes_received) for r in ok]
-        evals, eval_failed = self.fed.evaluate(rnd, state, chosen) if chosen else ([], [])
+        # Under local DP the clients' own validation metrics would leave them unprotected:
+        # the global model is evaluated on the server only.
+        asked = chosen if self.local is None else []
+        evals, eval_failed = self.fed.evaluate(rnd, state, asked) if asked else ([], [])
         entry.update(_federated_eval(evals))
         entry["eval_failures"] = [{"node": f.node, "error": f.error} for f in eval_failed]
         self._finish_round(rnd, state, entry, t0, ok, evals, len(chosen))
         return state
 
     def _local_ledger(self, rnd: int, replies: list[TrainReply]) -> list[int]:
-        """Local DP: one ledger line per reply (declined rounds too); the clients written."""
-        if self.ledger is None or self.central is not None:
+        """Local DP: one ledger line per reply (declined rounds too), from the public
+        mechanism and whether the client trained; the clients written."""
+        if self.local is None or self.local_spends is None:
             return []
         clients = []
         for reply in replies:
-            spend = reply.result.spend
-            if spend is None:  # pragma: no cover - local DP clients always report a spend
-                raise RuntimeError(f"node {reply.node} replied without its privacy spend")
-            self.ledger.append(
-                spend.entry(rnd, reply.result.partition, self.mode, self.cfg.train.privacy_unit)
+            client = reply.result.partition
+            self.local_spends.record(
+                self.local,
+                rnd,
+                client,
+                trained=not reply.result.declined,
+                epochs=self.cfg.federation.local_epochs,
             )
-            clients.append(reply.result.partition)
+            clients.append(client)
         return clients
 
     def _aggregate(
@@ -164,12 +180,13 @@ class RoundLoop:
             # apply: keeping the old state would reveal that nobody's update arrived).
             # A zero update adds nothing to the sum (and Flower cannot clip it).
             moved = [r for r in ok if _moved(r.result.state, state)]
+            reseed_numpy_global()  # Flower's wrapper draws the noise from numpy's generator
             agg = self.fed.aggregate(rnd, moved) if moved else None
             entry["aggregated"] = True
             entry["ledger_clients"] = self.spends.record(
                 self.central, rnd, self.cfg.train.privacy_unit, {r.node for r in ok}
             )
-            entry["epsilon"] = self.central.epsilon(self.spends.releases)
+            entry["epsilon"] = self.central.epsilon_of(self.spends.releases)
             return agg if agg is not None else self.fed.noise_only(state)
         if len(ok) >= self.cfg.federation.min_replies:
             agg = self.fed.aggregate(rnd, ok)
@@ -204,7 +221,7 @@ class RoundLoop:
         self.totals.round_seconds.append(wall)
         self.totals.client_seconds.append(busy)
         self.server.record(entry)
-        self.server.checkpoint(rnd, state)
+        self.server.checkpoint(rnd, state, self.ledger)
         self.totals.rounds_run = rnd
         log.info(
             "round %d: %d/%d clients, val ndcg %.4f, %.1fs",

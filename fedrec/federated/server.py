@@ -23,11 +23,17 @@ from fedrec.device import pick_device
 from fedrec.evaluation.baselines import zero_shot_vectors
 from fedrec.evaluation.harness import evaluate_cases
 from fedrec.federated.partition import check_partition
-from fedrec.files import atomic_write_json
+from fedrec.files import atomic_write_json, atomic_write_text
 from fedrec.models.catalog_model import build_catalog_model
 from fedrec.models.state import load_trainable_state, trainable_state
 from fedrec.plots import plot_curves
 from fedrec.privacy.ledger import PrivacyLedger
+from fedrec.privacy.mechanism import (
+    LocalMechanism,
+    count_records,
+    extend_mechanism,
+    resolve_local_mechanism,
+)
 from fedrec.runs.rundir import RunDir
 from fedrec.runs.summary import NO_PRIVACY, build_summary
 
@@ -35,6 +41,7 @@ log = logging.getLogger(__name__)
 
 CHECKPOINT = "checkpoint.safetensors"
 CHECKPOINT_INFO = "checkpoint.json"
+MECHANISM = "mechanism.json"
 
 
 class ServerRuntime:
@@ -61,10 +68,21 @@ class ServerRuntime:
     def initial_state(self) -> dict[str, torch.Tensor]:
         return trainable_state(self.cm.model)
 
-    def checkpoint(self, server_round: int, state: dict[str, torch.Tensor]) -> None:
+    def checkpoint(
+        self,
+        server_round: int,
+        state: dict[str, torch.Tensor],
+        ledger: PrivacyLedger | None = None,
+    ) -> None:
         """Save the global state after ``server_round`` (atomic: state first, then the round)."""
         self.run.save_state(state, CHECKPOINT)
-        info = {"round": server_round, "best_ndcg": self.best[0], "best_round": self.best[1]}
+        info: dict[str, Any] = {
+            "round": server_round,
+            "best_ndcg": self.best[0],
+            "best_round": self.best[1],
+        }
+        if ledger is not None:  # what the ledger held: the audit finds lines cut after it
+            info |= {"ledger_lines": ledger.count, "ledger_head": ledger.head}
         atomic_write_json(self.run.path / CHECKPOINT_INFO, info, indent=None)
 
     def resume_point(self) -> tuple[int, dict[str, torch.Tensor]] | None:
@@ -75,6 +93,33 @@ class ServerRuntime:
         info = json.loads(info_path.read_text())
         self.best = (float(info["best_ndcg"]), int(info["best_round"]))
         return int(info["round"]), self.run.load_state(CHECKPOINT)
+
+    def local_mechanism(self, *, rounds_done: int = 0) -> LocalMechanism:
+        """Local DP's public mechanism for this run, fixed before any client trains (and
+        kept in ``mechanism.json``): on a resume the saved one, with σ for the rounds left
+        when the run now goes on longer."""
+        cfg, fed = self.cfg, self.cfg.federation
+        path = self.run.path / MECHANISM
+        epochs = fed.num_server_rounds * fed.local_epochs
+        if rounds_done and path.is_file():
+            mechanism = extend_mechanism(
+                LocalMechanism.from_json(path.read_text(encoding="utf-8")),
+                cfg,
+                epochs_done=rounds_done * fed.local_epochs,
+                epochs_total=epochs,
+            )
+        else:
+            population = count_records(
+                self.split.train, cfg.train.privacy_unit, cfg.privacy.dp_window
+            )
+            mechanism = resolve_local_mechanism(
+                cfg,
+                population=population,
+                records_per_client=population / self.num_clients,
+                epochs=epochs,
+            )
+        atomic_write_text(path, mechanism.to_json() + "\n")
+        return mechanism
 
     # -- evaluation --------------------------------------------------------------------
     def evaluate(self, server_round: int, state: dict[str, torch.Tensor]) -> dict[str, Any]:

@@ -21,7 +21,15 @@ each client is one user's device):
   the noise. Use local DP when the server is not trusted.
 
 δ is the probability with which the bound may fail; it must stay below
-1 / num-clients (default ``1 / (10 · num-clients)``).
+1 / num-clients (default ``min(1e-5, num-clients^-1.1)``).
+
+Who takes part in a round is drawn from OS randomness
+(:func:`~fedrec.privacy.randomness.private_numpy_rng`), and the noise from
+numpy's global generator re-seeded from the OS before every release: the
+amplified ε holds only while the sampling is secret, and anyone with the config
+could replay a seeded draw. Every release's ε is composed from the mechanisms
+the ledger records (a resumed run that goes on longer picks σ for the rounds
+left so that the whole run stays at its target, or is refused).
 """
 
 from __future__ import annotations
@@ -30,8 +38,17 @@ from dataclasses import dataclass
 
 from fedrec.config import Config
 from fedrec.errors import ConfigError
-from fedrec.privacy.calibration import ACCOUNTANT, calibrate_noise, rdp_epsilon_of, resolve_delta
+from fedrec.privacy.calibration import (
+    ACCOUNTANT,
+    calibrate_noise,
+    calibrate_remaining,
+    rdp_epsilon_of,
+    resolve_delta,
+)
 from fedrec.privacy.ledger import LedgerEntry, PrivacyLedger
+from fedrec.privacy.randomness import OS_SEEDED
+
+History = list[tuple[float, float, int]]
 
 
 @dataclass(frozen=True)
@@ -44,8 +61,9 @@ class CentralDP:
     delta: float
 
     @classmethod
-    def from_config(cls, cfg: Config, population: int) -> CentralDP:
-        """Settings for ``population`` clients; σ calibrated when ``target-epsilon`` is set."""
+    def from_config(cls, cfg: Config, population: int, spent: History | None = None) -> CentralDP:
+        """Settings for ``population`` clients; σ calibrated when ``target-epsilon`` is set,
+        over the rounds left after the releases ``spent`` already (a resumed run)."""
         privacy, fed = cfg.privacy, cfg.federation
         expected = fed.clients_per_round or population
         if expected > population:
@@ -55,33 +73,44 @@ class CentralDP:
         q = expected / population
         delta = resolve_delta(privacy.delta, population, "clients")
         sigma = privacy.noise_multiplier
+        done = sum(n for _, _, n in spent or [])
         if privacy.target_epsilon > 0:
-            sigma = calibrate_noise(privacy.target_epsilon, delta, q, fed.num_server_rounds)
+            left = max(fed.num_server_rounds - done, 0)
+            sigma = (
+                calibrate_remaining(privacy.target_epsilon, delta, list(spent), q, left)
+                if spent
+                else calibrate_noise(privacy.target_epsilon, delta, q, fed.num_server_rounds)
+            )
         if sigma <= 0:
             raise ConfigError(
                 "privacy-mode=central needs noise-multiplier > 0 or a target-epsilon."
             )
         return cls(float(sigma), privacy.max_grad_norm, q, expected, population, delta)
 
+    def release(self) -> tuple[float, float, int]:
+        """One round's release: ``(σ, q, 1)``."""
+        return (self.noise_multiplier, self.sample_rate, 1)
+
     def epsilon(self, releases: int, delta: float | None = None) -> float:
-        """ε against observers of the released models after ``releases`` rounds."""
+        """ε of ``releases`` rounds at this σ (against observers of the released models)."""
         history = [(self.noise_multiplier, self.sample_rate, releases)]
         return rdp_epsilon_of(history, self.delta if delta is None else delta)
 
-    def epsilon_unsampled(self, participations: int) -> float:
-        """ε of a client that took part in ``participations`` rounds, sampling known."""
-        return rdp_epsilon_of([(self.noise_multiplier, 1.0, participations)], self.delta)
+    def epsilon_of(self, history: History) -> float:
+        """ε of the releases in ``history`` (each at its own σ)."""
+        return rdp_epsilon_of(history, self.delta)
 
     def ledger_entry(
         self,
         server_round: int,
         client: int,
         unit: str,
-        releases: int,
-        participations: int,
+        releases: History,
+        participations: list[float],
         trained: bool,
     ) -> LedgerEntry:
-        """One client's line for one release (``releases`` and ``participations`` include it)."""
+        """One client's line for one release (``releases``: every release so far, this one
+        included; ``participations``: the σ of each release the client was in)."""
         return LedgerEntry(
             round=server_round,
             client=client,
@@ -94,36 +123,47 @@ class CentralDP:
             delta=self.delta,
             records=self.population,
             epsilon_round=self.epsilon(1),
-            epsilon=self.epsilon(releases),
-            epsilon_unsampled=self.epsilon_unsampled(participations),
+            epsilon=self.epsilon_of(releases),
+            epsilon_unsampled=rdp_epsilon_of([(s, 1.0, 1) for s in participations], self.delta),
             accountant=ACCOUNTANT,
             trained=trained,
+            randomness=OS_SEEDED,
         )
 
 
 class CentralSpends:
-    """Central DP's running counts (releases, and rounds each client was in), restored
-    from the ledger on resume, and the ledger lines of each release."""
+    """Central DP's running record (every release's mechanism, and the releases each client
+    was in), restored from the ledger on resume, and the ledger lines of each release."""
 
     def __init__(self, ledger: PrivacyLedger, partitions: dict[int, int]) -> None:
         """``partitions`` maps each node id to its client (partition) id."""
         self.ledger, self.partitions = ledger, partitions
         lines = ledger.read()
-        self.releases = max(
-            (sum(1 for e in lines if e["client"] == c) for c in partitions.values()), default=0
-        )
+        by_client: dict[int, list[dict[str, object]]] = {}
+        for line in lines:
+            by_client.setdefault(int(line["client"]), []).append(line)  # type: ignore[arg-type]
+        longest = max(by_client.values(), key=len, default=[])
+        self.releases: History = [
+            (float(e["noise_multiplier"]), float(e["sample_rate"]), 1)  # type: ignore[arg-type]
+            for e in longest
+        ]
         self.participations = {
-            c: sum(1 for e in lines if e["client"] == c and e["trained"])
+            c: [
+                float(e["noise_multiplier"])  # type: ignore[arg-type]
+                for e in by_client.get(c, [])
+                if e["trained"]
+            ]
             for c in partitions.values()
         }
 
     def record(self, dp: CentralDP, rnd: int, unit: str, trained_nodes: set[int]) -> list[int]:
         """One line per client for this round's release; returns the clients written."""
-        self.releases += 1
+        self.releases.append(dp.release())
         clients = []
         for node, client in sorted(self.partitions.items(), key=lambda x: x[1]):
             trained = node in trained_nodes
-            self.participations[client] += int(trained)
+            if trained:
+                self.participations[client].append(dp.noise_multiplier)
             self.ledger.append(
                 dp.ledger_entry(
                     rnd, client, unit, self.releases, self.participations[client], trained

@@ -5,25 +5,32 @@ everything computed from it) with respect to one *privacy unit* of the training
 data, against anyone who sees that state: the server and the public model when
 this runs on a client, the public model when it runs centrally.
 
-- ``privacy-unit = interaction``: a record is one interaction (example-level DP;
-  a user with n interactions is protected only as a group of n).
 - ``privacy-unit = user``: a record is one user. Users are Poisson-sampled with
   rate q; a sampled user contributes one of its interactions, drawn at random,
-  so its whole history moves any step's clipped gradient by at most the
-  clipping norm.
+  with the history before it, so its whole data moves any step's clipped
+  gradient by at most the clipping norm.
+- ``privacy-unit = interaction``: a record is one user's interactions in one
+  ``dp-window``; a sampled record contributes one of its interactions with the
+  record's own earlier interactions as history. A row's history never reaches
+  outside its record, so adding or removing one interaction changes one record
+  (a row whose history held the user's earlier interactions would make one
+  interaction touch up to 1 + ``max-history`` records).
 
-δ is the probability with which the ε bound may fail; it must be well below
-1/N for N records (default: 1/(10 N)).
+δ is the probability with which the ε bound may fail, set against the whole
+population the guarantee covers (:mod:`fedrec.privacy.mechanism`).
 
-Mechanism: Poisson sampling, per-sample gradients (Opacus hooks on the head and
-ID layers, and on LoRA with ``dp-text = trained``; see
-:func:`~fedrec.training.per_example.per_example_loss`), flat
-clipping to ``max-grad-norm``, Gaussian noise of ``noise-multiplier`` times
-the clipping norm, RDP accounting. Steps with an empty batch still add noise and
-are still accounted. A Poisson batch larger than ``dp-physical-batch`` is run
-in pieces whose clipped gradients are summed before the one noisy step (what
-Opacus's ``BatchMemoryManager`` does), so memory is bounded and the mechanism
-is unchanged.
+Mechanism (:class:`~fedrec.privacy.mechanism.LocalMechanism`, all public):
+Poisson sampling of records at rate q, per-sample gradients (Opacus hooks on
+the head and ID layers, and on LoRA with ``dp-text = trained``; see
+:func:`~fedrec.training.per_example.per_example_loss`), flat clipping to
+``max-grad-norm``, Gaussian noise of σ times the clipping norm on the sum,
+divided by the public ``batch-size``; RDP accounting. The Poisson masks and
+the noise come from OS randomness (:mod:`fedrec.privacy.randomness`), never
+from the run's seed. Steps with an empty batch still add noise and are still
+accounted. A Poisson batch larger than ``dp-physical-batch`` is run in pieces
+whose clipped gradients are summed before the one noisy step (what Opacus's
+``BatchMemoryManager`` does), so memory is bounded and the mechanism is
+unchanged.
 """
 
 from __future__ import annotations
@@ -33,24 +40,22 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import torch
-from opacus import PrivacyEngine
-from torch.utils.data import DataLoader, TensorDataset
+from opacus import GradSampleModule
+from opacus.optimizers import DPOptimizer
 from tqdm.auto import tqdm
 
 from fedrec.config import PrivacyConfig, TrainConfig
 from fedrec.errors import ConfigError
 from fedrec.models.catalog_model import CatalogModel
-from fedrec.privacy.calibration import (
-    ACCOUNTANT,
-    calibrate_noise,
-    rdp_epsilon_of,
-    resolve_delta,
-)
+from fedrec.privacy.calibration import ACCOUNTANT, rdp_epsilon_of
 from fedrec.privacy.empirical import GradientCanaries
 from fedrec.privacy.ledger import LedgerEntry, PrivacySpend
+from fedrec.privacy.mechanism import LocalMechanism
+from fedrec.privacy.randomness import PrivateRandomness
 from fedrec.training.per_example import per_example_loss
-from fedrec.training.rows import TrainingRows
+from fedrec.training.rows import TrainingRows, build_rows
 from fedrec.training.trainer import EpochStats, make_optimizer
 
 AUDIT_PARAM = "audit_canaries"
@@ -76,6 +81,9 @@ def physical_batch_size(requested: int, bytes_per_example: int, device: torch.de
     return max(1, budget // max(1, bytes_per_example))
 
 
+History = list[tuple[float, float, int]]
+
+
 @dataclass(frozen=True)
 class PrivacyReport:
     """What a privacy officer needs to restate the guarantee."""
@@ -88,15 +96,33 @@ class PrivacyReport:
     max_grad_norm: float
     sample_rate: float
     steps: int
-    records: int
+    records: int  # N, the population δ is set against
     accountant: str
+    randomness: str
 
     def as_dict(self) -> dict[str, object]:
         return dict(self.__dict__)
 
 
+def dp_rows(train: pd.DataFrame, max_history: int, mechanism: LocalMechanism) -> TrainingRows:
+    """The rows DP-SGD samples, grouped by record (a user, or a user's window)."""
+    window = mechanism.window if mechanism.unit == "interaction" else None
+    return build_rows(train, max_history, window=window)
+
+
+class _PrivateNoiseOptimizer(DPOptimizer):
+    """Opacus's DPOptimizer with its Gaussian noise drawn from :class:`PrivateRandomness`."""
+
+    random: PrivateRandomness
+
+    def add_noise(self) -> None:
+        std = self.noise_multiplier * self.max_grad_norm
+        for p in self.params:
+            p.grad = (p.summed_grad + self.random.normal(std, p.summed_grad)).view_as(p)
+
+
 class DPSGDTrainer:
-    """Trains ``cm`` with DP-SGD over ``rows``, one epoch at a time."""
+    """Trains ``cm`` with DP-SGD over ``rows`` (grouped by record), one epoch at a time."""
 
     def __init__(
         self,
@@ -104,42 +130,29 @@ class DPSGDTrainer:
         rows: TrainingRows,
         train: TrainConfig,
         privacy: PrivacyConfig,
+        mechanism: LocalMechanism,
         *,
-        epochs: int,
         rng: np.random.Generator,
-        accountant_history: list[tuple[float, float, int]] | None = None,
+        accountant_history: History | None = None,
         canaries: int = 0,
     ) -> None:
-        """``accountant_history`` restores earlier spending (a client's past rounds):
-        it is loaded before the engine wraps anything, so ε composes over all of it."""
+        """``rng`` (public seed) draws only non-private choices: negatives and which row
+        of a sampled record is used. ``accountant_history`` restores earlier spending (a
+        client's past rounds), so ε composes over all of it."""
         self.cm, self.rows, self.train_cfg, self.privacy = cm, rows, train, privacy
+        self.mechanism = mechanism
         self.rng = rng
-        self.unit = train.privacy_unit
-        self.records = len(rows.owner_start) if self.unit == "user" else len(rows)
-        if self.records == 0:
+        self.unit = mechanism.unit
+        self.records = len(rows.owner_start)
+        if self.records == 0 or len(rows) == 0:
             raise ConfigError("DP-SGD needs at least one training record.")
-        self.delta = resolve_delta(privacy.delta, self.records, f"{self.unit} records")
-        batch = min(train.batch_size, self.records)
-        # What Opacus's Poisson loader will do: ceil(N / batch) steps per epoch, each
-        # record sampled with rate 1 / steps. Calibrate the noise on exactly that.
-        steps_per_epoch = math.ceil(self.records / batch)
-        noise = privacy.noise_multiplier
-        if privacy.target_epsilon > 0:
-            noise = calibrate_noise(
-                privacy.target_epsilon, self.delta, 1.0 / steps_per_epoch, steps_per_epoch * epochs
-            )
-        try:
-            self.engine = PrivacyEngine(accountant=ACCOUNTANT, secure_mode=privacy.secure_mode)
-        except ImportError as err:
-            raise ConfigError(
-                f"secure-mode=true needs torchcsprng, which is not installed ({err}); install it "
-                "for this PyTorch, or set secure-mode=false."
-            ) from None
-        if accountant_history:
-            self.engine.accountant.history = [
-                (float(s), float(q), int(n)) for s, q, n in accountant_history
-            ]
-        loader = DataLoader(TensorDataset(torch.arange(self.records)), batch_size=batch)
+        self.delta = mechanism.delta
+        self.noise_multiplier = mechanism.noise_multiplier
+        self.sample_rate = mechanism.sample_rate
+        self._history: History = [
+            (float(s), float(q), int(n)) for s, q, n in accountant_history or []
+        ]
+        self.random = PrivateRandomness(cm.device, secure=mechanism.randomness == "chacha20")
         # With dp-text=frozen the LoRA text tower is not part of the DP optimizer: it never
         # enters the loss, so it gets no gradient, no noise, and stays as it came (and the
         # catalog's text cache stays valid across steps).
@@ -147,116 +160,129 @@ class DPSGDTrainer:
         optimizer = make_optimizer(cm, train, text_tower=self.text_trains)
         # Dirac canaries for the empirical audit (fedrec.privacy.empirical); none in training.
         self.canaries = (
-            GradientCanaries(canaries, privacy.max_grad_norm, rng, cm.device) if canaries else None
+            GradientCanaries(canaries, mechanism.max_grad_norm, rng, cm.device)
+            if canaries
+            else None
         )
         if self.canaries is not None:  # a parameter of the model while the audit runs
             cm.model.add_module(AUDIT_PARAM, self.canaries.layer)
             optimizer.add_param_group({"params": [self.canaries.param], "weight_decay": 0.0})
-        cm.model.train()  # Opacus wraps only a model in training mode
-        self.module, self.optimizer, self.loader = self.engine.make_private(
-            module=cm.model,
-            optimizer=optimizer,
-            data_loader=loader,
-            noise_multiplier=noise,
-            max_grad_norm=privacy.max_grad_norm,
-            poisson_sampling=True,
-            grad_sample_mode="hooks",
+        cm.model.train()
+        # Per-sample gradients of a summed loss; the noisy sum is divided by the public
+        # batch size (the normalizer), never by anything a client's data decides.
+        self.module = GradSampleModule(cm.model, batch_first=True, loss_reduction="sum")
+        self.optimizer = _PrivateNoiseOptimizer(
+            optimizer,
+            noise_multiplier=mechanism.noise_multiplier,
+            max_grad_norm=mechanism.max_grad_norm,
+            expected_batch_size=mechanism.normalizer,
+            loss_reduction="mean",
         )
-        self.noise_multiplier = float(noise)
-        self.sample_rate = float(self.loader.sample_rate)
+        self.optimizer.random = self.random
         self.physical_batch = physical_batch_size(
             privacy.dp_physical_batch,
             sum(p.numel() * p.element_size() for p in self.optimizer.params),
             cm.device,
         )
 
-    def _rows_of(self, units: torch.Tensor) -> np.ndarray:
-        units_np = units.cpu().numpy()
-        if self.unit == "user":
-            offset = (self.rng.random(len(units_np)) * self.rows.owner_count[units_np]).astype(
-                np.int64
-            )
-            return self.rows.owner_start[units_np] + offset
-        return units_np
+    def _rows_of(self, records: torch.Tensor) -> np.ndarray:
+        """One row of each sampled record (public choice: which of its interactions)."""
+        owners = records.cpu().numpy()
+        offset = (self.rng.random(len(owners)) * self.rows.owner_count[owners]).astype(np.int64)
+        return self.rows.owner_start[owners] + offset
 
     def epoch(self, *, progress: bool = False, desc: str = "DP-SGD") -> EpochStats:
+        """``steps_per_epoch`` noisy steps, each on a fresh Poisson sample of the records."""
         cm = self.cm
         cm.ensure_fresh()
         cm.model.train()
-        device = cm.device
-        k = self.privacy.dp_negatives
         start, total, seen = time.perf_counter(), 0.0, 0
-        for (units,) in tqdm(self.loader, desc=desc, disable=not progress, leave=False):
-            self.optimizer.zero_grad(set_to_none=True)
-            chosen = self.canaries.sample(self.sample_rate) if self.canaries else []
-            if len(units) == 0:  # Poisson sampling picked nobody: the step still happens
-                if len(chosen):
-                    self.canaries.append(chosen, self.optimizer.params, 0)  # type: ignore[union-attr]
-                    self.optimizer.step()
-                    self._stepped()
-                else:
-                    self._noise_only_step()
-                continue
-            idx = self._rows_of(units)
-            negatives = self.rng.integers(0, cm.n_items, size=(len(idx), k))
-            pieces = np.array_split(np.arange(len(idx)), math.ceil(len(idx) / self.physical_batch))
-            for j, piece in enumerate(pieces):
-                last = j == len(pieces) - 1
-                if j:  # keeps the clipped sum of the earlier pieces (Opacus: summed_grad)
-                    self.optimizer.zero_grad(set_to_none=True)
-                picked = idx[piece]
-                loss = per_example_loss(
-                    cm,
-                    torch.as_tensor(self.rows.users[picked], device=device),
-                    torch.as_tensor(self.rows.targets[picked], device=device),
-                    torch.as_tensor(self.rows.history[picked], device=device),
-                    torch.as_tensor(negatives[piece], device=device),
-                    text=self.privacy.dp_text,
-                )
-                loss.backward()
-                if self.canaries is not None:  # the step's canaries join its last piece
-                    self.canaries.append(
-                        chosen if last else chosen[:0], self.optimizer.params, len(picked)
-                    )
-                # Every piece but the last is clipped and summed only; the last adds the
-                # noise once, scales by the expected batch size and steps (and is accounted).
-                self.optimizer.signal_skip_step(do_skip=not last)
-                self.optimizer.step()
-                total += float(loss.detach()) * len(picked)
-            self._stepped()
-            seen += len(idx)
+        steps = range(self.mechanism.steps_per_epoch)
+        for _ in tqdm(steps, desc=desc, disable=not progress, leave=False):
+            self.random.reseed()
+            records = self.random.poisson(self.records, self.sample_rate)
+            loss, count = self._step(records)
+            total, seen = total + loss, seen + count
         cm.model.eval()
         return EpochStats(total / max(seen, 1), seen, time.perf_counter() - start)
 
+    def _step(self, records: torch.Tensor) -> tuple[float, int]:
+        """One noisy step on the sampled ``records``: (summed loss, examples)."""
+        self.optimizer.zero_grad(set_to_none=True)
+        chosen = self.canaries.sample(self.sample_rate) if self.canaries else []
+        if len(records) == 0:  # Poisson sampling picked nobody: the step still happens
+            if len(chosen):
+                self.canaries.append(chosen, self.optimizer.params, 0)  # type: ignore[union-attr]
+                self.optimizer.step()
+                self._stepped()
+            else:
+                self._noise_only_step()
+            return 0.0, 0
+        idx = self._rows_of(records)
+        device = self.cm.device
+        negatives = self.rng.integers(
+            0, self.cm.n_items, size=(len(idx), self.privacy.dp_negatives)
+        )
+        pieces = np.array_split(np.arange(len(idx)), math.ceil(len(idx) / self.physical_batch))
+        total = 0.0
+        for j, piece in enumerate(pieces):
+            last = j == len(pieces) - 1
+            if j:  # keeps the clipped sum of the earlier pieces (Opacus: summed_grad)
+                self.optimizer.zero_grad(set_to_none=True)
+            picked = idx[piece]
+            loss = per_example_loss(
+                self.cm,
+                torch.as_tensor(self.rows.users[picked], device=device),
+                torch.as_tensor(self.rows.targets[picked], device=device),
+                torch.as_tensor(self.rows.history[picked], device=device),
+                torch.as_tensor(negatives[piece], device=device),
+                reduction="sum",
+                text=self.privacy.dp_text,
+            )
+            loss.backward()
+            if self.canaries is not None:  # the step's canaries join its last piece
+                self.canaries.append(
+                    chosen if last else chosen[:0], self.optimizer.params, len(picked)
+                )
+            # Every piece but the last is clipped and summed only; the last adds the
+            # noise once, divides by the normalizer and steps.
+            self.optimizer.signal_skip_step(do_skip=not last)
+            self.optimizer.step()
+            total += float(loss.detach())
+        self._stepped()
+        return total, len(idx)
+
     def _noise_only_step(self) -> None:
-        """An empty Poisson batch: release noise alone, and account for the step."""
+        """An empty Poisson batch: release noise alone (from the private generator)."""
         opt = self.optimizer
         std = opt.noise_multiplier * opt.max_grad_norm
         for p in opt.params:
-            p.grad = torch.normal(0.0, std, p.shape, device=p.device) / opt.expected_batch_size
+            p.grad = self.random.normal(std, p) / opt.expected_batch_size
         opt.original_optimizer.step()
-        self.engine.accountant.step(
-            noise_multiplier=opt.noise_multiplier, sample_rate=self.sample_rate
-        )
         self._stepped()
 
     def _stepped(self) -> None:
-        """After a step: the text cache is stale only if the text tower moved."""
+        """After a step: account it; the text cache is stale only if the text tower moved."""
+        sigma, q = self.noise_multiplier, self.sample_rate
+        if self._history and self._history[-1][:2] == (sigma, q):
+            self._history[-1] = (sigma, q, self._history[-1][2] + 1)
+        else:
+            self._history.append((sigma, q, 1))
         if self.text_trains:
             self.cm.mark_stale()
 
     @property
     def steps_per_epoch(self) -> int:
-        return len(self.loader)
+        return self.mechanism.steps_per_epoch
 
-    def history(self) -> list[tuple[float, float, int]]:
+    def history(self) -> History:
         """The accountant's whole history (JSON-friendly): what to persist between rounds."""
-        return [(float(s), float(q), int(n)) for s, q, n in self.engine.accountant.history]
+        return list(self._history)
 
     def epsilon_after(self, extra_steps: int) -> float:
         """ε if ``extra_steps`` more steps were taken now (for budget checks)."""
         mechanism = (self.noise_multiplier, self.sample_rate, extra_steps)
-        return rdp_epsilon_of([*self.history(), mechanism], self.delta)
+        return rdp_epsilon_of([*self._history, mechanism], self.delta)
 
     def epsilon_alone(self, steps: int) -> float:
         """ε of ``steps`` steps on their own (one round's spend, for the ledger)."""
@@ -266,10 +292,10 @@ class DPSGDTrainer:
         """The mechanism and ε after a round of ``steps`` steps (0: a declined round)."""
         return PrivacySpend(
             noise_multiplier=self.noise_multiplier,
-            max_grad_norm=self.privacy.max_grad_norm,
+            max_grad_norm=self.mechanism.max_grad_norm,
             sample_rate=self.sample_rate,
             delta=self.delta,
-            records=self.records,
+            records=self.mechanism.population,
             steps=steps,
             epsilon=self.epsilon_after(0),
             epsilon_round=self.epsilon_alone(steps),
@@ -277,7 +303,9 @@ class DPSGDTrainer:
 
     def ledger_entry(self, server_round: int, client: int, steps: int) -> LedgerEntry:
         """This trainer's line of the privacy ledger after a round of ``steps`` steps."""
-        return self.spend(steps).entry(server_round, client, self.privacy.privacy_mode, self.unit)
+        return self.spend(steps).entry(
+            server_round, client, self.privacy.privacy_mode, self.unit, self.mechanism.randomness
+        )
 
     def close(self) -> None:
         """Remove the per-sample gradient hooks (and any audit canaries) from the model."""
@@ -289,12 +317,13 @@ class DPSGDTrainer:
         return PrivacyReport(
             mode=self.privacy.privacy_mode,
             unit=self.unit,
-            epsilon=float(self.engine.get_epsilon(self.delta)),
+            epsilon=self.epsilon_after(0),
             delta=self.delta,
             noise_multiplier=self.noise_multiplier,
-            max_grad_norm=self.privacy.max_grad_norm,
+            max_grad_norm=self.mechanism.max_grad_norm,
             sample_rate=self.sample_rate,
-            steps=sum(int(h[2]) for h in self.engine.accountant.history),
-            records=self.records,
+            steps=sum(int(h[2]) for h in self._history),
+            records=self.mechanism.population,
             accountant=ACCOUNTANT,
+            randomness=self.mechanism.randomness,
         )

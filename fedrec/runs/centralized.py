@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 
 from fedrec.config import Config
@@ -25,12 +26,13 @@ from fedrec.models.catalog_model import CatalogModel, build_catalog_model
 from fedrec.models.state import load_trainable_state, trainable_state
 from fedrec.plots import plot_curves
 from fedrec.privacy import NOT_PRIVATE
-from fedrec.privacy.dp_sgd import DPSGDTrainer
+from fedrec.privacy.dp_sgd import DPSGDTrainer, dp_rows
 from fedrec.privacy.ledger import PrivacyLedger
+from fedrec.privacy.mechanism import count_records, resolve_local_mechanism
 from fedrec.runs.load import load_run
 from fedrec.runs.rundir import RunDir
 from fedrec.runs.summary import NO_PRIVACY, build_summary, evaluate_model
-from fedrec.training.rows import TrainingRows, build_rows
+from fedrec.training.rows import build_rows
 from fedrec.training.trainer import EpochStats, make_optimizer, train_epoch
 
 log = logging.getLogger(__name__)
@@ -52,15 +54,19 @@ class _Epochs:
     """One epoch at a time, non-private (AdamW) or DP-SGD, on the whole training set."""
 
     def __init__(
-        self, cm: CatalogModel, rows: TrainingRows, cfg: Config, rng: np.random.Generator
+        self, cm: CatalogModel, train: pd.DataFrame, cfg: Config, rng: np.random.Generator
     ) -> None:
-        self.cm, self.rows, self.cfg, self.rng = cm, rows, cfg, rng
-        private = cfg.privacy.privacy_mode == "local"
-        self.dp = (
-            DPSGDTrainer(cm, rows, cfg.train, cfg.privacy, epochs=cfg.train.epochs, rng=rng)
-            if private
-            else None
-        )
+        self.cm, self.cfg, self.rng = cm, cfg, rng
+        self.rows = build_rows(train, cfg.data.max_history)
+        self.dp: DPSGDTrainer | None = None
+        if cfg.privacy.privacy_mode == "local":
+            # One data holder: the population is its own records.
+            records = count_records(train, cfg.train.privacy_unit, cfg.privacy.dp_window)
+            mechanism = resolve_local_mechanism(
+                cfg, population=records, records_per_client=records, epochs=cfg.train.epochs
+            )
+            self.rows = dp_rows(train, cfg.data.max_history, mechanism)
+            self.dp = DPSGDTrainer(cm, self.rows, cfg.train, cfg.privacy, mechanism, rng=rng)
         self.optimizer = make_optimizer(cm, cfg.train) if self.dp is None else None
 
     def run(self, epoch: int, progress: bool) -> EpochStats:
@@ -109,7 +115,7 @@ def train_centralized(
         split, cfg.model, cfg.data, device, backbone=backbone, progress=progress
     )
     zs = zero_shot_vectors(cm, split)
-    epochs = _Epochs(cm, build_rows(split.train, cfg.data.max_history), cfg, rng)
+    epochs = _Epochs(cm, split.train, cfg, rng)
     state = _train(cfg, run, cm, split, zs.items, epochs, progress)
 
     load_trainable_state(cm.model, state.best_state)

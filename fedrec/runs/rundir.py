@@ -49,6 +49,7 @@ RUN_FILES = (
     SUMMARY,
     "checkpoint.safetensors",
     "checkpoint.json",
+    "mechanism.json",
     "privacy_ledger.jsonl",
     "client-state",
     "validation.png",

@@ -5,6 +5,12 @@ The privacy unit decides how many rows one user contributes per epoch:
 user per epoch (a target drawn at random from that user's interactions), so
 that a user's contribution to each epoch is bounded — what user-level
 differential privacy needs.
+
+Rows are grouped by *owner*, the record of differential privacy: a user, or
+with ``window`` one user's interactions in one time window. A row's history is
+the owner's earlier interactions only, so that removing one interaction changes
+only its own owner's rows: with windows, the rows of one (user, window) record
+(without them, every later row of the user, up to ``max_history`` of them).
 """
 
 from __future__ import annotations
@@ -22,8 +28,8 @@ class TrainingRows:
     users: np.ndarray  # [R]
     targets: np.ndarray  # [R]
     history: np.ndarray  # [R, T] most recent first, -1 padding
-    owner_start: np.ndarray  # [U'] first row of each distinct user
-    owner_count: np.ndarray  # [U'] rows per distinct user
+    owner_start: np.ndarray  # [O] first row of each owner (a user, or a user's window)
+    owner_count: np.ndarray  # [O] rows per owner
 
     def __len__(self) -> int:
         return len(self.users)
@@ -40,13 +46,19 @@ class TrainingRows:
         return rows[:cap] if cap > 0 else rows
 
 
-def build_rows(train: pd.DataFrame, max_history: int) -> TrainingRows:
-    """Rows from a train frame with columns user, item (sorted by user, time)."""
+def build_rows(train: pd.DataFrame, max_history: int, window: int | None = None) -> TrainingRows:
+    """Rows from a train frame with columns user, item (and timestamp with ``window``),
+    sorted by user and time. With ``window`` (seconds) the owners are a user's
+    interactions in one window of the clock, and histories stay inside their window."""
     users = train["user"].to_numpy(np.int64)
     items = train["item"].to_numpy(np.int64)
     n = len(users)
     history = np.full((n, max_history), -1, dtype=np.int64)
-    change = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
+    new_owner = np.r_[True, users[1:] != users[:-1]]
+    if window is not None:
+        slot = train["timestamp"].to_numpy(np.int64) // int(window)
+        new_owner |= np.r_[True, slot[1:] != slot[:-1]]
+    change = np.flatnonzero(new_owner)
     counts = np.diff(np.r_[change, n])
     # Position of each row inside its user's sequence.
     pos = np.arange(n) - np.repeat(change, counts)

@@ -65,13 +65,13 @@ def test_dp_sgd_audit_at_epsilon_one_is_small_and_consistent(tiny):
 
 
 def test_dp_sgd_audit_catches_noise_that_is_never_added(tiny, monkeypatch):
-    from opacus.optimizers.optimizer import DPOptimizer
+    from fedrec.privacy import dp_sgd
 
     def add_no_noise(self):  # the bug: σ is accounted for, but no noise is drawn
         for p in self.params:
             p.grad = p.summed_grad.view_as(p)
 
-    monkeypatch.setattr(DPOptimizer, "add_noise", add_no_noise)
+    monkeypatch.setattr(dp_sgd._PrivateNoiseOptimizer, "add_noise", add_no_noise)
     result = canary_audit.dp_sgd_canary_audit(
         resolve(None, [*tiny, "privacy-mode=local", "target-epsilon=1"]),
         500,

@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 from fedrec.audit.ledger_audit import audit_run
 from fedrec.cli import app
 from fedrec.errors import FedrecError
-from fedrec.privacy.ledger import LEDGER, LedgerEntry, PrivacyLedger
+from fedrec.federated.client_state import save_history, state_file
+from fedrec.privacy.ledger import LEDGER, LedgerEntry, PrivacyLedger, line_hash
 
 DELTA = 1e-5
 
@@ -54,11 +55,43 @@ def write_run(path, rounds=4, clients=3, *, decline_at=None, budget=0.0, records
                             "epsilon_unsampled": None,
                             "accountant": "rdp",
                             "trained": bool(steps),
+                            "randomness": "os",
                         }
                     )
                 )
             log.write(json.dumps({"round": rnd, "ledger_clients": list(range(clients))}) + "\n")
+    # What a real run leaves beside the ledger: the checkpoint's record of it, and each
+    # client's own accountant.
+    (path / "checkpoint.json").write_text(
+        json.dumps({"round": rounds, "ledger_lines": ledger.count, "ledger_head": ledger.head})
+    )
+    for c, spent in history.items():
+        save_history(state_file(path / "client-state", c), spent)
     return path
+
+
+def _forge(run, change):
+    """Rewrite the ledger as a careful forger would: ``change`` each line, recompute every
+    ε to match, and rebuild the hash chain."""
+    entries = [json.loads(x) for x in _lines(run)]
+    histories: dict[int, list] = {}
+    prev, out = "", []
+    for e in entries:
+        change(e)
+        spent = histories.setdefault(e["client"], [])
+        if e["steps"]:
+            spent.append((e["noise_multiplier"], e["sample_rate"], e["steps"]))
+        acc, alone = RDPAccountant(), RDPAccountant()
+        acc.history, alone.history = (
+            list(spent),
+            [(e["noise_multiplier"], e["sample_rate"], e["steps"])],
+        )
+        e["epsilon"] = acc.get_epsilon(DELTA) if spent else 0.0
+        e["epsilon_round"] = alone.get_epsilon(DELTA) if e["steps"] else 0.0
+        e["prev"] = prev
+        out.append(json.dumps(e))
+        prev = line_hash(out[-1])
+    _rewrite(run, out)
 
 
 def _lines(path):
@@ -91,8 +124,8 @@ def test_a_tampered_epsilon_is_a_mismatch(tmp_path):
     _rewrite(run, lines)
     report = audit_run(run)
     kinds = {(f.kind, f.client, f.round) for f in report.findings}
-    assert kinds == {("mismatch", 1, 3)}
-    assert "under-reported" in report.findings[0].message
+    assert kinds == {("mismatch", 1, 3), ("chain", None, None)}  # the next line's prev breaks
+    assert any("under-reported" in f.message for f in report.findings)
 
 
 def test_a_tampered_mechanism_is_a_mismatch_from_that_round_on(tmp_path):
@@ -103,8 +136,60 @@ def test_a_tampered_mechanism_is_a_mismatch_from_that_round_on(tmp_path):
     lines[3] = json.dumps(entry)
     _rewrite(run, lines)
     report = audit_run(run)
-    assert {(f.kind, f.client) for f in report.findings} == {("mismatch", 0)}
-    assert {f.round for f in report.findings} == {2, 3, 4}
+    assert {(f.kind, f.client) for f in report.findings} == {("mismatch", 0), ("chain", None)}
+    assert {f.round for f in report.findings if f.kind == "mismatch"} == {2, 3, 4, None}
+    assert any("own accountant" in f.message for f in report.findings)  # round None
+    assert [f.line for f in report.findings if f.kind == "chain"] == [5]
+
+
+def test_a_consistently_forged_larger_noise_is_caught_by_the_checkpoint_and_accountant(
+    tmp_path,
+):
+    run = write_run(tmp_path / "run")
+
+    def more_noise(e):
+        if e["client"] == 0 and e["round"] == 2:
+            e["noise_multiplier"] = 3.0
+
+    _forge(run, more_noise)
+    report = audit_run(run)
+    kinds = {(f.kind, f.client) for f in report.findings}
+    assert ("chain", None) in kinds  # the checkpoint's last hash is not the ledger's
+    assert ("mismatch", 0) in kinds  # client 0's own accountant spent σ=1.0, not 3.0
+    assert not any(f.kind == "mismatch" and f.round for f in report.findings)  # ε match
+
+
+def test_the_last_round_cut_from_ledger_and_log_is_caught_by_the_checkpoint(tmp_path):
+    run = write_run(tmp_path / "run")
+    _rewrite(run, _lines(run)[:-3])
+    log = (run / "metrics.jsonl").read_text().splitlines()[:-1]
+    (run / "metrics.jsonl").write_text("\n".join(log) + "\n")
+    report = audit_run(run)
+    assert any(f.kind == "chain" and "cut from its end" in f.message for f in report.findings)
+
+
+@pytest.mark.parametrize(
+    "change,kind",
+    [
+        (
+            {"noise_multiplier": 0.0, "epsilon": float("inf"), "epsilon_round": float("inf")},
+            "noise",
+        ),
+        ({"randomness": "seeded"}, "randomness"),
+    ],
+)
+def test_no_noise_or_replayable_randomness_is_a_finding(tmp_path, change, kind):
+    run = write_run(tmp_path / "run", rounds=2)
+    lines = [json.loads(x) for x in _lines(run)]
+    lines[0].update(change)
+    prev, out = "", []
+    for e in lines:
+        e["prev"] = prev
+        out.append(json.dumps(e))
+        prev = line_hash(out[-1])
+    _rewrite(run, out)
+    report = audit_run(run)
+    assert kind in {f.kind for f in report.findings}, report.findings
 
 
 def test_a_deleted_line_is_a_missing_round(tmp_path):

@@ -2,40 +2,32 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 import torch
 
 from fedrec.config import build_config
 from fedrec.federated.protocol import EvalReply, EvalResult, Failure, TrainReply, TrainResult
 from fedrec.federated.rounds import run_federation
-from fedrec.privacy.ledger import PrivacyLedger, PrivacySpend
+from fedrec.privacy.ledger import PrivacyLedger
 from fedrec.runs.rundir import RunDir
-
-SPEND = PrivacySpend(1.0, 1.0, 0.1, 1e-5, 100, 10, 1.0, 1.0)
 
 
 class ScriptedFederation:
     """Three nodes; node 11 declines (local DP budget), node 12 always fails."""
 
-    def __init__(self, *, decline=(), fail=(12,), spend=None):
-        self.nodes, self.decline, self.fail, self.spend = (
-            [10, 11, 12],
-            set(decline),
-            set(fail),
-            spend,
-        )
+    def __init__(self, *, decline=(), fail=(12,)):
+        self.nodes, self.decline, self.fail = [10, 11, 12], set(decline), set(fail)
         self.trained: list[tuple[int, list[int]]] = []
         self.noised = 0
-        self.central = None
+        self.central = self.local = None
+        self.evaluated = 0
 
     def connect(self, count):
         assert count == 3
         return list(self.nodes)
 
-    def begin(self, central):
-        self.central = central
+    def begin(self, central, local):
+        self.central, self.local = central, local
 
     def partitions(self, nodes):
         return {n: n - 10 for n in nodes}
@@ -48,11 +40,8 @@ class ScriptedFederation:
                 failures.append(Failure(node, "boom"))
                 continue
             declined = node in self.decline
-            spend = self.spend and (
-                dataclasses.replace(self.spend, steps=0) if declined else self.spend
-            )
             new = None if declined else {k: v + 1.0 for k, v in state.items()}
-            result = TrainResult(node - 10, new, 0 if declined else 5, 0.5, 0.1, spend)
+            result = TrainResult(node - 10, new, 0 if declined else 5, 0.5, 0.1)
             replies.append(TrainReply(node, result, 100, 100))
         return replies, failures
 
@@ -65,6 +54,7 @@ class ScriptedFederation:
         return {k: v + 0.01 for k, v in state.items()}
 
     def evaluate(self, server_round, state, nodes):
+        self.evaluated += 1
         ok = [n for n in nodes if n not in self.fail]
         return [EvalReply(n, EvalResult(3, {"val_ndcg@10": 0.5}, 0.01)) for n in ok], []
 
@@ -100,10 +90,15 @@ def test_too_few_replies_keep_the_state_and_say_so(tmp_path, cfg):
 
 
 def test_local_dp_writes_a_line_per_reply_and_stops_asking_a_declined_client(tmp_path, cfg):
-    fed = ScriptedFederation(decline=(11,), spend=SPEND)
+    fed = ScriptedFederation(decline=(11,))
     run = RunDir(tmp_path).create()
     run_federation(fed, cfg(**{"privacy-mode": "local", "num-server-rounds": 3}), run)
     lines = PrivacyLedger(run.path).read()
+    # The lines come from the public mechanism the server fixed, not from the replies.
+    assert fed.local is not None and {e["noise_multiplier"] for e in lines} == {
+        fed.local.noise_multiplier
+    }
+    assert fed.evaluated == 0  # clients' own metrics would leave them unprotected
     assert [(e["round"], e["client"], e["trained"]) for e in lines] == [
         (1, 0, True),
         (1, 1, False),

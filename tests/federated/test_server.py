@@ -28,7 +28,9 @@ def test_the_privacy_summary_is_the_worst_clients_last_line(tmp_path, fed_flat):
     ledger = PrivacyLedger(run.path)
     for rnd, (client, eps) in enumerate([(0, 1.0), (1, 2.0), (0, 3.0), (1, 2.5)], start=1):
         ledger.append(
-            PrivacySpend(1.0, 1.0, 0.1, 1e-5, 100, 10, eps, 1.0).entry(rnd, client, "local", "user")
+            PrivacySpend(1.0, 1.0, 0.1, 1e-5, 100, 10, eps, 1.0).entry(
+                rnd, client, "local", "user", "os"
+            )
         )
     privacy = server._privacy_summary()
     assert privacy["epsilon"] == 3.0 and privacy["clients"] == {"0": 3.0, "1": 2.5}

@@ -5,14 +5,29 @@ from __future__ import annotations
 import pytest
 
 from fedrec.errors import ConfigError
-from fedrec.privacy.calibration import calibrate_noise, rdp_epsilon_of, resolve_delta
+from fedrec.privacy.calibration import (
+    calibrate_noise,
+    calibrate_remaining,
+    rdp_epsilon_of,
+    resolve_delta,
+)
 
 
-def test_delta_defaults_to_a_tenth_of_one_over_n_and_must_stay_below_it():
-    assert resolve_delta(0.0, 500, "records") == pytest.approx(1 / 5000)
-    assert resolve_delta(1e-6, 500, "records") == 1e-6
-    with pytest.raises(ConfigError, match=r"delta=0\.01 is not below 1/N = 0\.002.*500 records"):
-        resolve_delta(0.01, 500, "records")
+def test_delta_defaults_to_the_smaller_of_1e_5_and_n_to_the_minus_1_1():
+    assert resolve_delta(0.0, 500, "users") == pytest.approx(1e-5)  # 500^-1.1 = 1.1e-3
+    assert resolve_delta(0.0, 1_000_000, "users") == pytest.approx(1e6**-1.1)
+    assert resolve_delta(0.0, 1, "users") == 1e-5  # a one-user device: 1e-5, never 0.1
+    assert resolve_delta(1e-6, 500, "users") == 1e-6
+    with pytest.raises(ConfigError, match=r"delta=0\.01 is not below 1/N = 0\.002.*500 users"):
+        resolve_delta(0.01, 500, "users")
+
+
+def test_a_resume_that_goes_on_longer_stays_at_its_target():
+    spent = [(1.0, 0.01, 500)]
+    sigma = calibrate_remaining(8.0, 1e-5, spent, 0.01, 700)
+    assert rdp_epsilon_of([*spent, (sigma, 0.01, 700)], 1e-5) == pytest.approx(8.0, rel=0.01)
+    with pytest.raises(ConfigError, match=r"spent.*already"):
+        calibrate_remaining(rdp_epsilon_of(spent, 1e-5), 1e-5, spent, 0.01, 10)
 
 
 def test_calibrated_noise_reaches_the_target_epsilon():

@@ -19,10 +19,11 @@ def test_central_accounting_with_and_without_amplification():
         }
     )
     dp = CentralDP.from_config(cfg, 100)
-    assert dp.delta == pytest.approx(1e-3)
+    assert dp.delta == pytest.approx(1e-5)
     assert 0 < dp.epsilon(10) < dp.epsilon(20)
-    assert dp.epsilon(10) < dp.epsilon_unsampled(10)  # sampling amplifies
-    assert dp.epsilon_unsampled(0) == 0.0
+    unsampled = dp.ledger_entry(10, 0, "client", [dp.release()] * 10, [1.0] * 10, True)
+    assert dp.epsilon(10) < unsampled.epsilon_unsampled  # sampling amplifies
+    assert unsampled.epsilon == pytest.approx(dp.epsilon(10))
     targeted = CentralDP.from_config(
         build_config(
             {
@@ -36,6 +37,25 @@ def test_central_accounting_with_and_without_amplification():
         100,
     )
     assert targeted.epsilon(30) == pytest.approx(2.0, rel=0.02)
+
+
+def test_a_resume_that_changes_sigma_composes_every_release_at_its_own_sigma():
+    """5 releases at the 5-round σ, then a resume to 12 rounds: the new σ is for the 7
+    rounds left, so the whole run stays at its target (not 4 reported over 4.83 true)."""
+    values = {
+        "privacy-mode": "central",
+        "target-epsilon": 4.0,
+        "clients-per-round": 20,
+        "num-clients": 100,
+    }
+    first = CentralDP.from_config(build_config(values | {"num-server-rounds": 5}), 100)
+    spent = [first.release()] * 5
+    resumed = CentralDP.from_config(build_config(values | {"num-server-rounds": 12}), 100, spent)
+    naive = CentralDP.from_config(build_config(values | {"num-server-rounds": 12}), 100)
+    whole = [*spent, *[resumed.release()] * 7]
+    assert resumed.epsilon_of(whole) == pytest.approx(4.0, rel=0.02)
+    # Applying the 12-round σ to every release, as before, understates the spend.
+    assert first.epsilon_of([*spent, *[naive.release()] * 7]) > 4.0 * 1.02
 
 
 @pytest.mark.parametrize(
@@ -54,6 +74,8 @@ def test_impossible_central_configs_fail_with_the_key(values, match):
 
 
 def test_delta_must_stay_below_one_over_the_clients():
-    cfg = build_config({"privacy-mode": "central", "delta": 0.2, "num-clients": 10})
+    cfg = build_config(
+        {"privacy-mode": "central", "delta": 0.2, "num-clients": 10, "allow-large-delta": True}
+    )
     with pytest.raises(ConfigError, match="delta"):
         CentralDP.from_config(cfg, 10)

@@ -1,4 +1,6 @@
-"""DP-SGD: per-sample gradients, clipping, accounting, and the privacy unit."""
+"""DP-SGD: per-sample gradients, clipping, accounting, the privacy unit, private noise."""
+
+import itertools
 
 import numpy as np
 import pytest
@@ -9,9 +11,29 @@ from opacus.accountants import RDPAccountant
 from fedrec.config import build_config
 from fedrec.errors import ConfigError
 from fedrec.models.catalog_model import build_catalog_model
-from fedrec.privacy.dp_sgd import PER_SAMPLE_BUDGET_BYTES, DPSGDTrainer, physical_batch_size
+from fedrec.privacy.dp_sgd import (
+    PER_SAMPLE_BUDGET_BYTES,
+    DPSGDTrainer,
+    dp_rows,
+    physical_batch_size,
+)
+from fedrec.privacy.mechanism import count_records, resolve_local_mechanism
 from fedrec.training.per_example import per_example_loss
 from fedrec.training.rows import build_rows
+
+
+def _trainer(cm, split, values, *, epochs=1, seed=0, **kw):
+    """A trainer over the whole split with the mechanism ``values`` (config keys) give."""
+    cfg = build_config({"privacy-mode": "local", **values})
+    unit = cfg.train.privacy_unit
+    records = count_records(split.train, unit, cfg.privacy.dp_window)
+    mechanism = resolve_local_mechanism(
+        cfg, population=records, records_per_client=records, epochs=epochs
+    )
+    rows = dp_rows(split.train, 20, mechanism)
+    return DPSGDTrainer(
+        cm, rows, cfg.train, cfg.privacy, mechanism, rng=np.random.default_rng(seed), **kw
+    )
 
 
 @pytest.fixture()
@@ -82,13 +104,8 @@ def test_hook_per_sample_gradients_match_one_example_at_a_time(cm, small_split, 
 
 @pytest.mark.parametrize("text", ["frozen", "trained"])
 def test_dp_text_decides_whether_the_lora_tower_moves(cm, small_split, text):
-    rows = build_rows(small_split.train, 20)
-    train = build_config({"batch-size": 8}).train
-    privacy = build_config(
-        {"privacy-mode": "local", "noise-multiplier": 0.5, "dp-text": text}
-    ).privacy
     before = {n: p.detach().clone() for n, p in cm.model.named_parameters() if p.requires_grad}
-    trainer = DPSGDTrainer(cm, rows, train, privacy, epochs=1, rng=np.random.default_rng(0))
+    trainer = _trainer(cm, small_split, {"batch-size": 8, "noise-multiplier": 0.5, "dp-text": text})
     try:
         optimized = {id(p) for group in trainer.optimizer.param_groups for p in group["params"]}
         trainer.epoch()
@@ -142,88 +159,139 @@ def test_each_item_tower_module_runs_once_per_dp_forward(cm, small_split, text):
     assert calls == {"item_head": 1, "item_embedding": 1}
 
 
-def test_updates_are_the_mean_of_clipped_per_sample_gradients(cm, small_split):
-    rows = build_rows(small_split.train, 20)
-    batch = _batch(rows, np.arange(0, 6), cm)
+def test_updates_are_the_sum_of_clipped_per_sample_gradients_over_the_batch_size(cm, small_split):
+    trainer = _trainer(
+        cm,
+        small_split,
+        {"batch-size": 6, "noise-multiplier": 1.0, "max-grad-norm": 0.01, "privacy-unit": "user"},
+    )
+    rows = trainer.rows
+    batch = _batch(rows, rows.owner_start[:6], cm)
     cm.model.train()
-    params, reference = _reference_grads(cm, batch)  # before any hooks are attached
+    params = trainer.optimizer.params
+    trainer.close()  # reference gradients without hooks
+    _, reference = _reference_grads(cm, batch)
     expected = [torch.zeros_like(p) for p in params]
     for grads in reference:
         norm = torch.sqrt(sum((g**2).sum() for g in grads))
         factor = min(1.0, 0.01 / (float(norm) + 1e-6))
         for e, g in zip(expected, grads, strict=True):
             e += g * factor
-    train = build_config({"batch-size": 6}).train
-    privacy = build_config(
-        {"privacy-mode": "local", "noise-multiplier": 0.0, "max-grad-norm": 0.01}
-    ).privacy
-    trainer = DPSGDTrainer(cm, rows, train, privacy, epochs=1, rng=np.random.default_rng(0))
+    trainer = _trainer(
+        cm,
+        small_split,
+        {"batch-size": 6, "noise-multiplier": 1.0, "max-grad-norm": 0.01, "privacy-unit": "user"},
+    )
+    trainer.optimizer.noise_multiplier = 0.0  # the clipped sum alone
     trainer.optimizer.zero_grad()
-    cm.model.train()
-    per_example_loss(cm, *batch).backward()
-    trainer.optimizer.pre_step()  # clip, sum, (no) noise, scale
-    for p, e in zip(params, expected, strict=True):
-        assert torch.allclose(p.grad, e / trainer.optimizer.expected_batch_size, atol=1e-6)
+    per_example_loss(cm, *batch, reduction="sum").backward()
+    trainer.optimizer.pre_step()  # clip, sum, (no) noise, divide by the public batch size
+    assert trainer.optimizer.expected_batch_size == 6
+    for p, e in zip(trainer.optimizer.params, expected, strict=True):
+        assert torch.allclose(p.grad, e / 6, atol=1e-6)
+    trainer.close()
     total_norms = [float(torch.sqrt(sum((g**2).sum() for g in grads))) for grads in reference]
     assert min(total_norms) > 0.01  # clipping really bit
 
 
 def test_epsilon_grows_and_matches_a_direct_accountant(cm, small_split):
-    rows = build_rows(small_split.train, 20)
-    train = build_config({"batch-size": 16}).train
-    privacy = build_config({"privacy-mode": "local", "noise-multiplier": 1.1}).privacy
-    trainer = DPSGDTrainer(cm, rows, train, privacy, epochs=2, rng=np.random.default_rng(0))
+    trainer = _trainer(cm, small_split, {"batch-size": 16, "noise-multiplier": 1.1}, epochs=2)
     trainer.epoch()
     first = trainer.report()
     trainer.epoch()
     second = trainer.report()
+    trainer.close()
     assert 0 < first.epsilon < second.epsilon
-    assert second.steps == 2 * first.steps
+    assert second.steps == 2 * first.steps == 2 * trainer.steps_per_epoch
     direct = RDPAccountant()
     direct.history = [(1.1, first.sample_rate, second.steps)]
     assert second.epsilon == pytest.approx(direct.get_epsilon(second.delta), rel=1e-9)
-    assert second.delta == pytest.approx(1 / (10 * len(rows)))
+    n = first.records
+    assert second.delta == pytest.approx(min(1e-5, n**-1.1)) and second.randomness == "os"
 
 
 def test_user_unit_makes_each_user_one_record(cm, small_split):
-    rows = build_rows(small_split.train, 20)
-    train = build_config({"privacy-unit": "user", "batch-size": 8}).train
-    privacy = build_config({"privacy-mode": "local"}).privacy
-    trainer = DPSGDTrainer(cm, rows, train, privacy, epochs=1, rng=np.random.default_rng(0))
+    trainer = _trainer(cm, small_split, {"privacy-unit": "user", "batch-size": 8})
+    trainer.close()
     assert trainer.records == small_split.train["user"].nunique()
     picked = trainer._rows_of(torch.arange(trainer.records))
-    assert sorted(rows.users[picked].tolist()) == sorted(
+    assert sorted(trainer.rows.users[picked].tolist()) == sorted(
         small_split.train["user"].unique().tolist()
     )
 
 
+def test_interaction_unit_records_are_user_windows_whose_histories_stay_inside(small_split):
+    """The unit check: one interaction more or less changes exactly one record."""
+    train = small_split.train
+    day = 86_400
+    rows = dp_rows(train, 20, _mechanism({"privacy-unit": "interaction"}, train))
+    slots = train["timestamp"].to_numpy() // day
+    for start, count in zip(rows.owner_start, rows.owner_count, strict=True):
+        owner = slice(start, start + count)
+        assert len(set(rows.users[owner].tolist())) == 1 and len(set(slots[owner])) == 1
+        for j in range(start, start + count):  # history: earlier rows of the same record only
+            known = rows.history[j][rows.history[j] >= 0]
+            assert set(known.tolist()) <= set(rows.targets[start:j].tolist())
+    # Remove one interaction: every record but the one holding it is unchanged.
+    for victim in (0, len(train) // 2, len(train) - 1):
+        fewer = train.drop(index=train.index[victim]).reset_index(drop=True)
+        a, b = (
+            _records(rows),
+            _records(
+                dp_rows(
+                    fewer, 20, rows_mechanism := _mechanism({"privacy-unit": "interaction"}, fewer)
+                )
+            ),
+        )
+        assert rows_mechanism.unit == "interaction"
+        assert len(a.symmetric_difference(b)) <= 2  # the old record and its changed self
+
+
+def _mechanism(values, train):
+    cfg = build_config({"privacy-mode": "local", **values})
+    records = count_records(train, cfg.train.privacy_unit, cfg.privacy.dp_window)
+    return resolve_local_mechanism(cfg, population=records, records_per_client=records, epochs=1)
+
+
+def _records(rows):
+    """Each record as its rows' (target, history) tuples."""
+    return {
+        tuple(
+            (int(rows.targets[j]), tuple(rows.history[j].tolist()))
+            for j in range(start, start + count)
+        )
+        for start, count in zip(rows.owner_start, rows.owner_count, strict=True)
+    }
+
+
+def test_rows_with_the_whole_history_would_make_one_interaction_touch_many_records(small_split):
+    """Why records are windows: without them one interaction enters 1 + max-history rows."""
+    train = small_split.train
+    full = build_rows(train, 20)
+    fewer = build_rows(train.drop(index=train.index[0]).reset_index(drop=True), 20)
+
+    def rows_of(r):
+        return {
+            (int(r.users[j]), int(r.targets[j]), tuple(r.history[j].tolist()))
+            for j in range(len(r))
+        }
+
+    assert len(rows_of(full) - rows_of(fewer)) > 2
+
+
 def test_target_epsilon_sets_the_noise(cm, small_split):
-    rows = build_rows(small_split.train, 20)
-    train = build_config({"batch-size": 16}).train
-    loose = DPSGDTrainer(
-        cm,
-        rows,
-        train,
-        build_config({"target-epsilon": 8}).privacy,
-        epochs=3,
-        rng=np.random.default_rng(0),
-    )
-    assert loose.noise_multiplier > 0
+    loose = _trainer(cm, small_split, {"batch-size": 16, "target-epsilon": 8}, epochs=3)
+    loose.close()
+    tight = _trainer(cm, small_split, {"batch-size": 16, "target-epsilon": 1}, epochs=3)
+    tight.close()
+    assert 0 < loose.noise_multiplier < tight.noise_multiplier
     assert loose.report().epsilon == 0.0  # nothing spent before training
 
 
 @pytest.mark.parametrize("batch", [16, 23, 64, 1000])
 def test_the_target_epsilon_is_reached_exactly_whatever_the_batch(cm, small_split, batch):
-    """N / batch need not be whole: the noise is calibrated on the loader's real steps."""
-    rows = build_rows(small_split.train, 20)
-    trainer = DPSGDTrainer(
-        cm,
-        rows,
-        build_config({"batch-size": batch}).train,
-        build_config({"privacy-mode": "local", "target-epsilon": 4}).privacy,
-        epochs=2,
-        rng=np.random.default_rng(0),
-    )
+    """N / batch need not be whole: the noise is calibrated on the public steps."""
+    trainer = _trainer(cm, small_split, {"batch-size": batch, "target-epsilon": 4}, epochs=2)
     try:
         steps = trainer.steps_per_epoch * 2
         assert trainer.epsilon_after(steps) == pytest.approx(4.0, rel=0.02)
@@ -233,53 +301,37 @@ def test_the_target_epsilon_is_reached_exactly_whatever_the_batch(cm, small_spli
 
 
 def test_delta_must_be_below_one_over_n(cm, small_split):
-    rows = build_rows(small_split.train, 20)
-    privacy = build_config({"privacy-mode": "local", "delta": 0.5}).privacy
     with pytest.raises(ConfigError, match="delta"):
-        DPSGDTrainer(
-            cm, rows, build_config({}).train, privacy, epochs=1, rng=np.random.default_rng(0)
-        )
+        _trainer(cm, small_split, {"delta": 0.5, "allow-large-delta": True})
+    with pytest.raises(ConfigError, match=r"above 1e-3.*allow-large-delta"):
+        build_config({"delta": 0.01})
 
 
-def test_secure_mode_without_its_dependency_is_a_clear_error(cm, small_split):
-    pytest.importorskip("opacus")
-    try:
-        import torchcsprng  # noqa: F401
-
-        pytest.skip("torchcsprng is installed here: secure mode works")
-    except ImportError:
-        pass
-    rows = build_rows(small_split.train, 20)
-    privacy = build_config({"privacy-mode": "local", "secure-mode": True}).privacy
-    with pytest.raises(ConfigError, match="torchcsprng"):
-        DPSGDTrainer(
-            cm, rows, build_config({}).train, privacy, epochs=1, rng=np.random.default_rng(0)
-        )
+def test_noise_multiplier_zero_under_dp_is_refused_at_config_time():
+    with pytest.raises(ConfigError, match="adds no noise"):
+        build_config({"privacy-mode": "local", "noise-multiplier": 0})
+    build_config({"privacy-mode": "local", "noise-multiplier": 0, "target-epsilon": 2})
 
 
 def test_an_empty_poisson_batch_still_adds_noise_and_is_accounted(cm, small_split):
-    rows = build_rows(small_split.train, 20)
-    train = build_config({"batch-size": 4}).train
-    privacy = build_config({"privacy-mode": "local", "noise-multiplier": 1.0}).privacy
-    trainer = DPSGDTrainer(cm, rows, train, privacy, epochs=1, rng=np.random.default_rng(0))
-    # every batch empty: a Poisson draw that picked nobody, step after step
-    trainer.loader = [(torch.zeros(0, dtype=torch.float32),)] * 3
+    trainer = _trainer(cm, small_split, {"batch-size": 4, "noise-multiplier": 1.0})
+    trainer.random.poisson = lambda n, rate: torch.zeros(0, dtype=torch.long)  # nobody
     before = {n: p.detach().clone() for n, p in cm.model.named_parameters() if p.requires_grad}
     try:
         stats = trainer.epoch()
     finally:
         trainer.close()
     assert stats.examples == 0
-    assert sum(int(h[2]) for h in trainer.history()) == 3  # three steps accounted
+    assert sum(int(h[2]) for h in trainer.history()) == trainer.steps_per_epoch  # all accounted
     moved = [
         n for n, p in cm.model.named_parameters() if n in before and not torch.equal(p, before[n])
     ]
     assert any(n.startswith("item_head") for n in moved)  # noise was released
 
 
-def _one_dp_epoch(cm, rows, physical, monkeypatch):
-    """Train one epoch from cm's current state; the trained tensors after it, and the
-    sizes of every backward pass."""
+def _one_dp_epoch(cm, split, physical, monkeypatch):
+    """Train one epoch from cm's current state with replayed OS seeds (a test-only replay);
+    the trained tensors after it, and the sizes of every backward pass."""
     sizes = []
 
     def spy(cm_, users, *rest, **kw):
@@ -287,12 +339,14 @@ def _one_dp_epoch(cm, rows, physical, monkeypatch):
         return per_example_loss(cm_, users, *rest, **kw)
 
     monkeypatch.setattr("fedrec.privacy.dp_sgd.per_example_loss", spy)
-    privacy = build_config(
-        {"privacy-mode": "local", "noise-multiplier": 0.7, "dp-physical-batch": physical}
-    ).privacy
-    train = build_config({"batch-size": 12}).train
-    torch.manual_seed(3)  # Poisson sampling and the noise both draw from torch
-    trainer = DPSGDTrainer(cm, rows, train, privacy, epochs=1, rng=np.random.default_rng(1))
+    seeds = itertools.count(1000)
+    monkeypatch.setattr("fedrec.privacy.randomness.os_seed", lambda: next(seeds))
+    trainer = _trainer(
+        cm,
+        split,
+        {"batch-size": 12, "noise-multiplier": 0.7, "dp-physical-batch": physical},
+        seed=1,
+    )
     try:
         trainer.epoch()
     finally:
@@ -304,19 +358,66 @@ def _one_dp_epoch(cm, rows, physical, monkeypatch):
 def test_a_poisson_batch_split_into_pieces_gives_the_same_noisy_step(cm, small_split, monkeypatch):
     """dp-physical-batch bounds memory without changing the mechanism: the pieces'
     clipped gradients are summed and noised once per Poisson batch, not once a piece."""
-    rows = build_rows(small_split.train, 20)
     start = {n: p.detach().clone() for n, p in cm.model.named_parameters()}
-    whole, whole_sizes, whole_history = _one_dp_epoch(cm, rows, 1000, monkeypatch)
+    whole, whole_sizes, whole_history = _one_dp_epoch(cm, small_split, 1000, monkeypatch)
     with torch.no_grad():
         for n, p in cm.model.named_parameters():
             p.copy_(start[n])
-    split, split_sizes, split_history = _one_dp_epoch(cm, rows, 4, monkeypatch)
+    split, split_sizes, split_history = _one_dp_epoch(cm, small_split, 4, monkeypatch)
     assert max(split_sizes) <= 4 < max(whole_sizes)  # batches really were split
     assert sum(split_sizes) == sum(whole_sizes)
     assert split_history == whole_history  # one accounted step per Poisson batch
     for n, value in whole.items():
         assert not torch.equal(value, start[n]), n
         assert torch.allclose(split[n], value, atol=1e-6), n
+
+
+def _epoch_from(cm, split, start, values):
+    """One DP-SGD epoch from ``start`` with public seed 0; what it trained."""
+    with torch.no_grad():
+        for n, p in cm.model.named_parameters():
+            p.copy_(start[n])
+    torch.manual_seed(0)  # the public seed, as the server knows it
+    trainer = _trainer(cm, split, values, seed=0)
+    try:
+        trainer.epoch()
+    finally:
+        trainer.close()
+    return {n: p.detach().clone() for n, p in _trained(cm)}
+
+
+def test_the_server_cannot_replay_the_noise_with_the_public_seed(cm, small_split):
+    """Two runs with identical inputs and seeds differ (the noise is private): replaying
+    the public seed gives another noise, so subtracting it leaves noise, not the update."""
+    start = {n: p.detach().clone() for n, p in cm.model.named_parameters()}
+    values = {"batch-size": 12, "noise-multiplier": 1.0}
+    first = _epoch_from(cm, small_split, start, values)
+    replay = _epoch_from(cm, small_split, start, values)
+    for n in first:
+        gap = float((first[n] - replay[n]).abs().max())
+        assert gap > 1e-4, f"{n}: the replay recovered the update (gap {gap:g})"
+
+
+def test_an_empty_batch_draws_its_noise_from_the_private_generator(cm, small_split, monkeypatch):
+    monkeypatch.setattr(
+        "fedrec.privacy.randomness.PrivateRandomness.poisson",
+        lambda self, n, rate: torch.zeros(0, dtype=torch.long),
+    )
+    start = {n: p.detach().clone() for n, p in cm.model.named_parameters()}
+    values = {"batch-size": 12, "noise-multiplier": 1.0}
+    first = _epoch_from(cm, small_split, start, values)
+    again = _epoch_from(cm, small_split, start, values)
+    assert any(not torch.equal(first[n], again[n]) for n in first)
+
+
+def test_secure_mode_draws_the_noise_from_a_csprng(cm, small_split):
+    trainer = _trainer(cm, small_split, {"secure-mode": True, "noise-multiplier": 2.0})
+    trainer.close()
+    assert trainer.report().randomness == "chacha20"
+    noise = trainer.random.normal(2.0, torch.zeros(200_000))
+    assert float(noise.mean()) == pytest.approx(0.0, abs=0.02)
+    assert float(noise.std()) == pytest.approx(2.0, rel=0.01)
+    assert not torch.equal(noise, trainer.random.normal(2.0, torch.zeros(200_000)))
 
 
 def test_the_physical_batch_is_sized_from_the_trained_coordinates():

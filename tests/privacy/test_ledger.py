@@ -20,18 +20,18 @@ SPEND = PrivacySpend(
 
 
 def test_a_spend_becomes_its_ledger_line():
-    entry = SPEND.entry(3, 7, "local", "user")
+    entry = SPEND.entry(3, 7, "local", "user", "os")
     assert entry.round == 3 and entry.client == 7 and entry.unit == "user"
     assert entry.steps == 100 and entry.trained and entry.epsilon_unsampled is None
     assert (entry.noise_multiplier, entry.sample_rate, entry.epsilon) == (1.1, 0.01, 2.5)
-    declined = dataclasses.replace(SPEND, steps=0).entry(4, 7, "local", "user")
+    declined = dataclasses.replace(SPEND, steps=0).entry(4, 7, "local", "user", "os")
     assert not declined.trained
 
 
 def test_lines_are_appended_whole_with_every_field_in_order(tmp_path):
     ledger = PrivacyLedger(tmp_path)
-    ledger.append(SPEND.entry(1, 0, "local", "interaction"))
-    ledger.append(SPEND.entry(2, 0, "local", "interaction"))
+    ledger.append(SPEND.entry(1, 0, "local", "interaction", "os"))
+    ledger.append(SPEND.entry(2, 0, "local", "interaction", "os"))
     lines = (tmp_path / LEDGER).read_text().splitlines()
     assert len(lines) == 2
     assert list(json.loads(lines[0])) == list(FIELDS)

@@ -1,13 +1,20 @@
 """The ClientApp: Flower messages in, calls on the Flower-free client runtime, replies out.
 
-A node's privacy accountant persists across rounds in its Context.state and,
-where it has a state directory (node config ``state-dir``, else the app's
-``state_dir``, else the run's ``client-state-dir``), in a file that survives
-restarts (:mod:`fedrec.federated.client_state`).
+Everything the server sends is untrusted input. A node's privacy policy is its
+own (:class:`~fedrec.privacy.policy.NodePolicy`: node config keys, or the
+policy ``fedrec simulate`` gives its simulated nodes), and a request for weaker
+privacy is refused with an error in the reply. A node's privacy accountant
+persists across rounds in its Context.state and, where it has a state
+directory (node config ``state-dir``, or the app's ``state_dir`` in
+simulation; never a directory the server names), in a file that survives
+restarts (:mod:`fedrec.federated.client_state`). A node that reads its own data
+(node config ``data-dir``) refuses local DP without a state directory: a restart
+would forget what it spent.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -25,6 +32,7 @@ from fedrec.federated.drills import run_drills
 from fedrec.federated.flower.records import (
     ARRAYS,
     CONFIG,
+    DP_MECHANISM,
     METRICS,
     PARTITION_ID,
     PRIVACY_STATE,
@@ -35,6 +43,8 @@ from fedrec.federated.flower.records import (
     read_config,
     train_reply,
 )
+from fedrec.privacy.mechanism import LocalMechanism
+from fedrec.privacy.policy import NodePolicy
 
 
 def partition_id(context: Context) -> int:
@@ -46,11 +56,13 @@ def partition_id(context: Context) -> int:
     return int(context.node_config[PARTITION_ID])
 
 
-def make_client_app(state_dir: str | Path | None = None) -> ClientApp:
+def make_client_app(
+    state_dir: str | Path | None = None, policy: NodePolicy | None = None
+) -> ClientApp:
     """The ClientApp: train and evaluate the received global trainable state.
 
-    ``state_dir`` is where simulated nodes keep their accountants (a SuperNode
-    names its own with node config ``state-dir``)."""
+    ``state_dir`` is where simulated nodes keep their accountants and ``policy`` their
+    privacy policy (a SuperNode names its own with node config keys)."""
     app = ClientApp()
 
     @app.query()
@@ -66,17 +78,32 @@ def make_client_app(state_dir: str | Path | None = None) -> ClientApp:
         cfg, round_values = read_config(msg)
         pid = partition_id(context)
         run_drills(cfg, pid)
-        runtime = client_runtime(cfg, pid)
-        path = _state_path(context, cfg, state_dir)
-        result = runtime.train(
+        node = _node_policy(context, policy, cfg)
+        mechanism = None
+        if DP_MECHANISM in round_values:
+            mechanism = LocalMechanism.from_json(str(round_values[DP_MECHANISM]))
+        node.check(cfg, mechanism)  # refuses a request weaker than this node's policy
+        local = cfg.privacy.privacy_mode == "local"
+        path = _state_path(context, state_dir)
+        if local and path is None and "data-dir" in context.node_config:
+            raise ConfigError(
+                "local DP needs a persistent state directory, or a restart would forget "
+                "this node's spent ε: start the SuperNode with --node-config "
+                "\"state-dir='/path/to/state'\"."
+            )
+        if mechanism is not None:
+            mechanism = dataclasses.replace(mechanism, randomness=node.randomness(mechanism))
+        result = client_runtime(cfg, pid).train(
             from_arrays(msg.content[ARRAYS]),
             int(round_values.get(SERVER_ROUND, 0)),
             proximal_mu=float(round_values.get(PROXIMAL_MU, 0.0)),
             privacy_history=_load_privacy(context, path),
+            mechanism=mechanism,
+            budget=node.budget,
         )
         if result.privacy_history is not None:
             _save_privacy(context, path, result.privacy_history)
-        return train_reply(msg, result, cfg.federation.send_float16)
+        return train_reply(msg, result, cfg.federation.send_float16, local_dp=local)
 
     @app.evaluate()
     def evaluate(msg: Message, context: Context) -> Message:
@@ -104,11 +131,24 @@ def central_clipping(msg: Message, context: Context, call_next: Any) -> Message:
         return replies[-1]
 
 
-def _state_path(context: Context, cfg: Config, state_dir: str | Path | None) -> Path | None:
-    """This node's accountant file: node config ``state-dir``, the app's ``state_dir``, or
-    the run's ``client-state-dir``; None keeps it in memory (Context.state) only."""
+def _node_policy(context: Context, app_policy: NodePolicy | None, cfg: Config) -> NodePolicy:
+    """This node's policy: its node config's keys, the app's (simulation), the default
+    policy for a node with data of its own, or (a simulated node of ``flwr run``, where the
+    operator runs every node) the run config's."""
+    named = NodePolicy.from_node_config(context.node_config)
+    if named is not None:
+        return named
+    if app_policy is not None:
+        return app_policy
+    if "data-dir" in context.node_config:
+        return NodePolicy()
+    return NodePolicy.from_config(cfg)
+
+
+def _state_path(context: Context, state_dir: str | Path | None) -> Path | None:
+    """This node's accountant file: node config ``state-dir`` or the app's ``state_dir``;
+    None keeps it in memory (Context.state) only."""
     base = str(context.node_config.get("state-dir", "") or state_dir or "")
-    base = base or cfg.federation.client_state_dir
     return state_file(base, partition_id(context)) if base else None
 
 

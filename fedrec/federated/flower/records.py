@@ -9,7 +9,7 @@ carry their numbers in a ``metrics`` record whose keys are defined here only.
 
 from __future__ import annotations
 
-import dataclasses
+import math
 from typing import Any
 
 import torch
@@ -18,7 +18,6 @@ from flwr.supercore.differential_privacy import KEY_CLIPPING_NORM
 
 from fedrec.config import Config, build_config
 from fedrec.federated.protocol import EvalResult, State, TrainResult
-from fedrec.privacy.ledger import PrivacySpend
 
 ARRAYS = "arrays"
 CONFIG = "config"
@@ -34,10 +33,9 @@ TRAIN_LOSS = "train-loss"
 TRAIN_SECONDS = "train-seconds"
 EVAL_SECONDS = "eval-seconds"
 PRIVACY_STATE = "fedrec-privacy"  # Context.state record of a node's accountant
+DP_MECHANISM = "dp-mechanism"  # local DP: the run's public mechanism, as JSON
 #: Per-round values that ride beside the config (Flower's DP wrapper adds the clipping norm).
-ROUND_KEYS = (SERVER_ROUND, PROXIMAL_MU, KEY_CLIPPING_NORM)
-#: A local-DP client's spend, field by field.
-SPEND_KEYS = {f.name: f.name.replace("_", "-") for f in dataclasses.fields(PrivacySpend)}
+ROUND_KEYS = (SERVER_ROUND, PROXIMAL_MU, KEY_CLIPPING_NORM, DP_MECHANISM)
 
 
 def _kebab(name: str) -> str:
@@ -69,20 +67,23 @@ def read_config(msg: Message) -> tuple[Config, dict[str, Any]]:
 
 
 # -- replies -----------------------------------------------------------------------------
-def train_reply(msg: Message, result: TrainResult, float16: bool) -> Message:
-    """The reply to a train message: the new state (none if declined) and its numbers."""
+def train_reply(msg: Message, result: TrainResult, float16: bool, *, local_dp: bool) -> Message:
+    """The reply to a train message: the new state (none if declined) and its numbers.
+
+    Under local DP the reply carries the noised update and nothing else that depends on
+    the client's data: no example count (aggregation weighs every client alike), no loss,
+    no timing, no spend (the server computes the ledger from the public mechanism); only
+    whether it trained, and sizes fixed by the model."""
     metrics: dict[str, Any] = {
-        NUM_EXAMPLES: result.num_examples,
+        NUM_EXAMPLES: 1 if local_dp else result.num_examples,
         PARTITION_ID: result.partition,
-        TRAIN_LOSS: result.train_loss,
-        TRAIN_SECONDS: result.train_seconds,
         DECLINED: int(result.declined),
         BYTES_RECEIVED: msg.content[ARRAYS].count_bytes(),
         BYTES_SENT: 0,
     }
-    if result.spend is not None:
-        for name, key in SPEND_KEYS.items():
-            metrics[key] = getattr(result.spend, name)
+    if not local_dp:
+        metrics[TRAIN_LOSS] = result.train_loss
+        metrics[TRAIN_SECONDS] = result.train_seconds
     if result.state is None:  # declined: nothing leaves but the refusal
         return Message(RecordDict({METRICS: MetricRecord(metrics)}), reply_to=msg)
     arrays = to_arrays(result.state, float16)
@@ -93,20 +94,13 @@ def train_reply(msg: Message, result: TrainResult, float16: bool) -> Message:
 def read_train_reply(reply: Message) -> tuple[TrainResult, int, int]:
     """A train reply as a :class:`TrainResult`, and the bytes sent and received."""
     m = reply.content[METRICS]
-    spend = None
-    if SPEND_KEYS["noise_multiplier"] in m:
-        counts = ("records", "steps")
-        spend = PrivacySpend(
-            **{n: int(m[k]) if n in counts else float(m[k]) for n, k in SPEND_KEYS.items()}  # type: ignore[arg-type]
-        )
     declined = bool(int(m.get(DECLINED, 0)))
     result = TrainResult(
         partition=int(m[PARTITION_ID]),
         state=None if declined else from_arrays(reply.content[ARRAYS]),
         num_examples=int(m[NUM_EXAMPLES]),
-        train_loss=float(m[TRAIN_LOSS]),
-        train_seconds=float(m[TRAIN_SECONDS]),
-        spend=spend,
+        train_loss=float(m.get(TRAIN_LOSS, math.nan)),
+        train_seconds=float(m.get(TRAIN_SECONDS, math.nan)),
     )
     return result, int(m[BYTES_SENT]), int(m[BYTES_RECEIVED])
 

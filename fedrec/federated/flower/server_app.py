@@ -20,6 +20,7 @@ from fedrec.config import Config, build_config
 from fedrec.errors import ConfigError
 from fedrec.federated.flower.records import (
     ARRAYS,
+    DP_MECHANISM,
     METRICS,
     PARTITION_ID,
     config_record,
@@ -32,6 +33,7 @@ from fedrec.federated.flower.strategy import make_strategy, noise_only
 from fedrec.federated.protocol import EvalReply, Failure, State, TrainReply
 from fedrec.federated.rounds import run_federation
 from fedrec.privacy.central import CentralDP
+from fedrec.privacy.mechanism import LocalMechanism
 from fedrec.runs.rundir import RunDir
 
 
@@ -61,6 +63,7 @@ class FlowerFederation:
         self.grid, self.cfg, self.wait_seconds = grid, cfg, wait_seconds
         self.float16 = cfg.federation.send_float16
         self.strategy: Any = None
+        self.round_values: dict[str, str] = {}
         self._replies: dict[int, Message] = {}
 
     def connect(self, count: int) -> list[int]:
@@ -74,8 +77,9 @@ class FlowerFederation:
             time.sleep(0.5)
         return nodes
 
-    def begin(self, central: CentralDP | None) -> None:
+    def begin(self, central: CentralDP | None, local: LocalMechanism | None) -> None:
         self.strategy = make_strategy(self.cfg, central)
+        self.round_values = {DP_MECHANISM: local.to_json()} if local is not None else {}
 
     def partitions(self, nodes: Sequence[int]) -> dict[int, int]:
         """Node id → partition id, asked of every node once."""
@@ -125,7 +129,10 @@ class FlowerFederation:
         """The strategy's messages for ``nodes``, sent; the replies split from the failures."""
         arrays = to_arrays(state, self.float16)
         messages = configure(
-            server_round, arrays, config_record(self.cfg), _Selected(self.grid, nodes)
+            server_round,
+            arrays,
+            config_record(self.cfg, **self.round_values),
+            _Selected(self.grid, nodes),
         )
         return _split_replies(self.grid.send_and_receive(messages))
 

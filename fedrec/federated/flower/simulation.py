@@ -12,6 +12,7 @@ from fedrec.data.loading import prepare_split
 from fedrec.federated.flower.client_app import make_client_app
 from fedrec.federated.flower.server_app import make_server_app
 from fedrec.federated.partition import check_partition
+from fedrec.privacy.policy import NodePolicy
 from fedrec.runs.rundir import RunDir
 
 #: Where simulated nodes keep their accountants inside the run directory.
@@ -42,7 +43,8 @@ def simulate(cfg: Config, run: RunDir, *, resume: bool = False) -> dict[str, Any
     state_dir = cfg.federation.client_state_dir or str((run.path / CLIENT_STATE).resolve())
     run_simulation(
         server_app=make_server_app(cfg.to_flat(), str(run.path), resume=resume),
-        client_app=make_client_app(state_dir),
+        # The operator of a simulation is every node: their policy is the run config's.
+        client_app=make_client_app(state_dir, NodePolicy.from_config(cfg)),
         num_supernodes=n_clients,
         backend_config=backend,  # type: ignore[arg-type]
     )

@@ -1,0 +1,140 @@
+"""A node's own privacy policy, and the check of what the server asks against it.
+
+Under local DP the server is the adversary: what it sends is untrusted input.
+So a node takes its privacy from its own settings, never from the message: the
+policy names the weakest privacy the node accepts (mode, unit, the least noise
+or the largest ε, the largest δ, its ε budget), and a request for anything
+weaker is refused with an error that says what was asked and what the node
+allows. The server may ask for stronger privacy (more noise, a smaller δ);
+the node then trains with the request.
+
+Where a policy comes from: a SuperNode's node config (``--node-config
+"privacy-mode='local' target-epsilon=4 ..."``, keys as in the run config); in
+simulation, the operator's run config, given to the ClientApp by
+``fedrec simulate`` (the operator is every node there).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from fedrec.config import Config
+from fedrec.errors import ConfigError
+from fedrec.privacy.calibration import MAX_DEFAULT_DELTA, calibrate_noise
+from fedrec.privacy.mechanism import LocalMechanism
+from fedrec.privacy.randomness import CSPRNG
+
+#: How much privacy each mode gives a node against the server (higher is stronger).
+_MODE_STRENGTH = {"off": 0, "central": 1, "local": 2}
+#: Units by what they protect (a user covers each of its interactions).
+_UNIT_STRENGTH = {"interaction": 0, "user": 1}
+#: Node-config keys a policy reads.
+POLICY_KEYS = (
+    "privacy-mode",
+    "privacy-unit",
+    "target-epsilon",
+    "noise-multiplier",
+    "delta",
+    "budget-epsilon",
+    "secure-mode",
+)
+#: Slack for σ computed by two parties with the same accountant.
+_SIGMA_SLACK = 1e-6
+
+
+class PolicyRefusal(ConfigError):
+    """The server asked for weaker privacy than this node's policy allows."""
+
+
+@dataclass(frozen=True)
+class NodePolicy:
+    """The weakest privacy a node accepts (see the module docstring)."""
+
+    mode: str = "local"
+    unit: str = "user"
+    target_epsilon: float = 8.0  # the largest ε of a whole planned run (0: use noise)
+    noise_multiplier: float = 0.0  # the least σ (0: from target_epsilon)
+    delta: float = MAX_DEFAULT_DELTA  # the largest δ
+    budget_epsilon: float = 0.0  # the node's ε cap over every round (0: target_epsilon)
+    secure_mode: bool = False  # draw the noise from a CSPRNG whatever the server asks
+
+    @property
+    def budget(self) -> float:
+        """The ε past which this node declines to train (0: none)."""
+        return self.budget_epsilon or self.target_epsilon
+
+    @classmethod
+    def from_config(cls, cfg: Config) -> NodePolicy:
+        """The policy that a run config states (simulation: the operator's own)."""
+        p = cfg.privacy
+        return cls(
+            mode=p.privacy_mode,
+            unit=cfg.train.privacy_unit,
+            target_epsilon=p.target_epsilon,
+            noise_multiplier=0.0 if p.target_epsilon else p.noise_multiplier,
+            delta=p.delta or MAX_DEFAULT_DELTA,
+            budget_epsilon=p.budget_epsilon,
+            secure_mode=p.secure_mode,
+        )
+
+    @classmethod
+    def from_node_config(cls, node_config: Mapping[str, Any]) -> NodePolicy | None:
+        """The policy a SuperNode's node config names, or None if it names none."""
+        given = {k: node_config[k] for k in POLICY_KEYS if k in node_config}
+        if not given:
+            return None
+        from fedrec.config import build_config
+
+        try:
+            return cls.from_config(build_config(given))
+        except ConfigError as err:
+            raise ConfigError(
+                f"this node's privacy policy (node config) is invalid: {err}"
+            ) from None
+
+    def check(self, cfg: Config, mechanism: LocalMechanism | None) -> None:
+        """Refuse a request (the run config, and the local mechanism under local DP) that
+        is weaker than this policy; return quietly when it is as strong or stronger."""
+        asked = cfg.privacy.privacy_mode
+        if _MODE_STRENGTH[asked] < _MODE_STRENGTH[self.mode]:
+            raise PolicyRefusal(
+                f"the server asked for privacy-mode={asked!r}; this node's policy requires "
+                f"privacy-mode={self.mode!r} or stronger. Refused: nothing was trained."
+            )
+        if self.mode != "local" or asked != "local":
+            return
+        if mechanism is None:
+            raise PolicyRefusal("the server asked for local DP without sending its mechanism.")
+        if _UNIT_STRENGTH[mechanism.unit] < _UNIT_STRENGTH[self.unit]:
+            raise PolicyRefusal(
+                f"the server asked for privacy-unit={mechanism.unit!r}; this node requires "
+                f"{self.unit!r}."
+            )
+        if mechanism.delta > self.delta * (1 + 1e-9):
+            raise PolicyRefusal(
+                f"the server asked for delta={mechanism.delta:g}; this node allows at most "
+                f"{self.delta:g}."
+            )
+        floor = self.least_noise(cfg, mechanism)
+        if mechanism.noise_multiplier < floor * (1 - _SIGMA_SLACK):
+            raise PolicyRefusal(
+                f"the server asked for noise-multiplier={mechanism.noise_multiplier:.4g}; this "
+                f"node's policy needs at least {floor:.4g} for its run plan (ε ≤ "
+                f"{self.target_epsilon:g} over {cfg.federation.num_server_rounds} rounds)."
+            )
+
+    def least_noise(self, cfg: Config, mechanism: LocalMechanism) -> float:
+        """The smallest σ this node accepts for the run the server plans."""
+        if self.noise_multiplier > 0:
+            return self.noise_multiplier
+        if self.target_epsilon <= 0:
+            return 0.0
+        fed = cfg.federation
+        steps = mechanism.steps(fed.num_server_rounds * fed.local_epochs)
+        return calibrate_noise(self.target_epsilon, mechanism.delta, mechanism.sample_rate, steps)
+
+    def randomness(self, mechanism: LocalMechanism) -> str:
+        """The node's noise source: a CSPRNG when either side asks for one."""
+        return CSPRNG if self.secure_mode else mechanism.randomness

@@ -1,0 +1,107 @@
+"""Where DP randomness comes from: the operating system, never the public seed.
+
+Under local DP the adversary is the server, and it knows the config and its
+seed: noise or sampling it can replay is no noise at all. So every draw that a
+DP guarantee rests on (the Gaussian noise, the Poisson sampling of records, the
+Poisson sampling of clients under central DP) comes from here:
+
+- :class:`PrivateRandomness` (default): a ``torch.Generator`` for each device,
+  re-seeded from ``os.urandom`` before every step, so no two steps share a
+  stream and nothing about it follows from the run's settings.
+- ``secure=True`` (``secure-mode = true``): the Gaussian noise is drawn from a
+  ChaCha20 keystream keyed from ``os.urandom`` (the ``cryptography`` package),
+  turned into normals by the Box-Muller transform in float64, for those who
+  want the noise from a cryptographically secure generator. (Opacus's own
+  secure mode needs torchcsprng, which has no release for current PyTorch.)
+
+The public seed still drives the choices that are not part of a mechanism: the
+catalog negatives, the order of rows, which interaction of a sampled user is
+used. Runs stay reproducible in everything but the DP draws.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import secrets
+
+import numpy as np
+import torch
+
+#: What the ledger records as the source of a line's randomness.
+OS_SEEDED = "os"
+CSPRNG = "chacha20"
+
+
+def os_seed() -> int:
+    """63 bits from the operating system's randomness."""
+    return secrets.randbits(63)
+
+
+class PrivateRandomness:
+    """The DP draws of one trainer: Poisson masks and Gaussian noise, from OS randomness."""
+
+    def __init__(self, device: torch.device, *, secure: bool = False) -> None:
+        self.device = device
+        self.secure = secure
+        self.cpu = torch.Generator(device="cpu")
+        self.on_device = self.cpu if device.type == "cpu" else torch.Generator(device=device)
+        self._chacha = _ChaChaNormal() if secure else None
+        self.reseed()
+
+    @property
+    def source(self) -> str:
+        return CSPRNG if self.secure else OS_SEEDED
+
+    def reseed(self) -> None:
+        """A fresh stream from the OS: called before every step."""
+        self.cpu.manual_seed(os_seed())
+        if self.on_device is not self.cpu:
+            self.on_device.manual_seed(os_seed())
+
+    def poisson(self, n: int, rate: float) -> torch.Tensor:
+        """Indices of ``n`` records each included independently with probability ``rate``."""
+        mask = torch.rand(n, generator=self.cpu) < rate
+        return torch.nonzero(mask).flatten()
+
+    def normal(self, std: float, like: torch.Tensor) -> torch.Tensor:
+        """Gaussian noise N(0, std²) of ``like``'s shape, dtype and device."""
+        if self._chacha is not None:
+            values = self._chacha.normal(like.numel()) * std
+            return torch.as_tensor(values, dtype=like.dtype).reshape(like.shape).to(like.device)
+        return torch.normal(0.0, std, like.shape, generator=self.on_device, device=like.device).to(
+            like.dtype
+        )
+
+
+class _ChaChaNormal:
+    """Standard normals from a ChaCha20 keystream (key and nonce from ``os.urandom``)."""
+
+    def __init__(self) -> None:
+        from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
+
+        cipher = Cipher(algorithms.ChaCha20(os.urandom(32), os.urandom(16)), mode=None)
+        self._stream = cipher.encryptor()
+
+    def _uniform(self, n: int) -> np.ndarray:
+        """``n`` uniforms in (0, 1] with 53 random bits each."""
+        words = np.frombuffer(self._stream.update(bytes(8 * n)), dtype=np.uint64)
+        return ((words >> np.uint64(11)).astype(np.float64) + 1.0) / 2.0**53
+
+    def normal(self, n: int) -> np.ndarray:
+        half = (n + 1) // 2
+        u1, u2 = self._uniform(half), self._uniform(half)
+        radius = np.sqrt(-2.0 * np.log(u1))
+        angle = 2.0 * math.pi * u2
+        return np.concatenate([radius * np.cos(angle), radius * np.sin(angle)])[:n]
+
+
+def private_numpy_rng() -> np.random.Generator:
+    """A numpy generator seeded from the OS (client sampling under central DP)."""
+    return np.random.default_rng(secrets.randbits(128))
+
+
+def reseed_numpy_global() -> None:
+    """Re-seed numpy's global generator from the OS: Flower's DP wrappers draw their
+    noise from it, and anything else may have seeded it from a public value."""
+    np.random.seed(np.frombuffer(os.urandom(624 * 4), dtype=np.uint32))
