@@ -28,6 +28,10 @@ def to_markdown(report: AuditReport) -> str:
         "",
         report.guarantee(),
         "",
+        "## Checked",
+        "",
+        *([f"- {c}" for c in report.checks] or ["- Nothing beyond the recomputation."]),
+        "",
         "## Clients",
         "",
     ]

@@ -50,6 +50,8 @@ class AuditReport:
     clients: list[ClientAudit]
     findings: list[Finding]
     notes: list[str]
+    checks: list[str] = field(default_factory=list)  # implementation facts verified
+    epsilon_across_silos: float | None = None  # partition=scenario: a user in every silo
 
     @property
     def ok(self) -> bool:
@@ -81,13 +83,20 @@ class AuditReport:
                 f"{self.unit} of the training data, against anyone who sees the model, after "
                 f"{w.lines} epochs (recomputed with {w.accountant})."
             )
-        return (
+        text = (
             f"Every client's released updates, and every model built from them, are at worst "
             f"{eps}-differentially private with respect to any one {self.unit} of that "
             f"client's data, against the server, the other clients and anyone who sees the "
             f"model (client {w.client}, {w.rounds} rounds trained; recomputed with "
             f"{w.accountant})."
         )
+        if self.epsilon_across_silos is not None:
+            text += (
+                f" The silos split users by scenario, so one user's data can sit in every "
+                f"silo: composed over all {len(self.clients)} silos, a user's ε is at most "
+                f"{self.epsilon_across_silos:.3g} at δ = {len(self.clients)} × {w.delta:.1e}."
+            )
+        return text
 
     def as_dict(self) -> dict[str, Any]:
         out = {k: v for k, v in asdict(self).items() if k not in ("clients", "findings")}

@@ -39,14 +39,18 @@ def audit(
     ] = False,
     canaries: Annotated[int, typer.Option(help="Canaries of the empirical audit.")] = 1000,
 ) -> None:
-    """Recompute every client's ε from the privacy ledger; exit 1 on any breach or mismatch."""
+    """Recompute every client's ε from the privacy ledger; exit 1 on any breach or mismatch.
+
+    With --empirical, exit 1 when the canaries show more leakage than the theoretical ε,
+    and 3 when the audit is inconclusive (the theoretical ε is above what the canaries
+    can certify)."""
     setup(quiet=True)
     from fedrec.audit.ledger_audit import audit_run
     from fedrec.audit.report import write_report
     from fedrec.files import atomic_write_json, json_safe
     from fedrec.privacy.ledger import LEDGER
 
-    failed = False
+    failed = inconclusive = False
     result: dict[str, Any] = {}
     try:
         if canaries < 10:
@@ -67,6 +71,7 @@ def audit(
             target.parent.mkdir(parents=True, exist_ok=True)
             atomic_write_json(target, found.as_dict())
             failed = failed or found.broken
+            inconclusive = found.verdict == "inconclusive"
             if not as_json:
                 console.print(found.sentence())
                 if found.broken:
@@ -81,3 +86,5 @@ def audit(
         typer.echo(json.dumps(json_safe(result), indent=2))
     if failed:
         raise typer.Exit(code=1)
+    if empirical and inconclusive:
+        raise typer.Exit(code=3)  # not a pass: the canaries could not have caught a leak

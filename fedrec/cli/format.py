@@ -68,8 +68,10 @@ def print_audit(report: Any, paths: list[Path]) -> None:
         table.add_row(*row)
     console.print(table)
     if len(shown) > 20:
-        console.print(f"(the 20 highest of {len(shown)} clients; all are in audit.md)")
+        console.print(f"(the 20 highest of {len(shown)} clients; every client is in audit.json)")
     console.print(report.guarantee())
+    for check in report.checks:
+        console.print(f"[green]checked:[/] {escape(check)}")
     for note in report.notes:
         console.print(f"[yellow]note:[/] {escape(note)}")
     for finding in report.findings[:50]:

@@ -104,17 +104,38 @@ class EmpiricalResult:
         """A lower bound above the theoretical ε: the implementation leaks more than it says."""
         return self.epsilon_lower > self.epsilon_theory * (1 + 1e-6) + 1e-9
 
+    @property
+    def verdict(self) -> str:
+        """``broken``; ``inconclusive`` when even all-correct guesses could not pass the
+        theoretical ε (the audit could not catch a violation); ``consistent``; or
+        ``no-guarantee`` for a run without DP (the bound says what it leaks)."""
+        if self.broken:
+            return "broken"
+        if math.isinf(self.epsilon_theory):
+            return "no-guarantee"
+        if self.epsilon_theory >= self.ceiling:
+            return "inconclusive"
+        return "consistent"
+
     def sentence(self) -> str:
-        return (
+        text = (
             f"Empirical audit ({self.mechanism}, {self.canaries} canaries, one run): ε ≥ "
             f"{self.epsilon_lower:.3g} with {self.confidence:.0%} confidence ({self.correct} of "
             f"{self.guesses} guesses right; the method certifies at most {self.ceiling:.3g} "
             f"here), against a theoretical ε = {self.epsilon_theory:.3g} at δ = {self.delta:.1e}."
         )
+        if self.verdict == "inconclusive":
+            text += (
+                f" INCONCLUSIVE: the theoretical ε is above the most {self.canaries} canaries "
+                "can certify, so this audit could not have caught a leak. Use more canaries "
+                "or audit the mechanism at a smaller ε."
+            )
+        return text
 
     def as_dict(self) -> dict[str, object]:
         out = asdict(self)
         out["broken"] = self.broken
+        out["verdict"] = self.verdict
         out["sentence"] = self.sentence()
         return out
 

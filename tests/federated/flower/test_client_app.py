@@ -1,23 +1,31 @@
 """The ClientApp called directly with Flower messages (no simulation engine)."""
 
+import dataclasses
+import re
+
 import pytest
 import torch
 from flwr.app import ConfigRecord, Context, Message, RecordDict
 from flwr.supercore.task_identity import TaskIdentity
 
 from fedrec.config import build_config
-from fedrec.federated.client import client_runtime
+from fedrec.errors import ConfigError
+from fedrec.federated.client import ClientRuntime, client_runtime
 from fedrec.federated.flower.client_app import make_client_app
 from fedrec.federated.flower.records import (
     ARRAYS,
     BYTES_SENT,
     CONFIG,
+    DP_MECHANISM,
     METRICS,
     NUM_EXAMPLES,
     from_arrays,
     to_arrays,
+    train_reply,
 )
+from fedrec.federated.sources import ClientInputs
 from fedrec.models.state import trainable_state
+from fedrec.privacy.mechanism import resolve_local_mechanism
 
 
 @pytest.fixture(autouse=True)
@@ -93,3 +101,117 @@ def test_client_training_is_deterministic_per_round(fed_flat):
     c = runtime.train(state, server_round=4).state
     assert all(torch.allclose(a[k], b[k]) for k in a)
     assert any(not torch.allclose(a[k], c[k]) for k in a)
+
+
+# -- a hostile server ------------------------------------------------------------------------
+LOCAL = {"privacy-mode": "local", "privacy-unit": "user", "target-epsilon": 4.0}
+
+
+def _mechanism(fed_flat, **change):
+    """The mechanism an honest server sends for ``fed_flat`` under LOCAL, then ``change``."""
+    cfg = build_config(fed_flat | LOCAL)
+    mechanism = resolve_local_mechanism(
+        cfg,
+        population=45,
+        records_per_client=15,
+        epochs=cfg.federation.num_server_rounds,
+    )
+    return dataclasses.replace(mechanism, **change)
+
+
+def _dp_message(fed_flat, state, mechanism, **config):
+    content = RecordDict(
+        {
+            ARRAYS: to_arrays(state),
+            CONFIG: ConfigRecord(
+                {
+                    **build_config(fed_flat | LOCAL | config).to_flat(),
+                    "server-round": 1,
+                    DP_MECHANISM: mechanism.to_json(),
+                }
+            ),
+        }
+    )
+    return Message(content=content, dst_node_id=7, message_type="train")
+
+
+def _node(tmp_path, **policy):
+    return Context(
+        run_id=1,
+        node_id=7,
+        node_config={
+            "partition-id": 0,
+            "num-partitions": 3,
+            "state-dir": str(tmp_path / "own-state"),
+            **{"privacy-mode": "local", "privacy-unit": "user", "target-epsilon": 4.0, **policy},
+        },
+        state=RecordDict(),
+        run_config={},
+    )
+
+
+@pytest.mark.parametrize(
+    "config,change,says",
+    [
+        ({"privacy-mode": "off"}, {}, "privacy-mode='off'"),
+        ({}, {"noise_multiplier": 0.3}, "noise-multiplier=0.3"),
+        ({}, {"delta": 1e-3}, "delta=0.001"),
+        ({"privacy-unit": "interaction"}, {"unit": "interaction"}, "privacy-unit='interaction'"),
+        ({}, {"noise_multiplier": 0.0}, "no guarantee"),
+    ],
+)
+def test_a_request_for_weaker_privacy_is_refused_with_a_clear_error(
+    tmp_path, fed_flat, config, change, says
+):
+    state = trainable_state(client_runtime(build_config(fed_flat | LOCAL), 0).cm.model)
+    msg = _dp_message(fed_flat, state, _mechanism(fed_flat, **change), **config)
+    # The ClientApp raises; the SuperNode's runtime sends it back as the reply's error.
+    with pytest.raises(ConfigError, match=re.escape(says)):
+        make_client_app()(msg, _node(tmp_path))
+    assert not (tmp_path / "own-state").exists()  # nothing trained, nothing spent
+
+
+def test_the_server_cannot_choose_where_a_node_keeps_its_accountant(tmp_path, fed_flat):
+    state = trainable_state(client_runtime(build_config(fed_flat | LOCAL), 0).cm.model)
+    elsewhere = tmp_path / "server-chosen"
+    msg = _dp_message(fed_flat, state, _mechanism(fed_flat), **{"client-state-dir": str(elsewhere)})
+    reply = make_client_app()(msg, _node(tmp_path))
+    assert not reply.has_error(), reply.error.reason[-800:] if reply.has_error() else ""
+    assert not elsewhere.exists()
+    assert (tmp_path / "own-state" / "partition-0-privacy.json").is_file()
+
+
+def test_stronger_privacy_than_the_policy_is_accepted(tmp_path, fed_flat):
+    state = trainable_state(client_runtime(build_config(fed_flat | LOCAL), 0).cm.model)
+    stronger = _mechanism(fed_flat, noise_multiplier=_mechanism(fed_flat).noise_multiplier * 2)
+    reply = make_client_app()(_dp_message(fed_flat, state, stronger), _node(tmp_path))
+    assert not reply.has_error(), reply.error.reason[-800:] if reply.has_error() else ""
+
+
+def test_a_node_with_its_own_data_refuses_local_dp_without_a_state_directory(tmp_path, fed_flat):
+    state = trainable_state(client_runtime(build_config(fed_flat | LOCAL), 0).cm.model)
+    node = _node(tmp_path)
+    del node.node_config["state-dir"]
+    node.node_config["data-dir"] = str(tmp_path / "data")
+    with pytest.raises(ConfigError, match="state-dir"):
+        make_client_app()(_dp_message(fed_flat, state, _mechanism(fed_flat)), node)
+
+
+def test_local_dp_replies_are_the_same_for_datasets_one_user_apart(tmp_path, fed_flat):
+    """Nothing but the noised update depends on the data: not the example count, the
+    loss, the time, the δ or the sample rate."""
+    cfg = build_config(fed_flat | LOCAL)
+    runtime = client_runtime(cfg, 0)
+    mechanism = _mechanism(fed_flat)
+    state = trainable_state(runtime.cm.model)
+    data = runtime.data
+    user = int(data.train["user"].iloc[0])
+    fewer = dataclasses.replace(data, train=data.train[data.train["user"] != user])
+    metadata = []
+    for holds in (data, fewer):
+        one = ClientRuntime(cfg, 0, ClientInputs(holds, runtime.split, runtime.cm))
+        result = one.train(state, 1, mechanism=mechanism, budget=4.0)
+        reply = train_reply(_dp_message(fed_flat, state, mechanism), result, False, local_dp=True)
+        metadata.append(dict(reply.content[METRICS]))
+    assert metadata[0] == metadata[1]
+    assert metadata[0][NUM_EXAMPLES] == 1  # every client weighs the same in the mean
