@@ -34,7 +34,7 @@ def check_line(entry: Any) -> str | None:
         return (v > low if open_low else v >= low) and v <= high
 
     checks = {
-        "round": integer("round", 1),
+        "round": integer("round", 0),
         "client": integer("client", 0),
         "steps": integer("steps", 0),
         "records": integer("records", 1),

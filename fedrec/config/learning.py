@@ -95,6 +95,14 @@ class ModelConfig:
         },
     )
     temperature: float = field(default=0.1, metadata={"help": "softmax temperature"})
+    popularity_prior: bool = field(
+        default=True,
+        metadata={
+            "help": "start the item bias from each item's popularity in the training data "
+            "(under DP a noised histogram, released once and accounted; see "
+            "dp-popularity-noise)"
+        },
+    )
 
     def __post_init__(self) -> None:
         check_min("max-tokens", self.max_tokens, 4)

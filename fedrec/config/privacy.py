@@ -70,6 +70,22 @@ class PrivacyConfig:
             "interaction changes one record)"
         },
     )
+    dp_popularity_noise: float = field(
+        default=0.0,
+        metadata={
+            "help": "under DP with popularity-prior: σ of the popularity histogram's Gaussian "
+            "noise, one record moving it by at most 1 (0 = the σ that spends "
+            "dp-popularity-share of target-epsilon on it, or 2 x noise-multiplier without a "
+            "target)"
+        },
+    )
+    dp_popularity_share: float = field(
+        default=0.5,
+        metadata={
+            "help": "the share of target-epsilon the popularity histogram spends when "
+            "dp-popularity-noise is 0 (the DP-SGD steps get the rest)"
+        },
+    )
     dp_negatives: int = field(
         default=128,
         metadata={"help": "catalog negatives per example under DP"},
@@ -115,6 +131,15 @@ class PrivacyConfig:
             raise ConfigError(f"dp-sample-rate={self.dp_sample_rate} must be in [0, 1].")
         check_min("dp-population", self.dp_population, 0)
         check_min("dp-window", self.dp_window, 1)
+        if not 0.0 < self.dp_popularity_share < 1.0:
+            raise ConfigError(
+                f"dp-popularity-share={self.dp_popularity_share} must be between 0 and 1."
+            )
+        if self.dp_popularity_noise < 0:
+            raise ConfigError(
+                f"dp-popularity-noise={self.dp_popularity_noise} must be >= 0 (0 = from "
+                "dp-popularity-share); to release no histogram set popularity-prior=false."
+            )
         if (
             self.privacy_mode in ("local", "central")
             and self.noise_multiplier == 0

@@ -26,7 +26,10 @@ from fedrec.federated.protocol import EvalResult, State, TrainResult
 from fedrec.federated.sources import ClientInputs, ClientSource, GlobalSplitSource
 from fedrec.models.state import load_trainable_state, trainable_state
 from fedrec.privacy.dp_sgd import DPSGDTrainer, dp_rows
+from fedrec.privacy.histogram import noised, popularity_histogram
+from fedrec.privacy.histogram import release as histogram_release
 from fedrec.privacy.mechanism import LocalMechanism
+from fedrec.privacy.randomness import CSPRNG, PrivateRandomness
 from fedrec.training.rows import build_rows
 from fedrec.training.trainer import make_optimizer, train_epoch
 
@@ -141,6 +144,32 @@ class ClientRuntime:
             )
         finally:
             trainer.close()
+
+    def popularity(
+        self,
+        mechanism: LocalMechanism | None,
+        history: list[tuple[float, float, int]] | None = None,
+        budget: float = 0.0,
+    ) -> tuple[np.ndarray | None, list[tuple[float, float, int]] | None]:
+        """This client's popularity histogram (:mod:`fedrec.privacy.histogram`) and, under
+        local DP, its accountant history after releasing it (the histogram is noised here,
+        from private randomness; None when it would pass ``budget``). Without DP it is
+        exact; under central DP it is clipped to norm 1 (the server adds the noise)."""
+        mode, privacy = self.cfg.privacy.privacy_mode, self.cfg.privacy
+        unit = mechanism.unit if mechanism is not None else self.cfg.train.privacy_unit
+        window = mechanism.window if mechanism is not None else privacy.dp_window
+        counts = popularity_histogram(self.data.train, self.cm.n_items, unit, window)
+        if mode == "off":
+            return counts, None
+        if mode == "central":  # the client is the unit: its whole histogram moves by <= 1
+            return counts / max(1.0, float(np.linalg.norm(counts))), None
+        if mechanism is None or not mechanism.popularity_noise:
+            raise ValueError("a local-DP histogram needs the run's mechanism and its noise")
+        spent = [*(history or []), histogram_release(mechanism.popularity_noise)]
+        if budget and mechanism.epsilon(spent) > budget:
+            return None, list(history or [])
+        random = PrivateRandomness(torch.device("cpu"), secure=mechanism.randomness == CSPRNG)
+        return noised(counts, mechanism.popularity_noise, random), spent
 
     def evaluate(self, state: State) -> EvalResult:
         """NDCG@K on this client's own validation cases, seen through its own history."""

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import numpy as np
 import torch
 
 from fedrec.privacy.central import CentralDP
@@ -90,6 +91,12 @@ class Federation(Protocol):
 
     def partitions(self, nodes: Sequence[int]) -> dict[int, int]:
         """Node id → its partition (client) id."""
+        ...
+
+    def histograms(
+        self, nodes: Sequence[int]
+    ) -> tuple[list[tuple[int, np.ndarray | None]], list[Failure]]:
+        """Each node's popularity histogram (partition id, counts; None: declined)."""
         ...
 
     def train(

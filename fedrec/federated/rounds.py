@@ -25,9 +25,10 @@ from fedrec.federated.selection import poisson_select, select_nodes
 from fedrec.federated.server import ServerRuntime
 from fedrec.privacy import NOT_PRIVATE
 from fedrec.privacy.central import CentralDP, CentralSpends
+from fedrec.privacy.histogram import noised
 from fedrec.privacy.ledger import PrivacyLedger
 from fedrec.privacy.mechanism import LocalMechanism, LocalSpends
-from fedrec.privacy.randomness import private_numpy_rng, reseed_numpy_global
+from fedrec.privacy.randomness import PrivateRandomness, private_numpy_rng, reseed_numpy_global
 from fedrec.runs.rundir import RunDir
 
 log = logging.getLogger(__name__)
@@ -71,18 +72,22 @@ class RoundLoop:
         if point is not None:
             start_round, state = point
             log.info("resuming after round %d", start_round)
-        else:
-            server.record({"round": 0, **server.evaluate(0, state)})
         self.nodes = self.fed.connect(server.num_clients)
         if self.mode == "central":
             assert self.ledger is not None
             self.spends = CentralSpends(self.ledger, self.fed.partitions(self.nodes))
-            self.central = CentralDP.from_config(cfg, len(self.nodes), self.spends.releases)
+            self.central = CentralDP.from_config(
+                cfg, len(self.nodes), self.spends.releases, rounds_done=start_round
+            )
         elif self.mode == "local":
             assert self.ledger is not None
             self.local = server.local_mechanism(rounds_done=start_round)
             self.local_spends = LocalSpends(self.ledger, self.mode)
         self.fed.begin(self.central, self.local)
+        if point is None:
+            entry: dict[str, Any] = {"round": 0}
+            state = self._popularity_prior(state, entry)
+            server.record({**entry, **server.evaluate(0, state)})
         self.totals.rounds_run = start_round
         for rnd in range(start_round + 1, cfg.federation.num_server_rounds + 1):
             chosen = self._choose(rnd)
@@ -90,6 +95,31 @@ class RoundLoop:
                 break
             state = self._round(rnd, chosen, state)
         return server.finish(state, self._federation_facts())
+
+    def _popularity_prior(self, state: State, entry: dict[str, Any]) -> State:
+        """Before round 1: every client's popularity histogram (noised and accounted under
+        DP), summed, becomes the starting item bias (:mod:`fedrec.privacy.histogram`)."""
+        if not self.cfg.model.popularity_prior or not self.server.has_item_bias:
+            return state
+        replies, failed = self.fed.histograms(self.nodes)
+        for failure in failed:
+            log.warning("popularity: client on node %s failed: %s", failure.node, failure.error)
+        counts = [c for _, c in replies if c is not None]
+        total = np.sum(counts, axis=0) if counts else np.zeros(self.server.split.n_items)
+        if self.central is not None and self.spends is not None:
+            # The server is trusted under central DP: it adds the noise once, to the sum.
+            random = PrivateRandomness(torch.device("cpu"))
+            total = noised(total, self.central.popularity_noise, random)
+            entry["ledger_clients"] = self.spends.record_histogram(
+                self.central, self.cfg.train.privacy_unit
+            )
+        elif self.local is not None and self.local_spends is not None:
+            for client, got in replies:
+                if got is not None:
+                    self.local_spends.record_histogram(self.local, client)
+            entry["ledger_clients"] = sorted(c for c, got in replies if got is not None)
+        entry["popularity_clients"] = len(counts)
+        return self.server.with_popularity_prior(state, total)
 
     def _choose(self, rnd: int) -> list[int] | None:
         """This round's clients, or None when the run must stop (budgets spent)."""

@@ -15,6 +15,7 @@ import logging
 import time
 from typing import Any
 
+import numpy as np
 import torch
 
 from fedrec.config import Config
@@ -66,6 +67,19 @@ class ServerRuntime:
 
     # -- state -------------------------------------------------------------------------
     def initial_state(self) -> dict[str, torch.Tensor]:
+        return trainable_state(self.cm.model)
+
+    @property
+    def has_item_bias(self) -> bool:
+        return self.cm.model.item_bias is not None
+
+    def with_popularity_prior(
+        self, state: dict[str, torch.Tensor], counts: np.ndarray
+    ) -> dict[str, torch.Tensor]:
+        """``state`` with the item bias started from a popularity histogram."""
+        load_trainable_state(self.cm.model, state)
+        self.cm.model.set_popularity_prior(torch.as_tensor(counts, dtype=torch.float32))
+        self.cm.mark_stale()
         return trainable_state(self.cm.model)
 
     def checkpoint(

@@ -75,6 +75,15 @@ class TwoTowerRecommender(nn.Module):
         """Mark which items have training interactions (their ID terms are used)."""
         self.warm.copy_(warm.to(self.warm.dtype))
 
+    @torch.no_grad()
+    def set_popularity_prior(self, histogram: torch.Tensor) -> None:
+        """Start the item bias at ``log(1 + count)`` of a popularity histogram ([n_items],
+        noised under DP; negative noisy counts read as 0). Cold items keep no bias."""
+        if self.item_bias is None:
+            return
+        counts = histogram.to(self.item_bias.weight).clamp(min=0.0)
+        self.item_bias.weight.copy_(torch.log1p(counts).unsqueeze(-1) * self.warm.unsqueeze(-1))
+
     @property
     def uses_profiles(self) -> bool:
         """Whether user vectors read profile texts."""

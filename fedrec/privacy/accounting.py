@@ -26,8 +26,14 @@ from functools import lru_cache
 
 import numpy as np
 
-#: RDP orders: fine below 11, integers up to 63 (the customary grid).
-ORDERS = np.array([1.0 + x / 10.0 for x in range(1, 100)] + list(range(11, 64)), dtype=np.float64)
+#: RDP orders: fine below 11, integers up to 63 (the customary grid), then sparse orders up
+#: to 1024 (where small ε lives; training uses the same high orders).
+ORDERS = np.array(
+    [1.0 + x / 10.0 for x in range(1, 100)]
+    + list(range(11, 64))
+    + [64, 80, 96, 128, 160, 192, 256, 320, 384, 512, 640, 768, 1024],
+    dtype=np.float64,
+)
 #: Above this ε, the PRV accountant's discretisation is unreliable: use RDP.
 PRV_MAX_EPSILON = 10.0
 _GRID = 4001  # integration points per unit of σ-scaled range (see sgm_rdp)

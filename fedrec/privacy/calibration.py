@@ -17,12 +17,18 @@ independent implementation (:mod:`fedrec.privacy.accounting`).
 
 from __future__ import annotations
 
+import math
+import warnings
+
 from opacus.accountants import RDPAccountant
-from opacus.accountants.utils import get_noise_multiplier
 
 from fedrec.errors import ConfigError
 
 ACCOUNTANT = "rdp"
+#: RDP orders beyond Opacus's default 63: small ε (a tenth of a budget, or a strict
+#: target) is only reachable at high orders, log(1/δ) / (α - 1) being the floor of ε.
+HIGH_ORDERS = (64, 80, 96, 128, 160, 192, 256, 320, 384, 512, 640, 768, 1024)
+ALPHAS = [*RDPAccountant.DEFAULT_ALPHAS, *HIGH_ORDERS]
 #: The largest δ fedrec defaults to, whatever the population.
 MAX_DEFAULT_DELTA = 1e-5
 
@@ -48,15 +54,48 @@ def resolve_delta(delta: float, population: int, units: str) -> float:
 
 def calibrate_noise(target_epsilon: float, delta: float, sample_rate: float, steps: int) -> float:
     """σ for ``target_epsilon`` after ``steps`` steps at ``sample_rate`` (by RDP)."""
-    return float(
-        get_noise_multiplier(
-            target_epsilon=target_epsilon,
-            target_delta=delta,
-            sample_rate=sample_rate,
-            steps=steps,
-            accountant=ACCOUNTANT,
+    return _bisect_sigma(target_epsilon, delta, [], sample_rate, steps)
+
+
+def _bisect_sigma(
+    target: float, delta: float, spent: list[tuple[float, float, int]], rate: float, steps: int
+) -> float:
+    """The smallest σ (to 0.1%) whose steps, after ``spent``, stay within ``target``:
+    regula falsi (Illinois) on log ε against log σ, which is nearly linear."""
+
+    def gap(log_sigma: float) -> float:
+        eps = rdp_epsilon_of([*spent, (math.exp(log_sigma), rate, steps)], delta)
+        return math.log(max(eps, 1e-300)) - math.log(target)
+
+    low, high = math.log(0.1), math.log(100.0)
+    f_low, f_high = gap(low), gap(high)
+    while f_high > 0 and high < math.log(1e5):  # widen the bracket only when needed
+        low, f_low, high = high, f_high, high + math.log(10.0)
+        f_high = gap(high)
+    if f_high > 0:
+        raise ConfigError(
+            f"target-epsilon={target:g} cannot be reached at δ={delta:g}: raise it (the "
+            "smallest ε RDP can certify at this δ is about log(1/δ) / 1000)."
         )
-    )
+    if f_low <= 0:
+        return math.exp(low)
+    side = 0
+    while high - low > 1e-3:
+        mid = (low * f_high - high * f_low) / (f_high - f_low)
+        f_mid = gap(mid)
+        if f_mid > 0:
+            low, f_low = mid, f_mid
+            if side == -1:
+                f_high /= 2
+            side = -1
+        else:
+            high, f_high = mid, f_mid
+            if side == 1:
+                f_low /= 2
+            side = 1
+        if abs(f_mid) < 1e-4:  # ε within 0.01% of the target
+            return math.exp(mid) if f_mid <= 0 else math.exp(mid) * 1.0001
+    return math.exp(high)
 
 
 def calibrate_remaining(
@@ -73,16 +112,12 @@ def calibrate_remaining(
         return calibrate_noise(target_epsilon, delta, sample_rate, max(steps, 1))
     if already >= target_epsilon * 0.999:
         raise ConfigError(
-            f"the run has spent ε = {already:.3g} of its target-epsilon={target_epsilon:g} "
-            "already: it cannot go on within its target. Raise target-epsilon knowingly, or "
-            "keep the rounds it has."
+            f"ε = {already:.3g} of target-epsilon={target_epsilon:g} is spent before these "
+            "steps (earlier rounds, or the popularity histogram): they cannot stay within the "
+            "target. Raise target-epsilon knowingly, raise dp-popularity-noise, or run fewer "
+            "rounds."
         )
-    low, high = 1e-2, 1e4  # σ bracket: ε(high) is far below any target, ε(low) far above
-    for _ in range(80):
-        mid = (low * high) ** 0.5
-        total = rdp_epsilon_of([*spent, (mid, sample_rate, steps)], delta)
-        low, high = (mid, high) if total > target_epsilon else (low, mid)
-    return high
+    return _bisect_sigma(target_epsilon, delta, spent, sample_rate, steps)
 
 
 def rdp_epsilon_of(history: list[tuple[float, float, int]], delta: float) -> float:
@@ -92,4 +127,6 @@ def rdp_epsilon_of(history: list[tuple[float, float, int]], delta: float) -> flo
         return 0.0
     accountant = RDPAccountant()
     accountant.history = history
-    return float(accountant.get_epsilon(delta))
+    with warnings.catch_warnings():  # "optimal order at the edge": the bound still holds
+        warnings.simplefilter("ignore", UserWarning)
+        return float(accountant.get_epsilon(delta, alphas=ALPHAS))

@@ -40,11 +40,12 @@ from fedrec.config import Config
 from fedrec.errors import ConfigError
 from fedrec.privacy.calibration import (
     ACCOUNTANT,
-    calibrate_noise,
     calibrate_remaining,
     rdp_epsilon_of,
     resolve_delta,
 )
+from fedrec.privacy.histogram import popularity_noise
+from fedrec.privacy.histogram import release as histogram_release
 from fedrec.privacy.ledger import LedgerEntry, PrivacyLedger
 from fedrec.privacy.randomness import OS_SEEDED
 
@@ -59,11 +60,19 @@ class CentralDP:
     expected_clients: int
     population: int
     delta: float
+    popularity_noise: float = 0.0  # σ of the popularity histogram released first (0: none)
 
     @classmethod
-    def from_config(cls, cfg: Config, population: int, spent: History | None = None) -> CentralDP:
+    def from_config(
+        cls,
+        cfg: Config,
+        population: int,
+        spent: History | None = None,
+        rounds_done: int = 0,
+    ) -> CentralDP:
         """Settings for ``population`` clients; σ calibrated when ``target-epsilon`` is set,
-        over the rounds left after the releases ``spent`` already (a resumed run)."""
+        over the rounds left after ``rounds_done`` rounds whose releases (the popularity
+        histogram among them) are ``spent`` already (a resumed run)."""
         privacy, fed = cfg.privacy, cfg.federation
         expected = fed.clients_per_round or population
         if expected > population:
@@ -73,19 +82,41 @@ class CentralDP:
         q = expected / population
         delta = resolve_delta(privacy.delta, population, "clients")
         sigma = privacy.noise_multiplier
-        done = sum(n for _, _, n in spent or [])
+        histogram = 0.0
+        if cfg.model.popularity_prior:
+            histogram = popularity_noise(cfg, delta)
+        before = list(spent) if spent else ([histogram_release(histogram)] if histogram else [])
         if privacy.target_epsilon > 0:
-            left = max(fed.num_server_rounds - done, 0)
-            sigma = (
-                calibrate_remaining(privacy.target_epsilon, delta, list(spent), q, left)
-                if spent
-                else calibrate_noise(privacy.target_epsilon, delta, q, fed.num_server_rounds)
-            )
+            left = max(fed.num_server_rounds - rounds_done, 0)
+            sigma = calibrate_remaining(privacy.target_epsilon, delta, before, q, left)
         if sigma <= 0:
             raise ConfigError(
                 "privacy-mode=central needs noise-multiplier > 0 or a target-epsilon."
             )
-        return cls(float(sigma), privacy.max_grad_norm, q, expected, population, delta)
+        return cls(float(sigma), privacy.max_grad_norm, q, expected, population, delta, histogram)
+
+    def histogram_entry(
+        self, client: int, unit: str, releases: History, participations: list[float]
+    ) -> LedgerEntry:
+        """One client's line for the popularity histogram (round 0, every client in it)."""
+        return LedgerEntry(
+            round=0,
+            client=client,
+            mode="central",
+            unit=unit,
+            noise_multiplier=self.popularity_noise,
+            max_grad_norm=1.0,
+            sample_rate=1.0,
+            steps=1,
+            delta=self.delta,
+            records=self.population,
+            epsilon_round=rdp_epsilon_of([histogram_release(self.popularity_noise)], self.delta),
+            epsilon=self.epsilon_of(releases),
+            epsilon_unsampled=rdp_epsilon_of([(s, 1.0, 1) for s in participations], self.delta),
+            accountant=ACCOUNTANT,
+            trained=True,
+            randomness=OS_SEEDED,
+        )
 
     def release(self) -> tuple[float, float, int]:
         """One round's release: ``(σ, q, 1)``."""
@@ -155,6 +186,18 @@ class CentralSpends:
             ]
             for c in partitions.values()
         }
+
+    def record_histogram(self, dp: CentralDP, unit: str) -> list[int]:
+        """Every client's line for the popularity histogram (round 0)."""
+        self.releases.append(histogram_release(dp.popularity_noise))
+        clients = []
+        for client in sorted(self.partitions.values()):
+            self.participations[client].append(dp.popularity_noise)
+            self.ledger.append(
+                dp.histogram_entry(client, unit, self.releases, self.participations[client])
+            )
+            clients.append(client)
+        return clients
 
     def record(self, dp: CentralDP, rnd: int, unit: str, trained_nodes: set[int]) -> list[int]:
         """One line per client for this round's release; returns the clients written."""

@@ -36,11 +36,12 @@ import pandas as pd
 from fedrec.config import Config
 from fedrec.errors import ConfigError
 from fedrec.privacy.calibration import (
-    calibrate_noise,
     calibrate_remaining,
     rdp_epsilon_of,
     resolve_delta,
 )
+from fedrec.privacy.histogram import popularity_noise
+from fedrec.privacy.histogram import release as histogram_release
 from fedrec.privacy.ledger import PrivacyLedger, PrivacySpend
 from fedrec.privacy.randomness import CSPRNG, OS_SEEDED
 
@@ -59,6 +60,7 @@ class LocalMechanism:
     normalizer: int  # the public batch size the noisy gradient sum is divided by
     window: int  # seconds of one record under privacy-unit = interaction
     randomness: str  # where the noise and sampling come from: os | chacha20
+    popularity_noise: float = 0.0  # σ of the popularity histogram released first (0: none)
 
     def steps(self, epochs: int) -> int:
         return self.steps_per_epoch * epochs
@@ -66,6 +68,10 @@ class LocalMechanism:
     def spend(self, epochs: int) -> tuple[float, float, int]:
         """``(σ, q, steps)`` of ``epochs`` local epochs: one accountant entry."""
         return (self.noise_multiplier, self.sample_rate, self.steps(epochs))
+
+    def before_training(self) -> list[tuple[float, float, int]]:
+        """What a client spends before its first step: the popularity histogram, if any."""
+        return [histogram_release(self.popularity_noise)] if self.popularity_noise else []
 
     def epsilon(self, history: list[tuple[float, float, int]]) -> float:
         return rdp_epsilon_of(history, self.delta)
@@ -92,6 +98,8 @@ class LocalMechanism:
             bad.append(f"sample rate {self.sample_rate}")
         if not 0 < self.delta < 1:
             bad.append(f"delta {self.delta}")
+        if self.popularity_noise < 0 or not math.isfinite(self.popularity_noise):
+            bad.append(f"popularity noise {self.popularity_noise}")
         if self.max_grad_norm <= 0 or self.steps_per_epoch < 1 or self.normalizer < 1:
             bad.append("clipping norm, steps or normalizer")
         if self.unit not in ("user", "interaction") or self.randomness not in (OS_SEEDED, CSPRNG):
@@ -111,9 +119,14 @@ def resolve_local_mechanism(
     delta = resolve_delta(privacy.delta, population, f"{cfg.train.privacy_unit} units")
     rate = privacy.dp_sample_rate or min(1.0, cfg.train.batch_size / max(records_per_client, 1.0))
     steps_per_epoch = math.ceil(1.0 / rate)
+    histogram = popularity_noise(cfg, delta) if cfg.model.popularity_prior else 0.0
     sigma = privacy.noise_multiplier
     if privacy.target_epsilon > 0:
-        sigma = calibrate_noise(privacy.target_epsilon, delta, rate, steps_per_epoch * epochs)
+        # The histogram and the DP-SGD steps share the target: σ for the steps after it.
+        before = [histogram_release(histogram)] if histogram else []
+        sigma = calibrate_remaining(
+            privacy.target_epsilon, delta, before, rate, steps_per_epoch * epochs
+        )
     mechanism = LocalMechanism(
         unit=cfg.train.privacy_unit,
         noise_multiplier=float(sigma),
@@ -125,6 +138,7 @@ def resolve_local_mechanism(
         normalizer=cfg.train.batch_size,
         window=privacy.dp_window,
         randomness=CSPRNG if privacy.secure_mode else OS_SEEDED,
+        popularity_noise=float(histogram),
     )
     mechanism.check()
     return mechanism
@@ -146,7 +160,7 @@ def extend_mechanism(
     every round so far stays at the target (refused when it is spent already)."""
     if cfg.privacy.target_epsilon <= 0 or epochs_total <= epochs_done:
         return mechanism
-    spent = [mechanism.spend(epochs_done)]
+    spent = [*mechanism.before_training(), mechanism.spend(epochs_done)]
     sigma = calibrate_remaining(
         cfg.privacy.target_epsilon,
         mechanism.delta,
@@ -175,6 +189,23 @@ class LocalSpends:
                         int(line["steps"]),
                     )
                 )
+
+    def record_histogram(self, mechanism: LocalMechanism, client: int) -> None:
+        """The ledger line (round 0) of one client's popularity histogram."""
+        this = histogram_release(mechanism.popularity_noise)
+        spent = self.history.setdefault(client, [])
+        spent.append(this)
+        spend = PrivacySpend(
+            noise_multiplier=this[0],
+            max_grad_norm=1.0,
+            sample_rate=1.0,
+            delta=mechanism.delta,
+            records=mechanism.population,
+            steps=1,
+            epsilon=mechanism.epsilon(spent),
+            epsilon_round=mechanism.epsilon([this]),
+        )
+        self.ledger.append(spend.entry(0, client, self.mode, mechanism.unit, mechanism.randomness))
 
     def record(
         self, mechanism: LocalMechanism, rnd: int, client: int, *, trained: bool, epochs: int

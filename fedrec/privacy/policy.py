@@ -22,7 +22,7 @@ from typing import Any
 
 from fedrec.config import Config
 from fedrec.errors import ConfigError
-from fedrec.privacy.calibration import MAX_DEFAULT_DELTA, calibrate_noise
+from fedrec.privacy.calibration import MAX_DEFAULT_DELTA, calibrate_remaining
 from fedrec.privacy.mechanism import LocalMechanism
 from fedrec.privacy.randomness import CSPRNG
 
@@ -117,6 +117,14 @@ class NodePolicy:
                 f"the server asked for delta={mechanism.delta:g}; this node allows at most "
                 f"{self.delta:g}."
             )
+        if mechanism.popularity_noise and self.target_epsilon > 0:
+            first = mechanism.epsilon(mechanism.before_training())
+            if first >= self.target_epsilon:
+                raise PolicyRefusal(
+                    f"the server asked for a popularity histogram at noise "
+                    f"{mechanism.popularity_noise:.4g}, which alone spends ε = {first:.3g}; this "
+                    f"node's policy allows ε ≤ {self.target_epsilon:g} for the whole run."
+                )
         floor = self.least_noise(cfg, mechanism)
         if mechanism.noise_multiplier < floor * (1 - _SIGMA_SLACK):
             raise PolicyRefusal(
@@ -133,7 +141,13 @@ class NodePolicy:
             return 0.0
         fed = cfg.federation
         steps = mechanism.steps(fed.num_server_rounds * fed.local_epochs)
-        return calibrate_noise(self.target_epsilon, mechanism.delta, mechanism.sample_rate, steps)
+        return calibrate_remaining(
+            self.target_epsilon,
+            mechanism.delta,
+            mechanism.before_training(),
+            mechanism.sample_rate,
+            steps,
+        )
 
     def randomness(self, mechanism: LocalMechanism) -> str:
         """The node's noise source: a CSPRNG when either side asks for one."""

@@ -27,8 +27,9 @@ from fedrec.models.state import load_trainable_state, trainable_state
 from fedrec.plots import plot_curves
 from fedrec.privacy import NOT_PRIVATE
 from fedrec.privacy.dp_sgd import DPSGDTrainer, dp_rows
-from fedrec.privacy.ledger import PrivacyLedger
-from fedrec.privacy.mechanism import count_records, resolve_local_mechanism
+from fedrec.privacy.histogram import noised, popularity_histogram
+from fedrec.privacy.ledger import LedgerEntry, PrivacyLedger, PrivacySpend
+from fedrec.privacy.mechanism import LocalMechanism, count_records, resolve_local_mechanism
 from fedrec.runs.load import load_run
 from fedrec.runs.rundir import RunDir
 from fedrec.runs.summary import NO_PRIVACY, build_summary, evaluate_model
@@ -59,15 +60,55 @@ class _Epochs:
         self.cm, self.cfg, self.rng = cm, cfg, rng
         self.rows = build_rows(train, cfg.data.max_history)
         self.dp: DPSGDTrainer | None = None
+        self.mechanism: LocalMechanism | None = None
         if cfg.privacy.privacy_mode == "local":
             # One data holder: the population is its own records.
             records = count_records(train, cfg.train.privacy_unit, cfg.privacy.dp_window)
-            mechanism = resolve_local_mechanism(
+            self.mechanism = resolve_local_mechanism(
                 cfg, population=records, records_per_client=records, epochs=cfg.train.epochs
             )
-            self.rows = dp_rows(train, cfg.data.max_history, mechanism)
-            self.dp = DPSGDTrainer(cm, self.rows, cfg.train, cfg.privacy, mechanism, rng=rng)
+            self.rows = dp_rows(train, cfg.data.max_history, self.mechanism)
+            self.dp = DPSGDTrainer(
+                cm,
+                self.rows,
+                cfg.train,
+                cfg.privacy,
+                self.mechanism,
+                rng=rng,
+                accountant_history=self.mechanism.before_training(),
+            )
         self.optimizer = make_optimizer(cm, cfg.train) if self.dp is None else None
+        if cfg.model.popularity_prior and cm.model.item_bias is not None:
+            self._popularity_prior(train)
+
+    def _popularity_prior(self, train: pd.DataFrame) -> None:
+        """The starting item bias from the training set's popularity (noised under DP, its
+        spend already in the trainer's accountant)."""
+        cfg, mechanism = self.cfg, self.mechanism
+        unit = mechanism.unit if mechanism is not None else cfg.train.privacy_unit
+        counts = popularity_histogram(train, self.cm.n_items, unit, cfg.privacy.dp_window)
+        if mechanism is not None and self.dp is not None:
+            counts = noised(counts, mechanism.popularity_noise, self.dp.random)
+        self.cm.model.set_popularity_prior(torch.as_tensor(counts, dtype=torch.float32))
+        self.cm.mark_stale()
+
+    def histogram_entry(self) -> LedgerEntry | None:
+        """The ledger line (epoch 0) of the popularity histogram, under DP."""
+        m = self.mechanism
+        if m is None or not m.popularity_noise or self.dp is None:
+            return None
+        first = m.before_training()
+        spend = PrivacySpend(
+            noise_multiplier=m.popularity_noise,
+            max_grad_norm=1.0,
+            sample_rate=1.0,
+            delta=m.delta,
+            records=m.population,
+            steps=1,
+            epsilon=m.epsilon(first),
+            epsilon_round=m.epsilon(first),
+        )
+        return spend.entry(0, 0, self.cfg.privacy.privacy_mode, m.unit, m.randomness)
 
     def run(self, epoch: int, progress: bool) -> EpochStats:
         if self.dp is not None:
@@ -171,6 +212,8 @@ def _train(
     ledger = PrivacyLedger(run.path)
     state = _Progress(best_state=trainable_state(cm.model))
     dp = epochs.dp
+    if (first := epochs.histogram_entry()) is not None:
+        ledger.append(first)
     for epoch in range(1, cfg.train.epochs + 1):
         stats = epochs.run(epoch, progress)
         state.train_seconds += stats.seconds

@@ -161,7 +161,7 @@ def test_train_with_dp_sgd_reports_the_guarantee(tmp_path, tiny_overrides):
     result = runner.invoke(app, ["audit", str(out), "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
-    assert report["ok"] and report["centralized"] and report["lines"] == 2
+    assert report["ok"] and report["centralized"] and report["lines"] == 3  # histogram + 2
     assert report["clients"][0]["epsilon"] == pytest.approx(privacy["epsilon"], rel=1e-6)
     assert "trained model" in report["guarantee"]
 

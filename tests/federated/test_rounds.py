@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
 from fedrec.config import build_config
+from fedrec.data.loading import prepare_split
 from fedrec.federated.protocol import EvalReply, EvalResult, Failure, TrainReply, TrainResult
 from fedrec.federated.rounds import run_federation
 from fedrec.privacy.ledger import PrivacyLedger
@@ -15,8 +17,9 @@ from fedrec.runs.rundir import RunDir
 class ScriptedFederation:
     """Three nodes; node 11 declines (local DP budget), node 12 always fails."""
 
-    def __init__(self, *, decline=(), fail=(12,)):
+    def __init__(self, n_items, *, decline=(), fail=(12,)):
         self.nodes, self.decline, self.fail = [10, 11, 12], set(decline), set(fail)
+        self.n_items = n_items
         self.trained: list[tuple[int, list[int]]] = []
         self.noised = 0
         self.central = self.local = None
@@ -31,6 +34,18 @@ class ScriptedFederation:
 
     def partitions(self, nodes):
         return {n: n - 10 for n in nodes}
+
+    def histograms(self, nodes):
+        """Each client holds item 0 once; node 11 declines when it is to decline."""
+        out, failures = [], []
+        for n in nodes:
+            if n in self.fail:
+                failures.append(Failure(n, "boom"))
+                continue
+            counts = np.zeros(self.n_items)
+            counts[0] = 1.0
+            out.append((n - 10, None if n in self.decline else counts))
+        return out, failures
 
     def train(self, server_round, state, nodes):
         self.trained.append((server_round, list(nodes)))
@@ -64,8 +79,25 @@ def cfg(fed_flat):
     return lambda **kv: build_config(fed_flat | {"num-clients": 3, **kv})
 
 
-def test_rounds_train_aggregate_and_log_what_happened(tmp_path, cfg):
-    fed = ScriptedFederation()
+@pytest.fixture(scope="module")
+def n_items(fed_flat):
+    return prepare_split(build_config(fed_flat)).n_items
+
+
+def test_the_popularity_prior_starts_the_item_bias_and_is_in_the_ledger(tmp_path, cfg, n_items):
+    fed = ScriptedFederation(n_items, decline=(11,))
+    config = cfg(**{"privacy-mode": "local", "num-server-rounds": 1})
+    run = RunDir(tmp_path).create()
+    run_federation(fed, config, run)
+    lines = PrivacyLedger(run.path).read()
+    first = [e for e in lines if e["round"] == 0]
+    assert [(e["client"], e["sample_rate"], e["steps"]) for e in first] == [(0, 1.0, 1)]
+    assert first[0]["noise_multiplier"] == fed.local.popularity_noise > 0
+    assert run.read_metrics()[0]["ledger_clients"] == [0]  # node 11 declined, 12 failed
+
+
+def test_rounds_train_aggregate_and_log_what_happened(tmp_path, cfg, n_items):
+    fed = ScriptedFederation(n_items)
     run = RunDir(tmp_path).create()
     summary = run_federation(fed, cfg(), run)
     assert [r for r, _ in fed.trained] == [1, 2]
@@ -78,8 +110,8 @@ def test_rounds_train_aggregate_and_log_what_happened(tmp_path, cfg):
     assert summary["federation"]["rounds"] == 2 and run.read_kind() == "federated"
 
 
-def test_too_few_replies_keep_the_state_and_say_so(tmp_path, cfg):
-    fed = ScriptedFederation()
+def test_too_few_replies_keep_the_state_and_say_so(tmp_path, cfg, n_items):
+    fed = ScriptedFederation(n_items)
     run = RunDir(tmp_path).create()
     run_federation(fed, cfg(**{"min-replies": 3}), run)
     assert not run.read_metrics()[1]["aggregated"]
@@ -89,11 +121,13 @@ def test_too_few_replies_keep_the_state_and_say_so(tmp_path, cfg):
     )
 
 
-def test_local_dp_writes_a_line_per_reply_and_stops_asking_a_declined_client(tmp_path, cfg):
-    fed = ScriptedFederation(decline=(11,))
+def test_local_dp_writes_a_line_per_reply_and_stops_asking_a_declined_client(
+    tmp_path, cfg, n_items
+):
+    fed = ScriptedFederation(n_items, decline=(11,))
     run = RunDir(tmp_path).create()
     run_federation(fed, cfg(**{"privacy-mode": "local", "num-server-rounds": 3}), run)
-    lines = PrivacyLedger(run.path).read()
+    lines = [e for e in PrivacyLedger(run.path).read() if e["round"] >= 1]
     # The lines come from the public mechanism the server fixed, not from the replies.
     assert fed.local is not None and {e["noise_multiplier"] for e in lines} == {
         fed.local.noise_multiplier
@@ -109,10 +143,10 @@ def test_local_dp_writes_a_line_per_reply_and_stops_asking_a_declined_client(tmp
     assert run.read_metrics()[1]["ledger_clients"] == [0, 1]
 
 
-def test_central_dp_releases_noise_when_nobody_moved(tmp_path, cfg):
-    fed = ScriptedFederation(fail=(10, 11, 12))  # nobody's update arrives
+def test_central_dp_releases_noise_when_nobody_moved(tmp_path, cfg, n_items):
+    fed = ScriptedFederation(n_items, fail=(10, 11, 12))  # nobody's update arrives
     run = RunDir(tmp_path).create()
     run_federation(fed, cfg(**{"privacy-mode": "central", "noise-multiplier": 1.0}), run)
     assert fed.noised == 2 and fed.central is not None
-    lines = PrivacyLedger(run.path).read()
+    lines = [e for e in PrivacyLedger(run.path).read() if e["round"] >= 1]
     assert len(lines) == 6 and not any(e["trained"] for e in lines)  # every client, every round

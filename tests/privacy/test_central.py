@@ -32,6 +32,7 @@ def test_central_accounting_with_and_without_amplification():
                 "clients-per-round": 10,
                 "num-clients": 100,
                 "num-server-rounds": 30,
+                "popularity-prior": False,
             }
         ),
         100,
@@ -40,22 +41,26 @@ def test_central_accounting_with_and_without_amplification():
 
 
 def test_a_resume_that_changes_sigma_composes_every_release_at_its_own_sigma():
-    """5 releases at the 5-round σ, then a resume to 12 rounds: the new σ is for the 7
-    rounds left, so the whole run stays at its target (not 4 reported over 4.83 true)."""
+    """Planned for 5 rounds, stopped after 3, resumed for 12: the new σ is for the 9 rounds
+    left, so the whole run stays at its target (recalibrating every release for 12 rounds
+    would report the target while the true ε is larger); a finished run cannot go on."""
     values = {
         "privacy-mode": "central",
         "target-epsilon": 4.0,
         "clients-per-round": 20,
         "num-clients": 100,
+        "popularity-prior": False,
     }
     first = CentralDP.from_config(build_config(values | {"num-server-rounds": 5}), 100)
-    spent = [first.release()] * 5
-    resumed = CentralDP.from_config(build_config(values | {"num-server-rounds": 12}), 100, spent)
-    naive = CentralDP.from_config(build_config(values | {"num-server-rounds": 12}), 100)
-    whole = [*spent, *[resumed.release()] * 7]
+    spent = [first.release()] * 3
+    longer = build_config(values | {"num-server-rounds": 12})
+    resumed = CentralDP.from_config(longer, 100, spent, rounds_done=3)
+    whole = [*spent, *[resumed.release()] * 9]
     assert resumed.epsilon_of(whole) == pytest.approx(4.0, rel=0.02)
-    # Applying the 12-round σ to every release, as before, understates the spend.
-    assert first.epsilon_of([*spent, *[naive.release()] * 7]) > 4.0 * 1.02
+    naive = CentralDP.from_config(longer, 100)
+    assert naive.epsilon_of([*spent, *[naive.release()] * 9]) > 4.0 * 1.02
+    with pytest.raises(ConfigError, match="spent before these steps"):
+        CentralDP.from_config(longer, 100, [first.release()] * 5, rounds_done=5)
 
 
 @pytest.mark.parametrize(
@@ -79,3 +84,17 @@ def test_delta_must_stay_below_one_over_the_clients():
     )
     with pytest.raises(ConfigError, match="delta"):
         CentralDP.from_config(cfg, 10)
+
+
+def test_the_popularity_histogram_and_the_releases_share_the_target():
+    values = {
+        "privacy-mode": "central",
+        "target-epsilon": 4.0,
+        "clients-per-round": 10,
+        "num-clients": 100,
+        "num-server-rounds": 20,
+    }
+    dp = CentralDP.from_config(build_config(values), 100)
+    assert dp.popularity_noise > 0
+    whole = [(dp.popularity_noise, 1.0, 1), *[dp.release()] * 20]
+    assert dp.epsilon_of(whole) == pytest.approx(4.0, rel=0.02)

@@ -40,6 +40,7 @@ from fedrec.federated.flower.records import (
     SERVER_ROUND,
     eval_reply,
     from_arrays,
+    popularity_reply,
     read_config,
     train_reply,
 )
@@ -67,32 +68,33 @@ def make_client_app(
 
     @app.query()
     def query(msg: Message, context: Context) -> Message:
-        """Who this node is (the server's map of partition ids for central DP accounting)."""
-        return Message(
-            RecordDict({METRICS: MetricRecord({PARTITION_ID: partition_id(context)})}),
-            reply_to=msg,
+        """Who this node is (the server's map of partition ids for central DP accounting),
+        or, asked with a config, this node's popularity histogram."""
+        if CONFIG not in msg.content.config_records:
+            return Message(
+                RecordDict({METRICS: MetricRecord({PARTITION_ID: partition_id(context)})}),
+                reply_to=msg,
+            )
+        cfg, mechanism, node = _checked_request(msg, context, policy)
+        path = _state_path(context, state_dir)
+        _require_state_dir(cfg, context, path)
+        pid = partition_id(context)
+        counts, history = client_runtime(cfg, pid).popularity(
+            mechanism, _load_privacy(context, path), node.budget
         )
+        if history is not None:
+            _save_privacy(context, path, history)
+        return popularity_reply(msg, pid, counts)
 
     @app.train(mods=[central_clipping])
     def train(msg: Message, context: Context) -> Message:
         cfg, round_values = read_config(msg)
         pid = partition_id(context)
         run_drills(cfg, pid)
-        node = _node_policy(context, policy, cfg)
-        mechanism = None
-        if DP_MECHANISM in round_values:
-            mechanism = LocalMechanism.from_json(str(round_values[DP_MECHANISM]))
-        node.check(cfg, mechanism)  # refuses a request weaker than this node's policy
+        cfg, mechanism, node = _checked_request(msg, context, policy)
         local = cfg.privacy.privacy_mode == "local"
         path = _state_path(context, state_dir)
-        if local and path is None and "data-dir" in context.node_config:
-            raise ConfigError(
-                "local DP needs a persistent state directory, or a restart would forget "
-                "this node's spent ε: start the SuperNode with --node-config "
-                "\"state-dir='/path/to/state'\"."
-            )
-        if mechanism is not None:
-            mechanism = dataclasses.replace(mechanism, randomness=node.randomness(mechanism))
+        _require_state_dir(cfg, context, path)
         result = client_runtime(cfg, pid).train(
             from_arrays(msg.content[ARRAYS]),
             int(round_values.get(SERVER_ROUND, 0)),
@@ -129,6 +131,31 @@ def central_clipping(msg: Message, context: Context, call_next: Any) -> Message:
         return fixedclipping_mod(msg, context, keep)
     except ZeroDivisionError:  # Flower cannot clip an all-zero update; it needs no clipping
         return replies[-1]
+
+
+def _checked_request(
+    msg: Message, context: Context, app_policy: NodePolicy | None
+) -> tuple[Config, LocalMechanism | None, NodePolicy]:
+    """The request's config and mechanism, refused when weaker than this node's policy;
+    the mechanism with the node's choice of noise source."""
+    cfg, round_values = read_config(msg)
+    node = _node_policy(context, app_policy, cfg)
+    mechanism = None
+    if DP_MECHANISM in round_values:
+        mechanism = LocalMechanism.from_json(str(round_values[DP_MECHANISM]))
+    node.check(cfg, mechanism)  # refuses a request weaker than this node's policy
+    if mechanism is not None:
+        mechanism = dataclasses.replace(mechanism, randomness=node.randomness(mechanism))
+    return cfg, mechanism, node
+
+
+def _require_state_dir(cfg: Config, context: Context, path: Path | None) -> None:
+    if cfg.privacy.privacy_mode == "local" and path is None and "data-dir" in context.node_config:
+        raise ConfigError(
+            "local DP needs a persistent state directory, or a restart would forget "
+            "this node's spent ε: start the SuperNode with --node-config "
+            "\"state-dir='/path/to/state'\"."
+        )
 
 
 def _node_policy(context: Context, app_policy: NodePolicy | None, cfg: Config) -> NodePolicy:

@@ -12,8 +12,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 import torch
-from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
+from flwr.app import Array, ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
 from flwr.supercore.differential_privacy import KEY_CLIPPING_NORM
 
 from fedrec.config import Config, build_config
@@ -34,8 +35,10 @@ TRAIN_SECONDS = "train-seconds"
 EVAL_SECONDS = "eval-seconds"
 PRIVACY_STATE = "fedrec-privacy"  # Context.state record of a node's accountant
 DP_MECHANISM = "dp-mechanism"  # local DP: the run's public mechanism, as JSON
+REQUEST = "fedrec-request"  # what a query asks for: the popularity histogram
+POPULARITY = "popularity"
 #: Per-round values that ride beside the config (Flower's DP wrapper adds the clipping norm).
-ROUND_KEYS = (SERVER_ROUND, PROXIMAL_MU, KEY_CLIPPING_NORM, DP_MECHANISM)
+ROUND_KEYS = (SERVER_ROUND, PROXIMAL_MU, KEY_CLIPPING_NORM, DP_MECHANISM, REQUEST)
 
 
 def _kebab(name: str) -> str:
@@ -103,6 +106,22 @@ def read_train_reply(reply: Message) -> tuple[TrainResult, int, int]:
         train_seconds=float(m.get(TRAIN_SECONDS, math.nan)),
     )
     return result, int(m[BYTES_SENT]), int(m[BYTES_RECEIVED])
+
+
+def popularity_reply(msg: Message, partition: int, counts: np.ndarray | None) -> Message:
+    """The reply to a popularity query: the histogram, or a refusal (budget)."""
+    metrics = MetricRecord({PARTITION_ID: partition, DECLINED: int(counts is None)})
+    content = RecordDict({METRICS: metrics})
+    if counts is not None:
+        content[ARRAYS] = ArrayRecord({POPULARITY: Array(np.asarray(counts, dtype=np.float64))})
+    return Message(content, reply_to=msg)
+
+
+def read_popularity_reply(reply: Message) -> tuple[int, np.ndarray | None]:
+    m = reply.content[METRICS]
+    if int(m[DECLINED]):
+        return int(m[PARTITION_ID]), None
+    return int(m[PARTITION_ID]), reply.content[ARRAYS][POPULARITY].numpy()
 
 
 def eval_reply(msg: Message, result: EvalResult) -> Message:

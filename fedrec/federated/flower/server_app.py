@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import numpy as np
 from flwr.app import ArrayRecord, Context, Message, MessageType, RecordDict
 from flwr.serverapp import Grid, ServerApp
 
@@ -20,12 +21,16 @@ from fedrec.config import Config, build_config
 from fedrec.errors import ConfigError
 from fedrec.federated.flower.records import (
     ARRAYS,
+    CONFIG,
     DP_MECHANISM,
     METRICS,
     PARTITION_ID,
+    POPULARITY,
+    REQUEST,
     config_record,
     from_arrays,
     read_eval_reply,
+    read_popularity_reply,
     read_train_reply,
     to_arrays,
 )
@@ -95,6 +100,17 @@ class FlowerFederation:
                 )
             out[reply.metadata.src_node_id] = int(reply.content[METRICS][PARTITION_ID])
         return out
+
+    def histograms(
+        self, nodes: Sequence[int]
+    ) -> tuple[list[tuple[int, np.ndarray | None]], list[Failure]]:
+        config = config_record(self.cfg, **self.round_values, **{REQUEST: POPULARITY})
+        queries = [
+            Message(RecordDict({CONFIG: config}), dst_node_id=n, message_type=MessageType.QUERY)
+            for n in nodes
+        ]
+        ok, failed = _split_replies(self.grid.send_and_receive(queries))
+        return [read_popularity_reply(m) for m in ok], failed
 
     def train(
         self, server_round: int, state: State, nodes: Sequence[int]
