@@ -28,7 +28,7 @@ from fedrec.device import pick_device
 from fedrec.federated.partition import check_partition, client_data
 from fedrec.federated.server import MECHANISM
 from fedrec.models.catalog_model import build_catalog_model
-from fedrec.privacy.calibration import rdp_epsilon_of
+from fedrec.privacy.calibration import epsilon_of
 from fedrec.privacy.central import CentralDP
 from fedrec.privacy.dp_sgd import DPSGDTrainer, dp_rows
 from fedrec.privacy.empirical import CANARY_SCALE, EmpiricalResult, audit_delta, audit_scores
@@ -97,7 +97,7 @@ def dp_sgd_canary_audit(
         if trainer.canaries is None:  # pragma: no cover - canaries > 0 always builds them
             raise RuntimeError("no canaries were inserted")
         delta = audit_delta(canaries, trainer.delta)
-        theory = rdp_epsilon_of(trainer.history(), delta) if private else math.inf
+        theory = epsilon_of(trainer.history(), delta) if private else math.inf
         return audit_scores(
             trainer.canaries.scores(),
             trainer.canaries.included,

@@ -47,6 +47,8 @@ from fedrec.privacy.randomness import CSPRNG, OS_SEEDED
 PRIVATE_SOURCES = (OS_SEEDED, CSPRNG)
 
 Lines = list[tuple[int, dict[str, Any]]]  # (line number, parsed line)
+#: How far a PLD ε may sit from PRV's (two tight accountants, each with its own error).
+TIGHT_TOLERANCE = 0.03
 
 
 def audit_run(
@@ -263,9 +265,38 @@ class _Recomputed:
     steps: np.ndarray
     deltas: np.ndarray
     trained: np.ndarray
-    cumulative: np.ndarray
+    cumulative: np.ndarray  # by RDP: an upper bound on any tight accountant's ε
     alone: np.ndarray
     unsampled: np.ndarray | None  # central DP: without the amplification of sampling
+    # Lines accounted by PLD: the tight ε by Opacus's PRV accountant (an implementation
+    # independent of the one training used); NaN where PRV is not reliable.
+    tight_cumulative: np.ndarray | None = None
+    tight_alone: np.ndarray | None = None
+    tight_unsampled: np.ndarray | None = None
+
+
+def _tight(history: list[tuple[float, float, int]], delta: float) -> float:
+    """PRV's ε of ``history``, or NaN where it is unreliable (and falls back to RDP)."""
+    mechanisms = tuple((float(s), float(q), int(n)) for s, q, n in history if n > 0)
+    if not mechanisms:
+        return 0.0
+    eps, used = _prv_cached(mechanisms, delta)
+    return eps if used == "prv" else math.nan
+
+
+def _tight_curves(e: list[dict[str, Any]], mode: str) -> tuple[np.ndarray, ...]:
+    cumulative, alone, unsampled = [], [], []
+    spent: list[tuple[float, float, int]] = []
+    used: list[tuple[float, float, int]] = []
+    for x in e:
+        this = (float(x["noise_multiplier"]), float(x["sample_rate"]), int(x["steps"]))
+        spent.append(this)
+        if mode == "central" and x["trained"]:
+            used.append((this[0], 1.0, this[2]))
+        cumulative.append(_tight(spent, x["delta"]))
+        alone.append(_tight([this], x["delta"]))
+        unsampled.append(_tight(used, x["delta"]))
+    return np.array(cumulative), np.array(alone), np.array(unsampled)
 
 
 def _recompute(lines: Lines, mode: str) -> _Recomputed:
@@ -283,6 +314,7 @@ def _recompute(lines: Lines, mode: str) -> _Recomputed:
         gauss = {s: sgm_rdp(s, 1.0) for s in set(sigma.tolist())}
         used = np.stack([gauss[s] for s in sigma]) * (steps * trained)[:, None]
         unsampled = rdp_to_epsilon(np.cumsum(used, axis=0), deltas)
+    tight = _tight_curves(e, mode) if any(x["accountant"] == "pld" for x in e) else None
     return _Recomputed(
         sigma,
         rate,
@@ -292,6 +324,9 @@ def _recompute(lines: Lines, mode: str) -> _Recomputed:
         cumulative=rdp_to_epsilon(np.cumsum(per_line, axis=0), deltas),
         alone=rdp_to_epsilon(per_line, deltas),
         unsampled=unsampled,
+        tight_cumulative=None if tight is None else tight[0],
+        tight_alone=None if tight is None else tight[1],
+        tight_unsampled=None if tight is None or mode != "central" else tight[2],
     )
 
 
@@ -324,7 +359,11 @@ def _audit_client(
     last_reported = float(lines[-1][1]["epsilon"])
     final_rdp, delta = float(r.cumulative[-1]), float(r.deltas[-1])
     final, used_accountant = final_rdp, "rdp"
-    if accountant == "prv":
+    pld = r.tight_cumulative is not None and lines[-1][1]["accountant"] == "pld"
+    if pld and r.tight_cumulative is not None and not math.isnan(r.tight_cumulative[-1]):
+        # Accounted by PLD: state the tight ε PRV confirms (RDP is only the upper bound).
+        final, used_accountant = float(r.tight_cumulative[-1]), "prv"
+    elif accountant == "prv":
         mechanisms = tuple(
             (float(s), float(q), int(n)) for s, q, n in zip(r.sigma, r.rate, r.steps, strict=True)
         )
@@ -346,9 +385,11 @@ def _audit_client(
         epsilon_unsampled=None if r.unsampled is None else float(r.unsampled[-1]),
         delta=delta,
         accountant=used_accountant,
-        budget_left=None if budget is None else budget - max(final_rdp, last_reported),
+        budget_left=None
+        if budget is None
+        else budget - (last_reported if pld else max(final_rdp, last_reported)),
         curve_rounds=[x["round"] for _, x in lines],
-        curve_epsilon=[float(v) for v in r.cumulative],
+        curve_epsilon=_curve(r, pld),
     )
     return audit, found.found
 
@@ -391,45 +432,61 @@ def _check_line_spend(
         )
     if not x["trained"] and mode == "local" and x["steps"]:
         found.add("mismatch", f"{where}: a declined round records {x['steps']} steps", number, rnd)
+    pld = x["accountant"] == "pld" and r.tight_cumulative is not None
+    checks = [("cumulative ε", "epsilon", r.cumulative, r.tight_cumulative)]
+    checks.append(("round ε", "epsilon_round", r.alone, r.tight_alone))
+    if r.unsampled is not None:
+        checks.append(("ε without sampling", "epsilon_unsampled", r.unsampled, r.tight_unsampled))
+    for label, key, upper, tight in checks:
+        reported = x[key]
+        if reported is None:
+            found.add("mismatch", f"{where}: no {label} reported", number, rnd)
+            continue
+        why = _spend_mismatch(float(reported), float(upper[i]), tight, i, pld, tolerance)
+        if why:
+            found.add("mismatch", f"{where}: reported {label} = {reported:.6g}, {why}", number, rnd)
     cumulative = float(r.cumulative[i])
-    if not _close(x["epsilon"], cumulative, tolerance):
-        hint = (
-            " (higher than the recorded mechanisms explain: a spend is missing before it)"
-            if x["epsilon"] > cumulative
-            else " (lower than the recorded mechanisms give: under-reported)"
-        )
-        found.add(
-            "mismatch",
-            f"{where}: reported cumulative ε = {x['epsilon']:.6g}, "
-            f"recomputed {cumulative:.6g}{hint}",
-            number,
-            rnd,
-        )
-    if not _close(x["epsilon_round"], float(r.alone[i]), tolerance):
-        found.add(
-            "mismatch",
-            f"{where}: reported round ε = {x['epsilon_round']:.6g}, recomputed {r.alone[i]:.6g}",
-            number,
-            rnd,
-        )
-    if r.unsampled is not None and (
-        x["epsilon_unsampled"] is None
-        or not _close(x["epsilon_unsampled"], float(r.unsampled[i]), tolerance)
-    ):
-        found.add(
-            "mismatch",
-            f"{where}: reported ε without sampling = "
-            f"{x['epsilon_unsampled']}, recomputed {r.unsampled[i]:.6g}",
-            number,
-            rnd,
-        )
-    if budget is not None and max(x["epsilon"], cumulative) > budget * (1 + 1e-9):
-        found.add(
-            "breach",
-            f"{where}: ε = {max(x['epsilon'], cumulative):.4g} exceeds the budget {budget:g}",
-            number,
-            rnd,
-        )
+    worst = x["epsilon"] if pld else max(x["epsilon"], cumulative)
+    if budget is not None and worst > budget * (1 + 1e-9):
+        found.add("breach", f"{where}: ε = {worst:.4g} exceeds the budget {budget:g}", number, rnd)
+
+
+def _curve(r: _Recomputed, pld: bool) -> list[float]:
+    """ε after each line: PRV's for PLD lines where reliable, else RDP's."""
+    if not pld or r.tight_cumulative is None:
+        return [float(v) for v in r.cumulative]
+    return [
+        float(rdp if math.isnan(tight) else tight)
+        for rdp, tight in zip(r.cumulative, r.tight_cumulative, strict=True)
+    ]
+
+
+def _spend_mismatch(
+    reported: float,
+    rdp: float,
+    tight: np.ndarray | None,
+    i: int,
+    pld: bool,
+    tolerance: float,
+) -> str | None:
+    """Why a reported ε does not match its recomputation, or None. An RDP line must match
+    RDP; a PLD line must stay under RDP (an upper bound) and match PRV where it is reliable."""
+    if not pld:
+        if _close(reported, rdp, tolerance):
+            return None
+        if reported > rdp:
+            return (
+                f"recomputed {rdp:.6g} (higher than the recorded mechanisms explain: a spend "
+                "is missing before it)"
+            )
+        return f"recomputed {rdp:.6g} (lower than the recorded mechanisms give: under-reported)"
+    if reported > rdp * (1 + tolerance) + 1e-9:
+        return f"above the RDP bound {rdp:.6g} of the recorded mechanisms"
+    value = math.nan if tight is None else float(tight[i])
+    if not math.isnan(value) and not _close(reported, value, max(tolerance, TIGHT_TOLERANCE)):
+        direction = "under-reported" if reported < value else "over-reported"
+        return f"the PRV accountant gives {value:.6g} ({direction})"
+    return None
 
 
 def _close(reported: float, recomputed: float, tolerance: float) -> bool:

@@ -9,22 +9,31 @@
 - :func:`calibrate_remaining`: σ for the rest of a run that has spent some ε
   already (a resumed run that goes on longer), so that the whole run stays at
   its target.
-- :func:`rdp_epsilon_of`: ε of composed ``(σ, q, steps)`` mechanisms.
+- :func:`epsilon_of`: ε of composed ``(σ, q, steps)`` mechanisms, by the
+  privacy loss distribution (Google's ``dp-accounting``, the accountant Flower's
+  DP extra uses); :func:`rdp_epsilon_of` by Opacus's RDP accountant.
 
-Training accounts with Opacus's RDP accountant; the audit recomputes with an
-independent implementation (:mod:`fedrec.privacy.accounting`).
+Training calibrates and accounts with the PLD accountant, which is tighter than
+RDP (measured: 5-8% less noise for the same ε, docs/BENCHMARKS.md); the audit
+recomputes with independent implementations (:mod:`fedrec.privacy.accounting`):
+RDP from its defining integral, an upper bound every PLD ε must stay under, and
+Opacus's PRV accountant for the tight value.
 """
 
 from __future__ import annotations
 
 import math
 import warnings
+from functools import lru_cache
 
 from opacus.accountants import RDPAccountant
 
 from fedrec.errors import ConfigError
 
-ACCOUNTANT = "rdp"
+ACCOUNTANT = "pld"
+#: PLD discretization of the privacy loss (smaller is tighter and slower; 3e-3 moves ε by
+#: under 0.1% against 1e-3 on fedrec's mechanisms).
+PLD_INTERVAL = 3e-3
 #: RDP orders beyond Opacus's default 63: small ε (a tenth of a budget, or a strict
 #: target) is only reachable at high orders, log(1/δ) / (α - 1) being the floor of ε.
 HIGH_ORDERS = (64, 80, 96, 128, 160, 192, 256, 320, 384, 512, 640, 768, 1024)
@@ -53,7 +62,7 @@ def resolve_delta(delta: float, population: int, units: str) -> float:
 
 
 def calibrate_noise(target_epsilon: float, delta: float, sample_rate: float, steps: int) -> float:
-    """σ for ``target_epsilon`` after ``steps`` steps at ``sample_rate`` (by RDP)."""
+    """σ for ``target_epsilon`` after ``steps`` steps at ``sample_rate``."""
     return _bisect_sigma(target_epsilon, delta, [], sample_rate, steps)
 
 
@@ -64,7 +73,7 @@ def _bisect_sigma(
     regula falsi (Illinois) on log ε against log σ, which is nearly linear."""
 
     def gap(log_sigma: float) -> float:
-        eps = rdp_epsilon_of([*spent, (math.exp(log_sigma), rate, steps)], delta)
+        eps = epsilon_of([*spent, (math.exp(log_sigma), rate, steps)], delta)
         return math.log(max(eps, 1e-300)) - math.log(target)
 
     low, high = math.log(0.1), math.log(100.0)
@@ -75,7 +84,7 @@ def _bisect_sigma(
     if f_high > 0:
         raise ConfigError(
             f"target-epsilon={target:g} cannot be reached at δ={delta:g}: raise it (the "
-            "smallest ε RDP can certify at this δ is about log(1/δ) / 1000)."
+            "noise is capped at σ = 1e5)."
         )
     if f_low <= 0:
         return math.exp(low)
@@ -107,7 +116,7 @@ def calibrate_remaining(
 ) -> float:
     """σ for ``steps`` more steps at ``sample_rate`` after ``spent``, so that the whole
     composition reaches ``target_epsilon`` (refused when the target is spent already)."""
-    already = rdp_epsilon_of(spent, delta)
+    already = epsilon_of(spent, delta)
     if not spent or steps == 0:
         return calibrate_noise(target_epsilon, delta, sample_rate, max(steps, 1))
     if already >= target_epsilon * 0.999:
@@ -118,6 +127,27 @@ def calibrate_remaining(
             "rounds."
         )
     return _bisect_sigma(target_epsilon, delta, spent, sample_rate, steps)
+
+
+def epsilon_of(history: list[tuple[float, float, int]], delta: float) -> float:
+    """ε of composed ``(σ, q, steps)`` mechanisms by the PLD accountant (0 for none)."""
+    return _pld_cached(tuple((float(s), float(q), int(n)) for s, q, n in history if n > 0), delta)
+
+
+@lru_cache(maxsize=4096)
+def _pld_cached(history: tuple[tuple[float, float, int], ...], delta: float) -> float:
+    if not history:
+        return 0.0
+    import dp_accounting
+    from dp_accounting.pld import pld_privacy_accountant
+
+    accountant = pld_privacy_accountant.PLDAccountant(value_discretization_interval=PLD_INTERVAL)
+    for sigma, q, steps in history:
+        event: dp_accounting.DpEvent = dp_accounting.GaussianDpEvent(sigma)
+        if q < 1.0:
+            event = dp_accounting.PoissonSampledDpEvent(q, event)
+        accountant.compose(dp_accounting.SelfComposedDpEvent(event, steps))
+    return float(accountant.get_epsilon(delta))
 
 
 def rdp_epsilon_of(history: list[tuple[float, float, int]], delta: float) -> float:

@@ -41,7 +41,7 @@ from fedrec.errors import ConfigError
 from fedrec.privacy.calibration import (
     ACCOUNTANT,
     calibrate_remaining,
-    rdp_epsilon_of,
+    epsilon_of,
     resolve_delta,
 )
 from fedrec.privacy.histogram import popularity_noise
@@ -110,9 +110,9 @@ class CentralDP:
             steps=1,
             delta=self.delta,
             records=self.population,
-            epsilon_round=rdp_epsilon_of([histogram_release(self.popularity_noise)], self.delta),
+            epsilon_round=epsilon_of([histogram_release(self.popularity_noise)], self.delta),
             epsilon=self.epsilon_of(releases),
-            epsilon_unsampled=rdp_epsilon_of([(s, 1.0, 1) for s in participations], self.delta),
+            epsilon_unsampled=epsilon_of([(s, 1.0, 1) for s in participations], self.delta),
             accountant=ACCOUNTANT,
             trained=True,
             randomness=OS_SEEDED,
@@ -125,11 +125,11 @@ class CentralDP:
     def epsilon(self, releases: int, delta: float | None = None) -> float:
         """ε of ``releases`` rounds at this σ (against observers of the released models)."""
         history = [(self.noise_multiplier, self.sample_rate, releases)]
-        return rdp_epsilon_of(history, self.delta if delta is None else delta)
+        return epsilon_of(history, self.delta if delta is None else delta)
 
     def epsilon_of(self, history: History) -> float:
         """ε of the releases in ``history`` (each at its own σ)."""
-        return rdp_epsilon_of(history, self.delta)
+        return epsilon_of(history, self.delta)
 
     def ledger_entry(
         self,
@@ -155,7 +155,7 @@ class CentralDP:
             records=self.population,
             epsilon_round=self.epsilon(1),
             epsilon=self.epsilon_of(releases),
-            epsilon_unsampled=rdp_epsilon_of([(s, 1.0, 1) for s in participations], self.delta),
+            epsilon_unsampled=epsilon_of([(s, 1.0, 1) for s in participations], self.delta),
             accountant=ACCOUNTANT,
             trained=trained,
             randomness=OS_SEEDED,

@@ -49,7 +49,7 @@ from tqdm.auto import tqdm
 from fedrec.config import PrivacyConfig, TrainConfig
 from fedrec.errors import ConfigError
 from fedrec.models.catalog_model import CatalogModel
-from fedrec.privacy.calibration import ACCOUNTANT, rdp_epsilon_of
+from fedrec.privacy.calibration import ACCOUNTANT, epsilon_of
 from fedrec.privacy.empirical import GradientCanaries
 from fedrec.privacy.ledger import LedgerEntry, PrivacySpend
 from fedrec.privacy.mechanism import LocalMechanism
@@ -282,11 +282,11 @@ class DPSGDTrainer:
     def epsilon_after(self, extra_steps: int) -> float:
         """ε if ``extra_steps`` more steps were taken now (for budget checks)."""
         mechanism = (self.noise_multiplier, self.sample_rate, extra_steps)
-        return rdp_epsilon_of([*self._history, mechanism], self.delta)
+        return epsilon_of([*self._history, mechanism], self.delta)
 
     def epsilon_alone(self, steps: int) -> float:
         """ε of ``steps`` steps on their own (one round's spend, for the ledger)."""
-        return rdp_epsilon_of([(self.noise_multiplier, self.sample_rate, steps)], self.delta)
+        return epsilon_of([(self.noise_multiplier, self.sample_rate, steps)], self.delta)
 
     def spend(self, steps: int) -> PrivacySpend:
         """The mechanism and ε after a round of ``steps`` steps (0: a declined round)."""

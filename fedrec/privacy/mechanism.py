@@ -37,7 +37,7 @@ from fedrec.config import Config
 from fedrec.errors import ConfigError
 from fedrec.privacy.calibration import (
     calibrate_remaining,
-    rdp_epsilon_of,
+    epsilon_of,
     resolve_delta,
 )
 from fedrec.privacy.histogram import popularity_noise
@@ -74,7 +74,7 @@ class LocalMechanism:
         return [histogram_release(self.popularity_noise)] if self.popularity_noise else []
 
     def epsilon(self, history: list[tuple[float, float, int]]) -> float:
-        return rdp_epsilon_of(history, self.delta)
+        return epsilon_of(history, self.delta)
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)

@@ -13,13 +13,17 @@ from fedrec.audit.ledger_audit import audit_run
 from fedrec.cli import app
 from fedrec.errors import FedrecError
 from fedrec.federated.client_state import save_history, state_file
+from fedrec.privacy.calibration import epsilon_of
 from fedrec.privacy.ledger import LEDGER, LedgerEntry, PrivacyLedger, line_hash
 
 DELTA = 1e-5
 
 
-def write_run(path, rounds=4, clients=3, *, decline_at=None, budget=0.0, records=500):
-    """A run directory with an honest ledger (ε by Opacus) and the run log that lists it."""
+def write_run(
+    path, rounds=4, clients=3, *, decline_at=None, budget=0.0, records=500, accountant="rdp"
+):
+    """A run directory with an honest ledger (ε by Opacus's RDP, or by the PLD accountant
+    training uses) and the run log that lists it."""
     path.mkdir(parents=True, exist_ok=True)
     (path / "config.toml").write_text(
         f'[fedrec]\nprivacy-mode = "local"\nbudget-epsilon = {budget!r}\n', encoding="utf-8"
@@ -50,10 +54,10 @@ def write_run(path, rounds=4, clients=3, *, decline_at=None, budget=0.0, records
                             "steps": steps,
                             "delta": DELTA,
                             "records": records,
-                            "epsilon_round": alone.get_epsilon(DELTA) if steps else 0.0,
-                            "epsilon": acc.get_epsilon(DELTA) if history[c] else 0.0,
+                            "epsilon_round": _eps(alone.history, accountant) if steps else 0.0,
+                            "epsilon": _eps(acc.history, accountant) if history[c] else 0.0,
                             "epsilon_unsampled": None,
-                            "accountant": "rdp",
+                            "accountant": accountant,
                             "trained": bool(steps),
                             "randomness": "os",
                         }
@@ -68,6 +72,14 @@ def write_run(path, rounds=4, clients=3, *, decline_at=None, budget=0.0, records
     for c, spent in history.items():
         save_history(state_file(path / "client-state", c), spent)
     return path
+
+
+def _eps(history, accountant):
+    if accountant == "pld":
+        return epsilon_of(history, DELTA)
+    acc = RDPAccountant()
+    acc.history = list(history)
+    return acc.get_epsilon(DELTA)
 
 
 def _forge(run, change):
@@ -113,6 +125,26 @@ def test_an_honest_ledger_passes_and_matches_the_training_accountant(tmp_path):
         assert np.all(np.diff(c.curve_epsilon) > 0)  # ε grows with every round trained
     assert report.worst.client == 0  # the smallest noise multiplier
     assert "user" in report.guarantee() and "client 0" in report.guarantee()
+
+
+def test_a_pld_ledger_is_confirmed_by_prv_and_bounded_by_rdp(tmp_path):
+    run = write_run(tmp_path / "run", accountant="pld")
+    report = audit_run(run)
+    assert report.ok, report.findings
+    for c in report.clients:
+        assert c.accountant == "prv" and c.epsilon == pytest.approx(c.epsilon_reported, rel=0.03)
+        assert c.epsilon_rdp > c.epsilon_reported  # RDP bounds it from above
+    lines = [json.loads(x) for x in _lines(run)]
+    lines[4]["epsilon"] *= 0.8  # a PLD ε understated by a fifth
+    prev, out = "", []
+    for e in lines:
+        e["prev"] = prev
+        out.append(json.dumps(e))
+        prev = line_hash(out[-1])
+    _rewrite(run, out)
+    found = [f for f in audit_run(run).findings if f.kind == "mismatch"]
+    assert [(f.client, f.round) for f in found] == [(1, 2)]
+    assert "under-reported" in found[0].message
 
 
 def test_a_tampered_epsilon_is_a_mismatch(tmp_path):

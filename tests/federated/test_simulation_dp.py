@@ -41,9 +41,8 @@ def test_every_client_round_is_in_the_ledger_and_epsilon_composes(dp_run):
         assert first["noise_multiplier"] == second["noise_multiplier"]  # one public mechanism
         direct = RDPAccountant()
         direct.history = [(e["noise_multiplier"], e["sample_rate"], e["steps"]) for e in entries]
-        assert second["epsilon"] == pytest.approx(
-            direct.get_epsilon(second["delta"], alphas=ALPHAS), rel=1e-6
-        )
+        rdp = direct.get_epsilon(second["delta"], alphas=ALPHAS)
+        assert second["accountant"] == "pld" and 0.8 * rdp < second["epsilon"] <= rdp
         assert second["delta"] <= 1e-5 and second["randomness"] == "os"
     assert summary["federation"]["rounds"] == 2
     worst = max(e["epsilon"] for e in lines)
@@ -90,7 +89,8 @@ def test_the_audit_of_a_real_run_passes_and_writes_its_report(dp_run):
     assert report["ok"] and report["rounds"] == 3  # the histogram's round 0, then 2
     assert sorted(c["client"] for c in report["clients"]) == [0, 1, 2]
     for client in report["clients"]:
-        assert client["epsilon"] == pytest.approx(client["epsilon_reported"], rel=1e-6)
+        assert client["epsilon"] == pytest.approx(client["epsilon_reported"], rel=0.03)
+        assert client["epsilon_rdp"] >= client["epsilon_reported"]
     assert (run.path / "audit_epsilon.png").stat().st_size > 0
 
 
