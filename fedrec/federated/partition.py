@@ -19,6 +19,7 @@ ever handed to that client.
 from __future__ import annotations
 
 import warnings
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -78,10 +79,31 @@ def check_partition(split: Split, scheme: str, num_clients: int) -> int:
     return n
 
 
+#: Partitions already computed, by (split identity, scheme, clients, alpha, seed): a process
+#: serving many clients cuts the population once, not once per client.
+_PARTITIONS: dict[tuple[int, str, int, float, int], tuple[weakref.ref[Split], list[np.ndarray]]]
+_PARTITIONS = {}
+
+
 def partition_users(
     split: Split, scheme: str, num_clients: int, *, alpha: float, seed: int
 ) -> list[np.ndarray]:
-    """User indices per client for the ``user`` and ``dirichlet`` schemes."""
+    """User indices per client for the ``user`` and ``dirichlet`` schemes (computed once
+    per split and settings in a process)."""
+    key = (id(split), scheme, num_clients, float(alpha), seed)
+    cached = _PARTITIONS.get(key)
+    if cached is not None and cached[0]() is split:
+        return cached[1]
+    users = _partition_users(split, scheme, num_clients, alpha=alpha, seed=seed)
+    if len(_PARTITIONS) > 8:
+        _PARTITIONS.clear()
+    _PARTITIONS[key] = (weakref.ref(split), users)
+    return users
+
+
+def _partition_users(
+    split: Split, scheme: str, num_clients: int, *, alpha: float, seed: int
+) -> list[np.ndarray]:
     from datasets import Dataset
     from flwr_datasets.partitioner import DirichletPartitioner, IidPartitioner
 
