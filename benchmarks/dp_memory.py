@@ -15,6 +15,7 @@ checks it), so this is a pure memory/time trade.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import itertools
 import json
 import os
@@ -30,8 +31,8 @@ from fedrec.config import build_config, resolve
 from fedrec.data.loading import prepare_split
 from fedrec.device import pick_device
 from fedrec.models.catalog_model import build_catalog_model
-from fedrec.privacy.dp_sgd import DPSGDTrainer
-from fedrec.training.rows import build_rows
+from fedrec.privacy import randomness
+from fedrec.privacy.dp_sgd import trainer_for
 
 
 def _rss_mib() -> float:
@@ -57,7 +58,6 @@ def one(args: argparse.Namespace, physical: int) -> dict[str, float]:
     torch.manual_seed(0)
     split = prepare_split(cfg)
     cm = build_catalog_model(split, cfg.model, cfg.data, torch.device("cpu"))
-    rows = build_rows(split.train, cfg.data.max_history)
     flat = cfg.to_flat() | {
         "privacy-mode": "local",
         "noise-multiplier": 1.0,
@@ -65,12 +65,13 @@ def one(args: argparse.Namespace, physical: int) -> dict[str, float]:
         "dp-physical-batch": physical,
     }
     dp_cfg = build_config(flat)
-    trainer = DPSGDTrainer(
-        cm, rows, dp_cfg.train, dp_cfg.privacy, epochs=1, rng=np.random.default_rng(0)
-    )
+    trainer = trainer_for(cm, split.train, dp_cfg, epochs=1, rng=np.random.default_rng(0))
     trained = sum(p.numel() for p in trainer.optimizer.params)
-    torch.manual_seed(1)  # the same Poisson batches in every process
-    trainer.loader = list(itertools.islice(iter(trainer.loader), args.steps))
+    # The same Poisson batches in every process: a test-only replay of the OS seeds.
+    seeds = itertools.count(1)
+    randomness.os_seed = lambda: next(seeds)
+    trainer.random.reseed()
+    trainer.mechanism = dataclasses.replace(trainer.mechanism, steps_per_epoch=args.steps)
     cm.ensure_fresh()  # the catalog's text cache is set-up, not training
     before = _rss_mib()
     sampler = _PeakRSS()

@@ -24,7 +24,7 @@ import torch
 from fedrec.config import build_config, resolve
 from fedrec.data.loading import prepare_split
 from fedrec.models.catalog_model import build_catalog_model
-from fedrec.privacy.dp_sgd import DPSGDTrainer
+from fedrec.privacy.dp_sgd import trainer_for
 from fedrec.training.per_example import DP_TEXT, per_example_loss
 from fedrec.training.rows import build_rows
 from fedrec.training.trainer import batch_loss, make_optimizer
@@ -79,15 +79,16 @@ def main() -> None:
     times = {"shared": _timed(shared, args.steps)}
     for text in DP_TEXT:
         times[text] = _timed(per_example(text), args.steps)
-    train = build_config(cfg.to_flat() | {"batch-size": args.batch}).train
     for text in DP_TEXT:
-        flat = cfg.to_flat() | {"privacy-mode": "local", "dp-text": text}
-        dp = DPSGDTrainer(cm, rows, train, build_config(flat).privacy, epochs=1, rng=rng)
+        flat = cfg.to_flat() | {"privacy-mode": "local", "dp-text": text, "batch-size": args.batch}
+        dp = trainer_for(cm, split.train, build_config(flat), epochs=1, rng=rng)
         cm.model.train()
 
         def dp_step(dp=dp, text=text):
             dp.optimizer.zero_grad()
-            per_example_loss(cm, users, targets, history, per_ex_neg, text=text).backward()
+            per_example_loss(
+                cm, users, targets, history, per_ex_neg, reduction="sum", text=text
+            ).backward()
             dp.optimizer.step()
 
         times[f"dp-{text}"] = _timed(dp_step, args.steps)

@@ -377,7 +377,7 @@ def _audit_client(
             )
     audit = ClientAudit(
         client=client,
-        rounds=int(r.trained.sum()),
+        rounds=sum(1 for _, x in lines if x["trained"] and x["round"] >= 1),
         lines=len(lines),
         epsilon_reported=last_reported,
         epsilon=final,

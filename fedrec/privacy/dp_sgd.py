@@ -46,13 +46,13 @@ from opacus import GradSampleModule
 from opacus.optimizers import DPOptimizer
 from tqdm.auto import tqdm
 
-from fedrec.config import PrivacyConfig, TrainConfig
+from fedrec.config import Config, PrivacyConfig, TrainConfig
 from fedrec.errors import ConfigError
 from fedrec.models.catalog_model import CatalogModel
 from fedrec.privacy.calibration import ACCOUNTANT, epsilon_of
 from fedrec.privacy.empirical import GradientCanaries
 from fedrec.privacy.ledger import LedgerEntry, PrivacySpend
-from fedrec.privacy.mechanism import LocalMechanism
+from fedrec.privacy.mechanism import LocalMechanism, count_records, resolve_local_mechanism
 from fedrec.privacy.randomness import PrivateRandomness
 from fedrec.training.per_example import per_example_loss
 from fedrec.training.rows import TrainingRows, build_rows
@@ -327,3 +327,30 @@ class DPSGDTrainer:
             accountant=ACCOUNTANT,
             randomness=self.mechanism.randomness,
         )
+
+
+def trainer_for(
+    cm: CatalogModel,
+    train: pd.DataFrame,
+    cfg: Config,
+    *,
+    epochs: int,
+    rng: np.random.Generator,
+    population: int | None = None,
+    **kwargs: object,
+) -> DPSGDTrainer:
+    """A DP-SGD trainer over ``train`` (one data holder) with the mechanism ``cfg`` gives
+    for ``epochs`` epochs; ``population`` (N for δ) defaults to its own records."""
+    records = count_records(train, cfg.train.privacy_unit, cfg.privacy.dp_window)
+    mechanism = resolve_local_mechanism(
+        cfg, population=population or records, records_per_client=records, epochs=epochs
+    )
+    return DPSGDTrainer(
+        cm,
+        dp_rows(train, cfg.data.max_history, mechanism),
+        cfg.train,
+        cfg.privacy,
+        mechanism,
+        rng=rng,
+        **kwargs,  # type: ignore[arg-type]
+    )
