@@ -80,8 +80,9 @@ class AuditReport:
         if self.centralized:
             return (
                 f"The trained model is {eps}-differentially private with respect to any one "
-                f"{self.unit} of the training data, against anyone who sees the model, after "
-                f"{w.lines} epochs (recomputed with {w.accountant})."
+                f"{self.unit} of the training data, against anyone who sees the model, over "
+                f"{w.lines} ledger lines (its epochs and any popularity histogram; recomputed "
+                f"with {w.accountant})."
             )
         text = (
             f"Every client's released updates, and every model built from them, are at worst "

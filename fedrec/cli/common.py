@@ -47,6 +47,9 @@ def setup(quiet: bool = False) -> None:
     )
     for noisy in ("httpx", "transformers", "urllib3", "filelock", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # "Loading weights" bars: not fedrec's progress
     # Notices addressed to the maintainers of our dependencies, not to fedrec's users.
     warnings.filterwarnings("ignore", "`is_gradient_checkpointing` is deprecated", FutureWarning)
     warnings.filterwarnings("ignore", "Tip: In future versions of Ray", FutureWarning)

@@ -145,7 +145,7 @@ class TwoTowerRecommender(nn.Module):
         if self.profile_slot and profile_vectors is not None and has is not None:
             z = torch.cat([z, profile_vectors.unsqueeze(1)], dim=1)
             valid = torch.cat([valid, has.unsqueeze(1)], dim=1)
-            slot = torch.full_like(history[:, :1], self.max_history)
+            slot = history.new_full((history.shape[0], 1), self.max_history)  # T may be 0
             positions = torch.cat([positions, slot], dim=1)
         logits = self.position(positions).squeeze(-1)  # [B, T (+1)]
         logits = logits.masked_fill(~valid, float("-inf"))

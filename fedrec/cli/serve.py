@@ -1,0 +1,115 @@
+"""Serving commands: ``fedrec export``, ``fedrec recommend``, ``fedrec serve``."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from fedrec.cli.common import app, console, fail, setup
+from fedrec.errors import FedrecError
+
+PathArg = Annotated[Path, typer.Argument(help="A serving bundle or a run directory.")]
+
+
+@app.command()
+def export(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory written by train or simulate.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the serving bundle.")],
+    overwrite: Annotated[bool, typer.Option(help="Replace a bundle already in --out.")] = False,
+) -> None:
+    """Write a serving bundle: the released model, the public catalog, the model card."""
+    setup(quiet=True)
+    from fedrec.serving.bundle import export_bundle
+
+    try:
+        path = export_bundle(run_dir, out, overwrite=overwrite)
+    except FedrecError as err:
+        fail(err)
+        return
+    console.print(f"serving bundle: [bold]{path}[/] (model card: {path / 'model_card.md'})")
+
+
+def _split_ids(text: str) -> list[str]:
+    return [p.strip() for p in text.split(",") if p.strip()]
+
+
+@app.command()
+def recommend(
+    path: PathArg,
+    history: Annotated[
+        str, typer.Option(help="Item ids the user liked, most recent first: ID,ID,...")
+    ] = "",
+    profile: Annotated[str | None, typer.Option(help="A profile text.")] = None,
+    scenario: Annotated[str | None, typer.Option(help="Rank only this scenario's items.")] = None,
+    k: Annotated[int, typer.Option(help="How many items.")] = 10,
+    exclude: Annotated[str, typer.Option(help="Item ids never to recommend: ID,ID,...")] = "",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Recommend on this machine: the history and profile never leave it."""
+    setup(quiet=True)
+    from fedrec.serving import Recommender
+
+    try:
+        result = Recommender.load(path).recommend(
+            history=_split_ids(history),
+            profile=profile,
+            scenario=scenario,
+            k=k,
+            exclude=_split_ids(exclude),
+        )
+    except FedrecError as err:
+        fail(err)
+        return
+    if as_json:
+        typer.echo(json.dumps(asdict(result), indent=2))
+        return
+    table = Table("#", "item", "title", "scenario", "score", "why", title="recommendations")
+    for n, item in enumerate(result.items, start=1):
+        table.add_row(
+            str(n), item.item_id, item.title, item.scenario, f"{item.score:.2f}", item.explanation
+        )
+    console.print(table)
+    for warning in result.warnings:
+        console.print(f"[yellow]warning:[/] {warning}")
+    if result.cold_start:
+        console.print("cold start: nothing was known about the user.")
+
+
+@app.command()
+def serve(
+    path: PathArg,
+    host: Annotated[str, typer.Option(help="Address to bind (0.0.0.0 for all).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    index: Annotated[
+        str, typer.Option(help="exact, or hnsw (faiss) for large catalogs.")
+    ] = "exact",
+    max_k: Annotated[int, typer.Option(help="Largest k a request may ask for.")] = 100,
+    access_log: Annotated[
+        bool, typer.Option(help="Log each request's method, path and status (never bodies).")
+    ] = False,
+) -> None:
+    """Serve the HTTP API and the web page (OpenAPI at /openapi.json)."""
+    setup()
+    import uvicorn
+
+    from fedrec.serving import Recommender
+    from fedrec.serving.http import Limits, create_app
+
+    try:
+        recommender = Recommender.load(path, index=index)
+    except FedrecError as err:
+        fail(err)
+        return
+    console.print(f"serving {len(recommender.items)} items on http://{host}:{port}/")
+    uvicorn.run(
+        create_app(recommender, Limits(max_k=max_k)),
+        host=host,
+        port=port,
+        access_log=access_log,
+        log_level="warning",
+    )

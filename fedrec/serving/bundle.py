@@ -1,0 +1,153 @@
+"""The serving bundle: everything serving needs from a run, and nothing private.
+
+``fedrec export RUN_DIR --out DIR`` writes::
+
+    DIR/bundle.json            format, version, what the model needs to be rebuilt
+    DIR/config.toml            the run's resolved configuration
+    DIR/state.safetensors      the trainable state (the DP release under DP)
+    DIR/catalog.parquet        the public catalog: item_id, title, attributes, scenario, warm
+    DIR/vectors.safetensors    every catalog item's vector and score offset, precomputed
+    DIR/model_card.json, .md   dataset, metrics, and the privacy guarantee as audited
+    DIR/added_items.parquet    items added while serving (written atomically; optional)
+
+No interaction, history, profile, ledger or client state is copied: what the
+bundle holds is the released model and the public catalog. ``warm`` (which
+items are not new arrivals) is catalog knowledge.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from safetensors.torch import load_file, save
+
+from fedrec.data.loading import load_dataset
+from fedrec.data.split import split_dataset
+from fedrec.device import pick_device
+from fedrec.errors import FedrecError
+from fedrec.files import atomic_write_bytes, atomic_write_json, atomic_write_text
+from fedrec.models.catalog_model import build_catalog_model
+from fedrec.models.state import load_trainable_state
+from fedrec.runs.rundir import CONFIG, STATE, RunDir
+from fedrec.serving.model_card import model_card, model_card_markdown
+
+FORMAT = "fedrec-bundle"
+VERSION = 1
+MANIFEST = "bundle.json"
+CATALOG = "catalog.parquet"
+VECTORS = "vectors.safetensors"
+ADDED = "added_items.parquet"
+CARD = "model_card.json"
+CARD_MD = "model_card.md"
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """The items serving ranks: their public fields, vectors and score offsets."""
+
+    items: pd.DataFrame  # item_id, title, attributes, scenario, warm, added
+    vectors: np.ndarray  # [n, d] unit item vectors
+    offsets: np.ndarray  # [n] score offsets (learned bias of warm items, 0 for cold)
+
+
+def is_bundle(path: str | Path) -> bool:
+    return (Path(path) / MANIFEST).is_file()
+
+
+def export_bundle(run_dir: str | Path, out: str | Path, *, overwrite: bool = False) -> Path:
+    """Write the serving bundle of ``run_dir`` into ``out``; returns ``out``."""
+    run = RunDir(run_dir).require()
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        if not overwrite:
+            raise FedrecError(
+                f"{out} is not empty: choose another --out, or pass --overwrite to replace it."
+            )
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    cfg = run.read_config(lenient=True)
+    ds = load_dataset(cfg.data, seed=cfg.train.seed)
+    split = split_dataset(
+        ds,
+        cold_item_fraction=cfg.data.cold_item_fraction,
+        cold_user_fraction=cfg.data.cold_user_fraction,
+        cold_user_history=cfg.data.cold_user_history,
+        seed=cfg.train.seed,
+    )
+    cm = build_catalog_model(split, cfg.model, cfg.data, pick_device("cpu", cfg.train.threads))
+    load_trainable_state(cm.model, run.load_state())
+    cm.mark_stale()
+    cm.ensure_fresh()
+    with torch.no_grad():
+        index = torch.arange(cm.n_items)
+        vectors = cm.model.item_vectors(cm.item_text, index).float()
+        offsets = cm.model.item_offsets(index).float()
+    items = ds.items.reset_index(drop=True)[["item_id", "title", "attributes", "scenario"]]
+    items = items.assign(warm=~split.cold_items, added=False)
+    atomic_write_bytes(out / CATALOG, _parquet(items))
+    atomic_write_bytes(out / VECTORS, save({"vectors": vectors, "offsets": offsets}))
+    shutil.copyfile(run.path / STATE, out / STATE)
+    shutil.copyfile(run.path / CONFIG, out / CONFIG)
+    summary = run.read_summary() if (run.path / "summary.json").is_file() else {}
+    card = model_card(cfg, summary, run.path)
+    atomic_write_json(out / CARD, card)
+    atomic_write_text(out / CARD_MD, model_card_markdown(card))
+    atomic_write_json(
+        out / MANIFEST,
+        {
+            "format": FORMAT,
+            "version": VERSION,
+            "items": int(cm.n_items),
+            "has_profiles": bool(any(split.profiles)),
+            "dimension": int(vectors.shape[1]),
+            "run_kind": run.read_kind(),
+        },
+    )
+    return out
+
+
+def read_manifest(path: Path) -> dict[str, Any]:
+    manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
+    if manifest.get("format") != FORMAT or int(manifest.get("version", 0)) > VERSION:
+        raise FedrecError(
+            f"{path} holds a serving bundle this fedrec cannot read (format "
+            f"{manifest.get('format')!r}, version {manifest.get('version')}): export it again "
+            "with this version ('fedrec export RUN_DIR --out DIR')."
+        )
+    return manifest
+
+
+def read_catalog(path: Path) -> Catalog:
+    """The exported catalog with its vectors, and the items added since, in that order."""
+    items = pd.read_parquet(path / CATALOG)
+    tensors = load_file(str(path / VECTORS))
+    vectors, offsets = tensors["vectors"].numpy(), tensors["offsets"].numpy()
+    added = path / ADDED
+    if added.is_file():
+        extra = pd.read_parquet(added)
+        extra_vectors = np.stack(extra.pop("vector").to_numpy()).astype(np.float32)
+        items = pd.concat([items, extra], ignore_index=True)
+        vectors = np.concatenate([vectors, extra_vectors])
+        offsets = np.concatenate([offsets, np.zeros(len(extra), dtype=np.float32)])
+    return Catalog(items.reset_index(drop=True), vectors.astype(np.float32), offsets)
+
+
+def write_added(path: Path, items: pd.DataFrame, vectors: np.ndarray) -> None:
+    """Replace ``added_items.parquet`` with every added item (one atomic write, so a crash
+    keeps either the old set or the new one, never a part)."""
+    table = items.assign(vector=list(np.asarray(vectors, dtype=np.float32)))
+    atomic_write_bytes(path / ADDED, _parquet(table))
+
+
+def _parquet(frame: pd.DataFrame) -> bytes:
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    return buffer.getvalue()

@@ -1,0 +1,379 @@
+"""Recommendations from a released model: the one class the CLI and the HTTP app wrap.
+
+A request carries what is known of the user (serving never holds histories):
+a history of item ids (most recent first), a profile text,
+both, or nothing (pure cold start). Nothing from a request is stored or
+logged. ``Recommender.load(path)`` reads a serving bundle (``fedrec export``)
+or a run directory (exported on first use into ``RUN_DIR/serving/``).
+
+Usage::
+
+    rec = Recommender.load("bundle/")
+    result = rec.recommend(history=["music-00012"], profile="jazz fan", k=10)
+    rec.similar("music-00012", k=5)
+    rec.add_items([{"item_id": "new-1", "title": "...", "scenario": "music"}])
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from fedrec.config import Config, build_config, load_toml
+from fedrec.device import pick_device
+from fedrec.errors import FedrecError
+from fedrec.models.backbone import load_backbone
+from fedrec.models.encoder import TextEncoder, TokenizedTexts
+from fedrec.models.recommender import TwoTowerRecommender
+from fedrec.models.state import load_trainable_state
+from fedrec.runs.rundir import CONFIG, STATE, RunDir
+from fedrec.serving import bundle
+from fedrec.serving.explain import PROFILE, Member, explain
+from fedrec.serving.index import ExactIndex, make_index, top_indices
+
+
+class ServingError(FedrecError, ValueError):
+    """A request that cannot be served as asked (names the problem and the fix)."""
+
+
+@dataclass(frozen=True)
+class Recommended:
+    item_id: str
+    title: str
+    scenario: str
+    score: float
+    explanation: str | None = None
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    items: list[Recommended]
+    cold_start: bool  # nothing usable was known: a profile-free, history-free request
+    warnings: list[str] = field(default_factory=list)
+
+
+class Recommender:
+    """A released model over its catalog (see the module docstring)."""
+
+    def __init__(self, path: Path, cfg: Config, manifest: dict[str, Any], index: str) -> None:
+        self.path, self.cfg = path, cfg
+        backbone, self.tokenizer = load_backbone(cfg.model.backbone)
+        self.device = pick_device("cpu", cfg.train.threads)
+        catalog = bundle.read_catalog(path)
+        n_trained = int(manifest["items"])
+        self.model = TwoTowerRecommender(
+            TextEncoder(backbone, cfg.model),
+            n_items=n_trained,
+            cfg=cfg.model,
+            max_history=cfg.data.max_history,
+            has_profiles=bool(manifest["has_profiles"]),
+        )
+        self.model.set_warm(
+            torch.as_tensor(catalog.items["warm"].to_numpy(dtype=bool)[:n_trained].copy())
+        )
+        load_trainable_state(self.model, _load_state(path / STATE))
+        self.model.eval()
+        self.items = catalog.items
+        self.index: ExactIndex = make_index(
+            index, catalog.vectors, catalog.offsets, cfg.model.temperature
+        )
+        self.row = {str(i): n for n, i in enumerate(self.items["item_id"])}
+        self.scenarios = sorted(self.items["scenario"].astype(str).unique().tolist())
+        self._scenario_of = self.items["scenario"].astype(str).to_numpy()
+        self._lock = threading.Lock()  # add_items against concurrent readers
+
+    # -- loading ---------------------------------------------------------------------------
+    @classmethod
+    def load(cls, path: str | Path, *, index: str = "exact") -> Recommender:
+        """From a serving bundle, or a run directory (exported into ``RUN_DIR/serving``)."""
+        path = Path(path)
+        if not bundle.is_bundle(path):
+            run = RunDir(path)
+            if not (run.path / CONFIG).is_file():
+                raise FedrecError(
+                    f"{path} is neither a serving bundle nor a run directory: pass the --out of "
+                    "'fedrec export', 'fedrec train' or 'fedrec simulate'."
+                )
+            path = _exported(run)
+        manifest = bundle.read_manifest(path)
+        cfg = build_config(load_toml(path / CONFIG), ignore=_unknown(path))
+        return cls(path, cfg, manifest, index)
+
+    # -- the user --------------------------------------------------------------------------
+    def _encode(self, texts: Sequence[str]) -> torch.Tensor:
+        """[n, H] text vectors through the (LoRA) backbone."""
+        tokens = TokenizedTexts.build(list(texts), self.tokenizer, self.cfg.model.max_tokens)
+        return tokens.to(self.device).encode_all(self.model.encoder, batch_size=128)
+
+    @torch.no_grad()
+    def _user(
+        self, rows: list[int], profile: str | None
+    ) -> tuple[np.ndarray, tuple[list[Member], np.ndarray]]:
+        """The user vector [d], and its members and constant (for explanations)."""
+        model = self.model
+        recent = rows[: model.max_history]  # most recent first, as the pool expects
+        dim = self.index.vectors.shape[1]
+        z = torch.as_tensor(self.index.vectors[recent]).reshape(1, len(recent), dim)
+        history = torch.arange(len(recent)).reshape(1, -1)
+        profile_text = profile_vector = None
+        if profile and model.uses_profiles:
+            profile_text = self._encode([profile]).float()
+            if model.profile_slot:
+                profile_vector = F.normalize(model.item_head(profile_text), dim=-1)
+        user = model.pool_users(z, history, profile_text, profile_vector)
+        members = self._members(z[0], recent, profile_text, profile_vector)
+        return user[0].numpy(), members
+
+    def _members(
+        self,
+        z: torch.Tensor,
+        recent: list[int],
+        profile_text: torch.Tensor | None,
+        profile_vector: torch.Tensor | None,
+    ) -> tuple[list[Member], np.ndarray]:
+        """Each pool member's term in score units, and the head's constant in them.
+
+        ``u = normalize(raw)`` with ``raw = Σ_j w_j W z_j + c (+ profile head)``, so an
+        item's score is ``Σ_j <w_j W z_j, v>/(|raw| τ) + <c, v>/(|raw| τ) + b``: the
+        members' vectors are returned scaled by ``1/(|raw| τ)`` and sum, with the
+        constant and the offset, to the score exactly."""
+        model = self.model
+        vectors = [z[j] for j in range(len(recent))]
+        labels = [f"“{self.items.at[r, 'title']}”" for r in recent]
+        positions = list(range(len(recent)))
+        if profile_vector is not None:
+            vectors.append(profile_vector[0])
+            labels.append(PROFILE)
+            positions.append(model.max_history)
+        raw_terms: list[torch.Tensor] = []
+        if vectors:
+            logits = model.position(torch.as_tensor(positions)).squeeze(-1)
+            weights = torch.softmax(logits, dim=0)
+            head = model.user_head.weight  # [d, d]
+            raw_terms = [w * (head @ v) for w, v in zip(weights, vectors, strict=True)]
+        if model.profile_head is not None and profile_text is not None:
+            labels.append(PROFILE)
+            raw_terms.append(model.profile_head(profile_text)[0])
+        constant = model.user_head.bias
+        raw = constant + sum(raw_terms, torch.zeros_like(constant))
+        scale = 1.0 / (float(raw.norm()) * self.index.temperature)
+        members = [
+            Member(label, (t * scale).numpy()) for label, t in zip(labels, raw_terms, strict=True)
+        ]
+        return members, (constant * scale).numpy()
+
+    # -- requests --------------------------------------------------------------------------
+    def recommend(
+        self,
+        history: Iterable[str] = (),
+        profile: str | None = None,
+        scenario: str | None = None,
+        k: int = 10,
+        exclude: Iterable[str] = (),
+        explain_items: bool = True,
+    ) -> Recommendation:
+        """The ``k`` best items for a user known by ``history`` and/or ``profile``.
+
+        History items are never recommended; ``exclude`` removes more; ``scenario``
+        restricts the ranking to that scenario's items. Unknown item ids are ignored,
+        each with a warning; a request whose history is all unknown and that has no
+        profile is refused (there would be nothing to go on but popularity, which is
+        what an empty history asks for explicitly)."""
+        history, exclude = list(history), list(exclude)
+        if k < 1:
+            raise ServingError(f"k={k}: ask for at least one item (k >= 1).")
+        if scenario is not None and scenario not in self.scenarios:
+            raise ServingError(
+                f"scenario {scenario!r} is unknown: use one of {self.scenarios}, or leave it out."
+            )
+        warnings = [f"unknown item id {i!r} ignored" for i in history if i not in self.row]
+        rows = [self.row[i] for i in history if i in self.row]
+        if history and not rows and not profile:
+            raise ServingError(
+                "none of the history's item ids is in the catalog (see GET /items to find "
+                "them): send known ids, a profile, or an empty history for a cold start."
+            )
+        profile = profile.strip() if profile else None
+        with self._lock:
+            user, members = self._user(rows, profile)
+            allowed = self._allowed(rows, exclude, scenario, warnings)
+            top = self.index.top(user, k, allowed)
+            items = [
+                self._item(int(r), user, members, scenario, explain_items) for r in top.tolist()
+            ]
+        return Recommendation(items, cold_start=not rows and not profile, warnings=warnings)
+
+    def _allowed(
+        self, rows: list[int], exclude: list[str], scenario: str | None, warnings: list[str]
+    ) -> np.ndarray:
+        allowed = np.ones(len(self.index), dtype=bool)
+        allowed[rows] = False
+        for item in exclude:
+            if item in self.row:
+                allowed[self.row[item]] = False
+            else:
+                warnings.append(f"unknown item id {item!r} in exclude ignored")
+        if scenario is not None:
+            allowed &= self._scenario_of == scenario
+        return allowed
+
+    def _item(
+        self,
+        row: int,
+        user: np.ndarray,
+        members: tuple[list[Member], np.ndarray],
+        scenario: str | None,
+        why: bool,
+    ) -> Recommended:
+        item = self.items.iloc[row]
+        vector = self.index.vectors[row]
+        score = float(vector @ user / self.index.temperature + self.index.offsets[row])
+        text = None
+        if why:
+            member_list, constant = members
+            offset = float(self.index.offsets[row])
+            text = explain(member_list, vector, float(constant @ vector), offset, scenario)
+        return Recommended(str(item.item_id), str(item.title), str(item.scenario), score, text)
+
+    def similar(self, item_id: str, k: int = 10) -> list[Recommended]:
+        """The items whose vectors are closest to ``item_id``'s (the item itself left out)."""
+        if item_id not in self.row:
+            raise ServingError(f"item {item_id!r} is not in the catalog.")
+        if k < 1:
+            raise ServingError(f"k={k}: ask for at least one item (k >= 1).")
+        row = self.row[item_id]
+        with self._lock:
+            cosine = self.index.vectors @ self.index.vectors[row]
+            allowed = np.ones(len(cosine), dtype=bool)
+            allowed[row] = False
+            top = top_indices(cosine, k, allowed)
+            return [
+                Recommended(
+                    str(self.items.at[r, "item_id"]),
+                    str(self.items.at[r, "title"]),
+                    str(self.items.at[r, "scenario"]),
+                    float(cosine[r]),
+                )
+                for r in top.tolist()
+            ]
+
+    def item(self, item_id: str) -> dict[str, Any]:
+        if item_id not in self.row:
+            raise ServingError(f"item {item_id!r} is not in the catalog.")
+        row = self.items.iloc[self.row[item_id]]
+        return {
+            "item_id": str(row.item_id),
+            "title": str(row.title),
+            "attributes": str(row.attributes),
+            "scenario": str(row.scenario),
+            "added": bool(row.added),
+        }
+
+    def search(self, query: str, scenario: str | None = None, limit: int = 20) -> list[dict]:
+        """Items whose title holds ``query`` (case-insensitive), for the page's search box."""
+        titles = self.items["title"].astype(str)
+        hit = titles.str.contains(query, case=False, regex=False) if query else titles.notna()
+        if scenario is not None:
+            hit &= self.items["scenario"].astype(str) == scenario
+        return [self.item(str(i)) for i in self.items.loc[hit, "item_id"].head(limit)]
+
+    # -- new items -------------------------------------------------------------------------
+    def add_items(self, rows: Sequence[Mapping[str, Any]]) -> int:
+        """Add cold items from their text alone, rankable at once and kept in the bundle
+        (``added_items.parquet``, one atomic write) so that a restart keeps them."""
+        table = _new_items(rows, self.row)
+        if table.empty:
+            return 0
+        texts = [
+            t if not a else f"{t}. {a}" for t, a in zip(table.title, table.attributes, strict=True)
+        ]
+        with torch.no_grad():
+            text = self._encode(texts).float()
+            vectors = F.normalize(self.model.item_head(text), dim=-1).numpy()
+        with self._lock:
+            added = self.items[self.items["added"]]
+            old_vectors = self.index.vectors[self.items["added"].to_numpy()]
+            bundle.write_added(
+                self.path,
+                pd.concat([added, table], ignore_index=True)[list(table.columns)],
+                np.concatenate([old_vectors, vectors]),
+            )
+            start = len(self.items)
+            self.items = pd.concat([self.items, table], ignore_index=True)
+            self.index.add(vectors)
+            for n, item_id in enumerate(table["item_id"], start=start):
+                self.row[str(item_id)] = n
+            self._scenario_of = self.items["scenario"].astype(str).to_numpy()
+            self.scenarios = sorted(set(self.scenarios) | set(table["scenario"].astype(str)))
+        return len(table)
+
+    def model_card(self) -> dict[str, Any]:
+        import json
+
+        return json.loads((self.path / bundle.CARD).read_text(encoding="utf-8"))
+
+
+def _new_items(rows: Sequence[Mapping[str, Any]], known: Mapping[str, int]) -> pd.DataFrame:
+    """Validated rows of new items (ids neither known nor repeated)."""
+    seen: set[str] = set()
+    out = []
+    for n, row in enumerate(rows):
+        item_id = str(row.get("item_id") or "").strip()
+        title = str(row.get("title") or "").strip()
+        if not item_id or not title:
+            raise ServingError(f"items[{n}] needs a non-empty item_id and title.")
+        if item_id in known or item_id in seen:
+            raise ServingError(
+                f"items[{n}]: item_id {item_id!r} is already in the catalog: new items need new "
+                "ids (fedrec does not overwrite an item)."
+            )
+        seen.add(item_id)
+        out.append(
+            {
+                "item_id": item_id,
+                "title": title,
+                "attributes": str(row.get("attributes") or ""),
+                "scenario": str(row.get("scenario") or "default"),
+                "warm": False,
+                "added": True,
+            }
+        )
+    return pd.DataFrame(
+        out, columns=["item_id", "title", "attributes", "scenario", "warm", "added"]
+    )
+
+
+def _exported(run: RunDir) -> Path:
+    """A run's serving bundle, exported again when the run's state is newer."""
+    target = run.path / "serving"
+    state = run.path / STATE
+    if not state.is_file():
+        raise FedrecError(f"{run.path} has no {STATE}: the run has not saved a model yet.")
+    manifest = target / bundle.MANIFEST
+    if not manifest.is_file() or manifest.stat().st_mtime < state.stat().st_mtime:
+        added = target / bundle.ADDED
+        keep = added.read_bytes() if added.is_file() else None
+        bundle.export_bundle(run.path, target, overwrite=True)
+        if keep is not None:  # items added while serving survive a re-export
+            (target / bundle.ADDED).write_bytes(keep)
+    return target
+
+
+def _unknown(path: Path) -> list[str]:
+    from fedrec.config import known_keys
+
+    return [k for k in load_toml(path / CONFIG) if k not in known_keys()]
+
+
+def _load_state(path: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    return load_file(str(path))

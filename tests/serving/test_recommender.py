@@ -1,0 +1,126 @@
+"""The Python API: what a request can carry, what it gets back, and new items."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fedrec.serving import Recommender, ServingError
+
+
+def _ids(result):
+    return [i.item_id for i in result.items]
+
+
+def test_history_items_are_never_recommended_and_exclude_removes_more(recommender):
+    history = list(recommender.items.item_id[:4])
+    first = recommender.recommend(history=history, k=10)
+    assert len(first.items) == 10 and not set(_ids(first)) & set(history)
+    scores = [i.score for i in first.items]
+    assert scores == sorted(scores, reverse=True)
+    again = recommender.recommend(history=history, k=10, exclude=_ids(first)[:3])
+    assert not set(_ids(again)) & set(_ids(first)[:3])
+    assert _ids(again)[:7] == _ids(first)[3:]
+
+
+def test_the_scores_are_the_exact_top_k(recommender):
+    history = list(recommender.items.item_id[5:8])
+    result = recommender.recommend(history=history, k=5)
+    user, _ = recommender._user([recommender.row[i] for i in history], None)
+    scores = recommender.index.scores(user)
+    scores[[recommender.row[i] for i in history]] = -np.inf
+    best = np.argsort(-scores, kind="stable")[:5]
+    assert _ids(result) == [str(recommender.items.item_id[r]) for r in best]
+    np.testing.assert_allclose([i.score for i in result.items], scores[best], rtol=1e-5)
+
+
+def test_a_scenario_restricts_the_ranking_to_its_items(recommender):
+    for scenario in recommender.scenarios:
+        result = recommender.recommend(history=[recommender.items.item_id[0]], scenario=scenario)
+        assert result.items and {i.scenario for i in result.items} == {scenario}
+
+
+def test_cold_start_with_nothing_or_a_profile(recommender):
+    nothing = recommender.recommend(k=5)
+    assert nothing.cold_start and len(nothing.items) == 5
+    assert "nothing is known about you" in nothing.items[0].explanation
+    profile = recommender.recommend(profile="weekend hiker who loves camping gear", k=5)
+    assert not profile.cold_start
+    assert "your profile" in profile.items[0].explanation
+    assert [i.score for i in profile.items] != [i.score for i in nothing.items]
+
+
+def test_unknown_ids_are_ignored_with_a_warning(recommender):
+    known = str(recommender.items.item_id[0])
+    result = recommender.recommend(history=["no-such-item", known], exclude=["nor-this"])
+    assert any("no-such-item" in w for w in result.warnings)
+    assert any("nor-this" in w for w in result.warnings)
+    assert result.items and known not in _ids(result)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"history": ["nope-1", "nope-2"]}, "none of the history"),
+        ({"scenario": "cooking"}, "ecommerce"),
+        ({"k": 0}, "k >= 1"),
+    ],
+)
+def test_requests_that_cannot_be_served_say_why(recommender, kwargs, message):
+    with pytest.raises(ServingError, match=message):
+        recommender.recommend(**kwargs)
+
+
+def test_explanations_add_up_to_the_score(recommender):
+    """Members' terms + the head's constant + the item's offset = the score, exactly."""
+    rows = [recommender.row[str(i)] for i in recommender.items.item_id[10:13]]
+    user, (members, constant) = recommender._user(rows, "a jazz lover")
+    assert [m.label for m in members][-1] == "your profile" and len(members) == 4
+    vectors, offsets = recommender.index.vectors, recommender.index.offsets
+    for item in range(0, len(vectors), 7):
+        parts = sum(float(m.vector @ vectors[item]) for m in members)
+        total = parts + float(constant @ vectors[item]) + float(offsets[item])
+        assert total == pytest.approx(recommender.index.scores(user)[item], abs=1e-4)
+
+
+def test_similar_items(recommender):
+    item = str(recommender.items.item_id[2])
+    similar = recommender.similar(item, k=4)
+    assert len(similar) == 4 and item not in [s.item_id for s in similar]
+    assert [s.score for s in similar] == sorted((s.score for s in similar), reverse=True)
+    with pytest.raises(ServingError, match="not in the catalog"):
+        recommender.similar("no-such-item")
+
+
+def test_a_new_item_is_rankable_at_once_and_kept(fresh_bundle):
+    rec = Recommender.load(fresh_bundle)
+    texts = ["jazz trumpet live at the harbour", "quantum sensors for farms", "knitting for cats"]
+    rec.add_items(
+        [{"item_id": f"new-{n}", "title": t, "scenario": "fresh"} for n, t in enumerate(texts)]
+    )
+    assert "fresh" in rec.scenarios
+    for n, text in enumerate(texts):
+        top = rec.recommend(profile=text, scenario="fresh", k=3)
+        assert top.items[0].item_id == f"new-{n}"  # its own text is its best match
+    again = Recommender.load(fresh_bundle)  # a restart keeps them, with their vectors
+    assert again.item("new-1")["added"] is True
+    np.testing.assert_allclose(
+        again.index.vectors[again.row["new-1"]], rec.index.vectors[rec.row["new-1"]], atol=1e-6
+    )
+    assert _ids(again.recommend(profile=texts[2], scenario="fresh", k=1)) == ["new-2"]
+
+
+def test_a_refused_insertion_changes_nothing(fresh_bundle):
+    rec = Recommender.load(fresh_bundle)
+    rec.add_items([{"item_id": "new-a", "title": "A first new item", "scenario": "music"}])
+    before = (fresh_bundle / "added_items.parquet").read_bytes()
+    known = str(rec.items.item_id[0])
+    for rows in (
+        [{"item_id": known, "title": "a clash"}],
+        [{"item_id": "x", "title": "one"}, {"item_id": "x", "title": "twice"}],
+        [{"item_id": "y", "title": "  "}],
+    ):
+        with pytest.raises(ServingError):
+            rec.add_items(rows)
+    assert (fresh_bundle / "added_items.parquet").read_bytes() == before
+    assert len(pd.read_parquet(fresh_bundle / "added_items.parquet")) == 1
+    assert "x" not in rec.row and "y" not in rec.row
