@@ -24,6 +24,15 @@ def free_port() -> int:
 @contextmanager
 def serving(path: Path, *args: str, timeout: float = 120.0) -> Iterator[str]:
     """Run ``fedrec serve path`` until the block ends; yields its base URL."""
+    with serving_process(path, *args, timeout=timeout) as (base, _):
+        yield base
+
+
+@contextmanager
+def serving_process(
+    path: Path, *args: str, timeout: float = 120.0
+) -> Iterator[tuple[str, subprocess.Popen]]:
+    """The same, yielding the base URL and the process."""
     port = free_port()
     command = [sys.executable, "-c", "from fedrec.cli import main; main()", "serve", str(path)]
     command += ["--host", "127.0.0.1", "--port", str(port), *args]
@@ -44,7 +53,7 @@ def serving(path: Path, *args: str, timeout: float = 120.0) -> Iterator[str]:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"fedrec serve was not ready in {timeout} s:\n{log.read_text()}")
             time.sleep(0.2)
-        yield base
+        yield base, proc
     finally:
         stop(proc)
 
