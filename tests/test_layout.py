@@ -124,3 +124,23 @@ def test_no_module_imports_form_a_circle():
     for name in sorted(graph):
         if name not in state:
             visit(name, [name])
+
+
+MAX_MODULE_LINES = 400
+MAX_FUNCTION_LINES = 80
+
+
+@pytest.mark.parametrize("path", _modules(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_modules_and_functions_stay_small(path):
+    text = path.read_text(encoding="utf-8")
+    lines = len(text.splitlines())
+    assert lines <= MAX_MODULE_LINES, (
+        f"{path.relative_to(ROOT)} has {lines} lines: split it by job (at most {MAX_MODULE_LINES})"
+    )
+    for node in ast.walk(ast.parse(text)):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            length = node.end_lineno - node.lineno + 1
+            assert length <= MAX_FUNCTION_LINES, (
+                f"{path.relative_to(ROOT)}:{node.lineno} {node.name}() has {length} lines "
+                f"(at most {MAX_FUNCTION_LINES}): split it"
+            )
