@@ -89,6 +89,15 @@ def serve(
         str, typer.Option(help="exact, or hnsw (faiss) for large catalogs.")
     ] = "exact",
     max_k: Annotated[int, typer.Option(help="Largest k a request may ask for.")] = 100,
+    threads: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="torch CPU threads per request (0 = all cores). Requests take the model one "
+            "at a time, so one thread serves concurrent requests fastest; POST /items "
+            "encodes on every core.",
+        ),
+    ] = 1,
     access_log: Annotated[
         bool, typer.Option(help="Log each request's method, path and status (never bodies).")
     ] = False,
@@ -96,12 +105,15 @@ def serve(
     """Serve the HTTP API and the web page (OpenAPI at /openapi.json)."""
     setup()
     import uvicorn
+    from threadpoolctl import threadpool_limits
 
     from fedrec.serving import Recommender
     from fedrec.serving.http import Limits, create_app
 
+    if threads > 0:
+        threadpool_limits(threads, user_api="blas")  # numpy's scoring, like torch's
     try:
-        recommender = Recommender.load(path, index=index)
+        recommender = Recommender.load(path, index=index, threads=threads)
     except FedrecError as err:
         fail(err)
         return

@@ -35,7 +35,7 @@ class Member:
 
 def shares(members: list[Member], item: np.ndarray, popularity: float) -> tuple[np.ndarray, float]:
     """Each member's share of the positive part of ``item``'s score, and popularity's."""
-    terms = np.array([float(m.vector @ item) for m in members], dtype=np.float64)
+    terms = np.stack([m.vector for m in members]).astype(np.float64) @ item
     positive = np.clip(terms, 0.0, None)
     pop = max(float(popularity), 0.0)
     total = float(positive.sum()) + pop

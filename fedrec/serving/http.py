@@ -88,14 +88,41 @@ def _item_model(limits: Limits) -> type[BaseModel]:
 def create_app(recommender: Recommender, limits: Limits | None = None) -> FastAPI:
     """The FastAPI app serving ``recommender``."""
     limits = limits or Limits()
-    RecommendRequest = _request_model(limits)
-    NewItems = _item_model(limits)
     app = FastAPI(
         title="fedrec",
         description="Recommendations from a federated, privacy-preserving model.",
         version="1",
     )
     _errors(app, limits)
+    _recommend_routes(app, recommender, limits)
+    _catalog_routes(app, recommender, limits)
+
+    @app.get("/scenarios")
+    def scenarios() -> list[str]:
+        return recommender.scenarios
+
+    @app.get("/model")
+    def model() -> dict[str, Any]:
+        """The model card: dataset, metrics, and the privacy guarantee as audited."""
+        return recommender.model_card()
+
+    @app.get("/health")
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/ready")
+    def ready() -> dict[str, Any]:
+        return {"ready": True, "items": len(recommender.items)}
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def page() -> str:
+        return resources.files("fedrec.serving").joinpath("static/index.html").read_text("utf-8")
+
+    return app
+
+
+def _recommend_routes(app: FastAPI, recommender: Recommender, limits: Limits) -> None:
+    RecommendRequest = _request_model(limits)
 
     def answer(req: Any) -> RecommendResponse:
         result = recommender.recommend(
@@ -128,6 +155,10 @@ def create_app(recommender: Recommender, limits: Limits | None = None) -> FastAP
             )
         return [answer(r) for r in reqs]
 
+
+def _catalog_routes(app: FastAPI, recommender: Recommender, limits: Limits) -> None:
+    NewItems = _item_model(limits)
+
     @app.get("/items")
     def search(
         query: str = Query("", max_length=200),
@@ -150,29 +181,6 @@ def create_app(recommender: Recommender, limits: Limits | None = None) -> FastAP
         """New cold items, encoded from their text and rankable at once."""
         added = recommender.add_items([i.model_dump() for i in body.items])
         return {"added": added, "items": len(recommender.items)}
-
-    @app.get("/scenarios")
-    def scenarios() -> list[str]:
-        return recommender.scenarios
-
-    @app.get("/model")
-    def model() -> dict[str, Any]:
-        """The model card: dataset, metrics, and the privacy guarantee as audited."""
-        return recommender.model_card()
-
-    @app.get("/health")
-    def health() -> dict[str, str]:
-        return {"status": "ok"}
-
-    @app.get("/ready")
-    def ready() -> dict[str, Any]:
-        return {"ready": True, "items": len(recommender.items)}
-
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    def page() -> str:
-        return resources.files("fedrec.serving").joinpath("static/index.html").read_text("utf-8")
-
-    return app
 
 
 def _errors(app: FastAPI, limits: Limits) -> None:

@@ -31,10 +31,12 @@ def _unit(n, d, seed):
     return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
-def test_hnsw_recall_against_exact():
+@pytest.mark.parametrize("spread", [0.1, 5.0])
+def test_hnsw_recall_against_exact(spread):
     pytest.importorskip("faiss")
     vectors = _unit(3000, 32, 0)
-    offsets = np.random.default_rng(1).normal(scale=0.1, size=3000).astype(np.float32)
+    # spread 5: the learned popularity decides much of the ranking, as in a trained model
+    offsets = np.random.default_rng(1).normal(scale=spread, size=3000).astype(np.float32)
     exact = ExactIndex(vectors, offsets, 0.1)
     approx = make_index("hnsw", vectors, offsets, 0.1)
     users = _unit(50, 32, 2)
@@ -62,3 +64,22 @@ def test_hnsw_with_a_narrow_filter_falls_back_to_exact():
 def test_an_unknown_index_is_named():
     with pytest.raises(Exception, match="exact"):
         make_index("lsh", _unit(3, 2, 0), np.zeros(3), 0.1)
+
+
+def test_hnsw_finds_trained_items_among_many_added_ones():
+    """A trained catalog (learned popularity) grown by text-only items (no offset), as
+    ``POST /items`` grows it: the best items for most users are the trained ones."""
+    pytest.importorskip("faiss")
+    trained = _unit(300, 32, 5)
+    offsets = np.random.default_rng(6).normal(1.0, 1.0, size=300).astype(np.float32)
+    exact = ExactIndex(trained, offsets, 0.1)
+    approx = make_index("hnsw", trained, offsets, 0.1)
+    for seed in (7, 8):
+        added = _unit(3000, 32, seed)
+        exact.add(added)
+        approx.add(added)
+    users = _unit(100, 32, 9)
+    recall = [len(set(exact.top(u, 10, None)) & set(approx.top(u, 10, None))) / 10 for u in users]
+    assert np.mean(recall) >= 0.95 and min(recall) >= 0.5
+    added_best = [u for u in users if exact.top(u, 1, None)[0] >= 300]
+    assert added_best, "the fixture should let some users prefer an added item"

@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from fedrec.serving import Recommender, ServingError
 
@@ -124,3 +125,15 @@ def test_a_refused_insertion_changes_nothing(fresh_bundle):
     assert (fresh_bundle / "added_items.parquet").read_bytes() == before
     assert len(pd.read_parquet(fresh_bundle / "added_items.parquet")) == 1
     assert "x" not in rec.row and "y" not in rec.row
+
+
+def test_requests_keep_their_thread_setting_after_an_insertion(fresh_bundle):
+    before = torch.get_num_threads()
+    try:
+        rec = Recommender.load(fresh_bundle, threads=1)
+        assert torch.get_num_threads() == 1
+        rec.add_items([{"item_id": "new-t", "title": "A threaded item", "scenario": "music"}])
+        assert torch.get_num_threads() == 1  # insertion borrows every core, then gives back
+        assert _ids(rec.recommend(profile="A threaded item", scenario="music", k=1)) == ["new-t"]
+    finally:
+        torch.set_num_threads(before)
