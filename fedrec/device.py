@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 
@@ -24,3 +26,24 @@ def pick_device(setting: str = "auto", threads: int = 0) -> torch.device:
     if setting not in ("cpu", "cuda") and not setting.startswith("cuda:"):
         raise ConfigError(f"device={setting!r}: use 'auto', 'cpu', 'cuda' or 'cuda:N'.")
     return torch.device(setting)
+
+
+def cores() -> int:
+    """CPU cores this process may run on (its affinity, where the OS tells)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+@contextmanager
+def torch_threads(during: int, after: int) -> Iterator[None]:
+    """torch on ``during`` threads inside the block, set to ``after`` when it ends.
+
+    The count is process-wide for threads that start later, so ``after`` is the
+    caller's fixed setting rather than whatever the count was on entry (another
+    block running at the same time may have changed it)."""
+    torch.set_num_threads(during)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(after)

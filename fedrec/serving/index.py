@@ -2,10 +2,10 @@
 
 Scores are ``<u, v_i> / τ + b_i`` over unit vectors. :class:`ExactIndex` is one
 matrix product and a partial sort: exact, and fast up to hundreds of thousands
-of items. :class:`HnswIndex` (``faiss-cpu``'s HNSW graph, inner product)
-returns candidates for very large catalogs; the offsets are added to them and
-they are re-ranked exactly, so only recall (measured in
-``benchmarks/serving.py``) is approximate, never a score.
+of items. :class:`HnswIndex` (``faiss-cpu``'s HNSW graphs over the whole score,
+offsets included) returns candidates for very large catalogs, which are
+re-ranked exactly, so only recall (measured in ``benchmarks/ann_recall.py``)
+is approximate, never a score.
 """
 
 from __future__ import annotations
@@ -106,9 +106,14 @@ class HnswIndex(ExactIndex):
         user = np.asarray(user, dtype=np.float32)
         queries = (np.concatenate([user, [1.0, 0.0]]).astype(np.float32), user)
         found = []
+        # a filter that keeps a share s of the items keeps about s of the candidates
+        share = 1.0 if allowed is None else max(float(allowed.mean()), 1e-3)
+        wanted = int(np.ceil(max(k * ANN_OVERFETCH, 64) / share))
+        if 4 * wanted > len(self):  # a narrow filter: scoring every item is cheaper
+            return super().top(user, k, allowed)
         for (graph, rows), query in zip(self.graphs, queries, strict=True):
             if len(rows):
-                fetch = min(len(rows), max(k * ANN_OVERFETCH, 64))
+                fetch = min(len(rows), wanted)
                 _, hit = graph.search(query.reshape(1, -1), fetch)
                 found.append(rows[hit[0][hit[0] >= 0]])
         candidates = np.unique(np.concatenate(found)) if found else np.zeros(0, np.int64)

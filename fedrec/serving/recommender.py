@@ -16,10 +16,8 @@ Usage::
 
 from __future__ import annotations
 
-import os
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from fedrec.config import Config, build_config, load_toml
-from fedrec.device import pick_device
+from fedrec.device import cores, pick_device, torch_threads
 from fedrec.errors import FedrecError
 from fedrec.models.backbone import load_backbone
 from fedrec.models.encoder import TextEncoder, TokenizedTexts
@@ -71,6 +69,7 @@ class Recommender:
         self.path, self.cfg = path, cfg
         backbone, self.tokenizer = load_backbone(cfg.model.backbone)
         self.device = pick_device("cpu", cfg.train.threads if threads is None else threads)
+        self._threads = torch.get_num_threads()  # what requests run on
         catalog = bundle.read_catalog(path)
         n_trained = int(manifest["items"])
         self.model = TwoTowerRecommender(
@@ -93,13 +92,16 @@ class Recommender:
         self.scenarios = sorted(self.items["scenario"].astype(str).unique().tolist())
         self._columns()
         self._lock = threading.Lock()  # add_items against concurrent readers
+        self._encoding = threading.Lock()  # one batch encode on every core at a time
 
     def _columns(self) -> None:
         """Plain per-row lists of the fields a request reads (a DataFrame row costs ~0.1 ms)."""
         self._ids = self.items["item_id"].astype(str).tolist()
         self._titles = self.items["title"].astype(str).tolist()
         self._scenario_list = self.items["scenario"].astype(str).tolist()
-        self._scenario_of = np.asarray(self._scenario_list, dtype=object)
+        names, codes = np.unique(np.asarray(self._scenario_list, dtype=str), return_inverse=True)
+        self._scenario_code = {str(n): c for c, n in enumerate(names)}
+        self._scenario_of = codes  # [n] int: one comparison per request, not n strings
 
     # -- loading ---------------------------------------------------------------------------
     @classmethod
@@ -219,6 +221,8 @@ class Recommender:
             )
         profile = profile.strip() if profile else None
         with self._lock:
+            if torch.get_num_threads() != self._threads:  # a thread started during an encode
+                torch.set_num_threads(self._threads)
             user, members = self._user(rows, profile)
             allowed = self._allowed(rows, exclude, scenario, warnings)
             top = self.index.top(user, k, allowed)
@@ -238,7 +242,7 @@ class Recommender:
             else:
                 warnings.append(f"unknown item id {item!r} in exclude ignored")
         if scenario is not None:
-            allowed &= self._scenario_of == scenario
+            allowed &= self._scenario_of == self._scenario_code[scenario]
         return allowed
 
     def _item(
@@ -305,7 +309,7 @@ class Recommender:
         texts = [
             t if not a else f"{t}. {a}" for t, a in zip(table.title, table.attributes, strict=True)
         ]
-        with torch.no_grad(), _all_cores():
+        with self._encoding, torch.no_grad(), torch_threads(cores(), self._threads):
             text = self._encode(texts).float()
             vectors = F.normalize(self.model.item_head(text), dim=-1).numpy()
         with self._lock:
@@ -359,17 +363,6 @@ def _new_items(rows: Sequence[Mapping[str, Any]], known: Mapping[str, int]) -> p
     return pd.DataFrame(
         out, columns=["item_id", "title", "attributes", "scenario", "warm", "added"]
     )
-
-
-@contextmanager
-def _all_cores() -> Iterator[None]:
-    """Every core for a batch encode, then back to the request setting."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(os.cpu_count() or 1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _exported(run: RunDir) -> Path:

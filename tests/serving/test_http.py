@@ -108,13 +108,16 @@ def test_added_items_survive_a_restart(bundle_dir, tmp_path):
 
     path = shutil.copytree(bundle_dir, tmp_path / "bundle")
     text = "handmade ceramic tea bowls from the coast"
+    other = "a thriller about a submarine crew"
     new = {"item_id": "new-bowl", "title": text, "scenario": "crafts"}
+    rival = {"item_id": "new-sub", "title": other, "scenario": "crafts"}
     with serving(path) as url, httpx.Client(base_url=url, timeout=30) as c:
-        assert c.post("/items", json={"items": [new]}).json()["added"] == 1
+        assert c.post("/items", json={"items": [new, rival]}).json()["added"] == 2
         again = c.post("/items", json={"items": [new]})
         assert again.status_code == 422 and "already in the catalog" in again.json()["error"]
-        first = c.post("/recommend", json={"profile": text, "scenario": "crafts", "k": 1}).json()
-        assert first["items"][0]["item_id"] == "new-bowl"
+        for profile, best in ((text, "new-bowl"), (other, "new-sub")):
+            body = {"profile": profile, "scenario": "crafts", "k": 2}
+            assert c.post("/recommend", json=body).json()["items"][0]["item_id"] == best
     with serving(path) as url, httpx.Client(base_url=url, timeout=30) as c:
         assert c.get("/items/new-bowl").json()["added"] is True
         assert "crafts" in c.get("/scenarios").json()

@@ -83,3 +83,10 @@ def test_hnsw_finds_trained_items_among_many_added_ones():
     assert np.mean(recall) >= 0.95 and min(recall) >= 0.5
     added_best = [u for u in users if exact.top(u, 1, None)[0] >= 300]
     assert added_best, "the fixture should let some users prefer an added item"
+    # a filter keeping 30% of the items (a scenario, say) across both groups
+    allowed = np.random.default_rng(10).random(len(exact)) < 0.3
+    recall = [
+        len(set(exact.top(u, 10, allowed)) & set(approx.top(u, 10, allowed))) / 10 for u in users
+    ]
+    assert np.mean(recall) >= 0.95 and min(recall) >= 0.5
+    assert all(allowed[approx.top(u, 10, allowed)].all() for u in users[:10])
