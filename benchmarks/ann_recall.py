@@ -35,8 +35,9 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=10)
     args = parser.parse_args()
     from fedrec.serving import Recommender
+    from fedrec.serving.recommender import bundle_path
 
-    source = Recommender.load(args.path).path
+    source = bundle_path(args.path)  # a run is exported on first use
     work = Path(tempfile.mkdtemp(prefix="fedrec-ann-"))
     try:
         rec = Recommender.load(shutil.copytree(source, work / "bundle"))

@@ -140,9 +140,9 @@ def main() -> None:
     rng = random.Random(0)
     work = Path(tempfile.mkdtemp(prefix="fedrec-serving-bench-"))
     try:
-        from fedrec.serving.recommender import Recommender
+        from fedrec.serving.recommender import bundle_path
 
-        source = Recommender.load(args.path).path  # a run is exported on first use
+        source = bundle_path(args.path)  # a run is exported on first use
         bundle = Path(shutil.copytree(source, work / "bundle"))
         bundle.joinpath("added_items.parquet").unlink(missing_ok=True)
         started = time.perf_counter()

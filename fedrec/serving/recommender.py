@@ -112,15 +112,7 @@ class Recommender:
 
         ``threads`` caps torch's CPU threads for requests (None: the run's ``threads``,
         0: all cores); :meth:`add_items` encodes on every core whatever it is."""
-        path = Path(path)
-        if not bundle.is_bundle(path):
-            run = RunDir(path)
-            if not (run.path / CONFIG).is_file():
-                raise FedrecError(
-                    f"{path} is neither a serving bundle nor a run directory: pass the --out of "
-                    "'fedrec export', 'fedrec train' or 'fedrec simulate'."
-                )
-            path = _exported(run)
+        path = bundle_path(path)
         manifest = bundle.read_manifest(path)
         cfg = build_config(load_toml(path / CONFIG), ignore=_unknown(path))
         return cls(path, cfg, manifest, index, threads)
@@ -363,6 +355,21 @@ def _new_items(rows: Sequence[Mapping[str, Any]], known: Mapping[str, int]) -> p
     return pd.DataFrame(
         out, columns=["item_id", "title", "attributes", "scenario", "warm", "added"]
     )
+
+
+def bundle_path(path: str | Path) -> Path:
+    """The serving bundle at ``path``: the path itself, or a run directory's export
+    (``RUN_DIR/serving``, written on first use)."""
+    path = Path(path)
+    if bundle.is_bundle(path):
+        return path
+    run = RunDir(path)
+    if not (run.path / CONFIG).is_file():
+        raise FedrecError(
+            f"{path} is neither a serving bundle nor a run directory: pass the --out of "
+            "'fedrec export', 'fedrec train' or 'fedrec simulate'."
+        )
+    return _exported(run)
 
 
 def _exported(run: RunDir) -> Path:
