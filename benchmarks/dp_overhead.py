@@ -23,6 +23,7 @@ import torch
 
 from fedrec.config import build_config, resolve
 from fedrec.data.loading import prepare_split
+from fedrec.device import pick_device
 from fedrec.models.catalog_model import build_catalog_model
 from fedrec.privacy.dp_sgd import trainer_for
 from fedrec.training.per_example import DP_TEXT, per_example_loss
@@ -30,11 +31,15 @@ from fedrec.training.rows import build_rows
 from fedrec.training.trainer import batch_loss, make_optimizer
 
 
-def _timed(step, steps: int) -> float:
+def _timed(step, steps: int, device: torch.device) -> float:
     step()  # warm-up
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
     start = time.perf_counter()
     for _ in range(steps):
         step()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
     return (time.perf_counter() - start) / steps
 
 
@@ -51,15 +56,17 @@ def main() -> None:
     cfg = resolve(args.config, args.set)
     torch.manual_seed(0)
     split = prepare_split(cfg)
-    cm = build_catalog_model(split, cfg.model, cfg.data, torch.device("cpu"))
+    device = pick_device(cfg.train.device, cfg.train.threads)
+    cm = build_catalog_model(split, cfg.model, cfg.data, device)
     rows = build_rows(split.train, cfg.data.max_history)
     rng = np.random.default_rng(0)
     idx = rng.integers(0, len(rows), args.batch)
-    users, targets = torch.as_tensor(rows.users[idx]), torch.as_tensor(rows.targets[idx])
-    history = torch.as_tensor(rows.history[idx])
+    users = torch.as_tensor(rows.users[idx], device=device)
+    targets = torch.as_tensor(rows.targets[idx], device=device)
+    history = torch.as_tensor(rows.history[idx], device=device)
     k = cfg.privacy.dp_negatives
-    per_ex_neg = torch.as_tensor(rng.integers(0, cm.n_items, size=(args.batch, k)))
-    pool = torch.as_tensor(rng.integers(0, cm.n_items, cfg.train.negatives))
+    per_ex_neg = torch.as_tensor(rng.integers(0, cm.n_items, size=(args.batch, k)), device=device)
+    pool = torch.as_tensor(rng.integers(0, cm.n_items, cfg.train.negatives), device=device)
     optimizer = make_optimizer(cm, cfg.train)
     cm.model.train()
 
@@ -76,9 +83,9 @@ def main() -> None:
 
         return step
 
-    times = {"shared": _timed(shared, args.steps)}
+    times = {"shared": _timed(shared, args.steps, device)}
     for text in DP_TEXT:
-        times[text] = _timed(per_example(text), args.steps)
+        times[text] = _timed(per_example(text), args.steps, device)
     for text in DP_TEXT:
         flat = cfg.to_flat() | {"privacy-mode": "local", "dp-text": text, "batch-size": args.batch}
         dp = trainer_for(cm, split.train, build_config(flat), epochs=1, rng=rng)
@@ -91,12 +98,12 @@ def main() -> None:
             ).backward()
             dp.optimizer.step()
 
-        times[f"dp-{text}"] = _timed(dp_step, args.steps)
+        times[f"dp-{text}"] = _timed(dp_step, args.steps, device)
         dp.close()
     base = times["shared"]
     print(
         f"batch {args.batch}, shared pool {cfg.train.negatives} negatives, "
-        f"per-example {k} negatives, threads {torch.get_num_threads()}"
+        f"per-example {k} negatives, device {device}, threads {torch.get_num_threads()}"
     )
     print(f"{'step':<44} {'ms/step':>8} {'x shared':>9}")
     rows_out = [

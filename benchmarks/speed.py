@@ -25,14 +25,20 @@ from transformers import AutoModel
 
 from fedrec.config import parse_layer_spec, resolve, split_list
 from fedrec.data.loading import prepare_split
+from fedrec.device import pick_device
 from fedrec.models.backbone import load_backbone, resolve_backbone
 from fedrec.models.catalog_model import build_catalog_model
 from fedrec.training.rows import build_rows
 from fedrec.training.trainer import batch_loss, make_optimizer
 
 
-def _naive_encoder(cfg, lora: bool):
-    model = AutoModel.from_pretrained(resolve_backbone(cfg.model.backbone))
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _naive_encoder(cfg, lora: bool, device: torch.device):
+    model = AutoModel.from_pretrained(resolve_backbone(cfg.model.backbone)).to(device)
     for p in model.parameters():
         p.requires_grad_(False)
     if lora and cfg.model.lora_rank > 0:
@@ -53,7 +59,7 @@ def _naive_encoder(cfg, lora: bool):
 def _naive_encode(model, tokenizer, texts, grad: bool = False):
     batch = tokenizer(
         texts, padding="max_length", max_length=128, truncation=True, return_tensors="pt"
-    )
+    ).to(model.device)
     with torch.set_grad_enabled(grad):
         h = model(**batch).last_hidden_state
     m = batch["attention_mask"].unsqueeze(-1).float()
@@ -71,23 +77,29 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     cfg = resolve(args.config, args.set)
+    device = pick_device(cfg.train.device, cfg.train.threads)
     torch.manual_seed(0)
     split = prepare_split(cfg)
     texts = split.item_text[: args.items]
     _, tokenizer = load_backbone(cfg.model.backbone)
 
     # -- catalog encoding ------------------------------------------------------------
-    naive = _naive_encoder(cfg, lora=False)
+    naive = _naive_encoder(cfg, lora=False, device=device)
+    _naive_encode(naive, tokenizer, texts[:32])  # warm-up (CUDA kernels)
+    _sync(device)
     t = time.perf_counter()
     for start in range(0, len(texts), 32):
         _naive_encode(naive, tokenizer, texts[start : start + 32])
+    _sync(device)
     naive_items = len(texts) / (time.perf_counter() - t)
 
     t = time.perf_counter()
-    cm = build_catalog_model(split, cfg.model, cfg.data, torch.device("cpu"))  # includes the cache
+    cm = build_catalog_model(split, cfg.model, cfg.data, device)  # includes the cache
     build_s = time.perf_counter() - t
+    _sync(device)
     t = time.perf_counter()
     cm.items.encode_all(cm.model.encoder)
+    _sync(device)
     ours_items = split.n_items / (time.perf_counter() - t)
 
     # -- training steps ---------------------------------------------------------------
@@ -101,23 +113,25 @@ def main() -> None:
         idx = rng.integers(0, len(rows), bs)
         loss = batch_loss(
             cm,
-            torch.as_tensor(rows.users[idx]),
-            torch.as_tensor(rows.targets[idx]),
-            torch.as_tensor(rows.history[idx]),
-            torch.as_tensor(rng.integers(0, cm.n_items, neg)),
+            torch.as_tensor(rows.users[idx], device=device),
+            torch.as_tensor(rows.targets[idx], device=device),
+            torch.as_tensor(rows.history[idx], device=device),
+            torch.as_tensor(rng.integers(0, cm.n_items, neg), device=device),
         )
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
 
     ours_step()  # warm-up
+    _sync(device)
     t = time.perf_counter()
     for _ in range(args.steps):
         ours_step()
+    _sync(device)
     ours_train = args.steps * bs / (time.perf_counter() - t)
 
-    naive_lora = _naive_encoder(cfg, lora=True)
-    head = torch.nn.Linear(naive_lora.config.hidden_size, cfg.model.embed_dim)
+    naive_lora = _naive_encoder(cfg, lora=True, device=device)
+    head = torch.nn.Linear(naive_lora.config.hidden_size, cfg.model.embed_dim).to(device)
     params = [p for p in naive_lora.parameters() if p.requires_grad] + list(head.parameters())
     naive_opt = torch.optim.AdamW(params, lr=cfg.train.lr)
     naive_bs = 32
@@ -134,20 +148,23 @@ def main() -> None:
         )
         users = vecs[:naive_bs].detach()
         logits = users @ vecs.T / cfg.model.temperature
-        loss = torch.nn.functional.cross_entropy(logits, torch.arange(naive_bs))
+        loss = torch.nn.functional.cross_entropy(logits, torch.arange(naive_bs, device=device))
         naive_opt.zero_grad()
         loss.backward()
         naive_opt.step()
 
     naive_step()
+    _sync(device)
     t = time.perf_counter()
     steps = max(2, args.steps)
     for _ in range(steps):
         naive_step()
+    _sync(device)
     naive_train = steps * naive_bs / (time.perf_counter() - t)
 
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
+        f"device: {torch.cuda.get_device_name(device) if device.type == 'cuda' else 'cpu'}, "
         f"threads: {torch.get_num_threads()}, "
         f"backbone: {cfg.model.backbone or 'all-MiniLM-L6-v2'}, "
         f"lora-layers: {cfg.model.lora_layers}, max-tokens: {cfg.model.max_tokens}"

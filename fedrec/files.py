@@ -54,11 +54,17 @@ def atomic_write_json(path: str | Path, obj: Any, *, indent: int | None = 2) -> 
 
 def append_line(path: str | Path, line: str) -> None:
     """Append one whole line (a single write on an O_APPEND descriptor), then fsync."""
-    if not line.endswith("\n"):
-        line += "\n"
+    append_lines(path, [line])
+
+
+def append_lines(path: str | Path, lines: list[str]) -> None:
+    """Append whole lines with one fsync at the end (a round's ledger lines at once)."""
+    data = "".join(x if x.endswith("\n") else x + "\n" for x in lines).encode("utf-8")
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     try:
-        os.write(fd, line.encode("utf-8"))
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
         os.fsync(fd)
     finally:
         os.close(fd)

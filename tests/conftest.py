@@ -2,12 +2,31 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import string
+import tempfile
 from pathlib import Path
 
 import pytest
 
 TINY_LAYERS = 2
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The frozen-layer disk cache of the test session (and of every process it starts)
+    lives in a folder of its own, removed at the end."""
+    if "FEDREC_CACHE_DIR" not in os.environ:
+        os.environ["FEDREC_CACHE_DIR"] = tempfile.mkdtemp(prefix="fedrec-test-cache-")
+        config.stash[_OWN_CACHE] = os.environ["FEDREC_CACHE_DIR"]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if (folder := config.stash.get(_OWN_CACHE, None)) is not None:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+_OWN_CACHE = pytest.StashKey[str]()
 
 
 def write_tiny_bert(directory: Path, seed: int = 0) -> Path:

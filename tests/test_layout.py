@@ -17,6 +17,7 @@ FLOORS = {
     "files": 0,
     "device": 0,
     "plots": 0,
+    "memory": 0,
     "config": 1,
     "data": 2,
     "metrics": 2,

@@ -75,7 +75,21 @@ def simulate(
         f"federation: {fed.get('rounds')} rounds, {fed.get('clients')} clients, "
         f"{fed.get('bytes_sent_per_client_round', 0) / 1024:.1f} KiB sent per client per round"
     )
+    console.print(round_times(fed))
     console.print(f"run directory: [bold]{run.path}[/]")
+
+
+def round_times(fed: dict[str, Any]) -> str:
+    """Where a mean round's time went, in one line."""
+    parts = [f"training {fed.get('train_phase_seconds_mean', 0.0):.1f} s"]
+    if fed.get("client_train_seconds_mean") is not None:
+        parts.append(f"of which clients' own {fed['client_train_seconds_mean']:.1f} s")
+    if fed.get("overhead_per_client_seconds_mean") is not None:
+        per = fed["overhead_per_client_seconds_mean"]
+        parts.append(f"framework {per * 1000:.0f} ms per sampled client")
+    parts.append(f"client evaluation {fed.get('client_eval_phase_seconds_mean', 0.0):.1f} s")
+    parts.append(f"server evaluation {fed.get('server_eval_seconds_mean', 0.0):.1f} s")
+    return f"round time (mean): {fed.get('round_seconds_mean', 0.0):.1f} s; " + ", ".join(parts)
 
 
 def resume_config(run: Any, config: Path | None, overrides: list[str]) -> Any:

@@ -46,12 +46,27 @@ class FederationConfig:
     server_eval_every: int = field(
         default=1, metadata={"help": "rounds between full server-side test evaluations"}
     )
+    client_eval_every: int = field(
+        default=1,
+        metadata={
+            "help": "rounds between the sampled clients' evaluations on their own validation "
+            "cases (0 = never; never under local DP)"
+        },
+    )
     send_float16: bool = field(
         default=False, metadata={"help": "send the trainable state in float16"}
     )
     run_dir: str = field(default="runs/flwr", metadata={"help": "run directory for 'flwr run'"})
     client_cpus: float = field(
         default=1.0, metadata={"help": "simulation: CPU cores reserved per client"}
+    )
+    simulation_engine: str = field(
+        default="inline",
+        metadata={
+            "help": "fedrec simulate: 'inline' (the apps in one process, one client at a time "
+            "on every core) or 'ray' (Flower's simulation engine, clients in parallel workers)",
+            "choices": ("inline", "ray"),
+        },
     )
     client_state_dir: str = field(
         default="",
@@ -65,6 +80,7 @@ class FederationConfig:
         check_min("local-epochs", self.local_epochs, 1)
         check_min("min-replies", self.min_replies, 1)
         check_min("server-eval-every", self.server_eval_every, 1)
+        check_min("client-eval-every", self.client_eval_every, 0)
         if self.server_lr < 0:
             raise ConfigError(f"server-lr={self.server_lr} must be >= 0 (0 = strategy default).")
         if self.strategy == "fedprox" and self.server_lr not in (0.0, 1.0):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import tomllib
 import types
 import typing
@@ -20,8 +21,13 @@ from fedrec.config.sections import SECTIONS, Config, known_keys
 from fedrec.errors import ConfigError
 
 
+@functools.cache
+def _hints(owner: type) -> dict[str, Any]:
+    return typing.get_type_hints(owner)
+
+
 def _field_type(f: dataclasses.Field[Any], owner: type) -> type:
-    hints = typing.get_type_hints(owner)
+    hints = _hints(owner)
     tp = hints[f.name]
     if isinstance(tp, types.UnionType):
         tp = next(a for a in typing.get_args(tp) if a is not type(None))

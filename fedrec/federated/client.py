@@ -24,6 +24,7 @@ from fedrec.config import Config
 from fedrec.evaluation.harness import evaluate_cases
 from fedrec.federated.protocol import EvalResult, State, TrainResult
 from fedrec.federated.sources import ClientInputs, ClientSource, GlobalSplitSource
+from fedrec.memory import release_freed_memory
 from fedrec.models.state import load_trainable_state, trainable_state
 from fedrec.privacy.dp_sgd import DPSGDTrainer, dp_rows
 from fedrec.privacy.histogram import noised, popularity_histogram
@@ -61,6 +62,20 @@ class ClientRuntime:
         earlier rounds) is restored first, and a round that would take the client past
         ``budget`` (its own policy's ε cap) is declined: no training, no update.
         """
+        try:
+            return self._train(state, server_round, proximal_mu, privacy_history, mechanism, budget)
+        finally:
+            release_freed_memory()  # a worker trains thousands of clients: stay flat
+
+    def _train(
+        self,
+        state: State,
+        server_round: int,
+        proximal_mu: float,
+        privacy_history: list[tuple[float, float, int]] | None,
+        mechanism: LocalMechanism | None,
+        budget: float,
+    ) -> TrainResult:
         start = time.perf_counter()
         seed = (self.cfg.train.seed, server_round, self.partition_id)
         torch.manual_seed(int(np.random.SeedSequence(seed).generate_state(1)[0]))
@@ -173,6 +188,12 @@ class ClientRuntime:
 
     def evaluate(self, state: State) -> EvalResult:
         """NDCG@K on this client's own validation cases, seen through its own history."""
+        try:
+            return self._evaluate(state)
+        finally:
+            release_freed_memory()
+
+    def _evaluate(self, state: State) -> EvalResult:
         start = time.perf_counter()
         load_trainable_state(self.cm.model, state)
         self.cm.mark_stale()

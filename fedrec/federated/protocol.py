@@ -80,6 +80,10 @@ class Failure:
 class Federation(Protocol):
     """The server's view of its clients."""
 
+    #: How many clients train at once (a simulation's workers); None: every sampled one
+    #: (each on its own node).
+    workers: int | None
+
     def connect(self, count: int) -> list[int]:
         """Wait until ``count`` nodes are connected; their ids."""
         ...

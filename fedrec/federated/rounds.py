@@ -40,9 +40,29 @@ class _Totals:
 
     round_seconds: list[float] = field(default_factory=list)
     client_seconds: list[float] = field(default_factory=list)
+    phases: dict[str, list[float]] = field(default_factory=dict)
     sent: list[float] = field(default_factory=list)
     received: list[float] = field(default_factory=list)
     rounds_run: int = 0
+
+    def add(self, entry: dict[str, Any]) -> None:
+        for key in PHASES:
+            if entry.get(key) is not None:
+                self.phases.setdefault(key, []).append(float(entry[key]))
+
+
+#: Where a round's wall time goes (``metrics.jsonl`` keys; the summary gives their means).
+#: ``overhead_per_client_seconds`` is the framework's share of the training phase per
+#: sampled client: (phase wall x workers - the clients' own training time) / clients. It
+#: is known only where replies carry the clients' training time (not under local DP).
+PHASES = (
+    "train_phase_seconds",
+    "client_train_seconds",
+    "overhead_per_client_seconds",
+    "aggregate_seconds",
+    "client_eval_phase_seconds",
+    "server_eval_seconds",
+)
 
 
 class RoundLoop:
@@ -153,6 +173,7 @@ class RoundLoop:
     def _round(self, rnd: int, chosen: list[int], state: State) -> State:
         t0 = time.perf_counter()
         replies, failed = self.fed.train(rnd, state, chosen) if chosen else ([], [])
+        t_train = time.perf_counter() - t0
         declined = [r for r in replies if r.result.declined]
         ok = [r for r in replies if not r.result.declined]
         self.exhausted.update(r.node for r in declined)
@@ -168,20 +189,48 @@ class RoundLoop:
             entry["ledger_clients"] = sorted(ledger_clients)  # what `fedrec audit` expects
         for failure in failed:
             log.warning("round %d: client on node %s failed: %s", rnd, failure.node, failure.error)
+        t_agg = time.perf_counter()
         state = self._aggregate(rnd, state, ok, entry)
+        entry["train_phase_seconds"] = t_train
+        entry["aggregate_seconds"] = time.perf_counter() - t_agg
         if self.local is None:  # under local DP replies carry no loss, time or count
             entry.update(_weighted([(r.result.num_examples, _reply_report(r)) for r in ok]))
             entry["examples"] = int(sum(r.result.num_examples for r in ok))
+            entry.update(self._overhead(t_train, [r.result.train_seconds for r in ok]))
         self.totals.sent += [float(r.bytes_sent) for r in ok]
         self.totals.received += [float(r.bytes_received) for r in ok]
-        # Under local DP the clients' own validation metrics would leave them unprotected:
-        # the global model is evaluated on the server only.
-        asked = chosen if self.local is None else []
-        evals, eval_failed = self.fed.evaluate(rnd, state, asked) if asked else ([], [])
+        t_eval = time.perf_counter()
+        evals, eval_failed = self._client_evaluation(rnd, state, chosen)
+        entry["client_eval_phase_seconds"] = time.perf_counter() - t_eval
         entry.update(_federated_eval(evals))
         entry["eval_failures"] = [{"node": f.node, "error": f.error} for f in eval_failed]
         self._finish_round(rnd, state, entry, t0, ok, evals, len(chosen))
         return state
+
+    def _client_evaluation(
+        self, rnd: int, state: State, chosen: list[int]
+    ) -> tuple[list[EvalReply], list[Failure]]:
+        """The chosen clients' evaluation of the new state on their own validation cases,
+        every ``client-eval-every`` rounds (and the last). Under local DP never: their
+        metrics would leave them unprotected; the server evaluates the global model."""
+        fed = self.cfg.federation
+        every = fed.client_eval_every
+        due = every > 0 and (rnd % every == 0 or rnd == fed.num_server_rounds)
+        if self.local is not None or not due or not chosen:
+            return [], []
+        return self.fed.evaluate(rnd, state, chosen)
+
+    def _overhead(self, wall: float, client_seconds: list[float]) -> dict[str, float]:
+        """The training phase split: the clients' own training time (summed) and the
+        framework's time per client, given how many clients train at once."""
+        if not client_seconds:
+            return {}
+        busy = float(sum(client_seconds))
+        workers = min(len(client_seconds), max(1, self.fed.workers or len(client_seconds)))
+        return {
+            "client_train_seconds": busy,
+            "overhead_per_client_seconds": max(0.0, wall * workers - busy) / len(client_seconds),
+        }
 
     def _local_ledger(self, rnd: int, replies: list[TrainReply]) -> list[int]:
         """Local DP: one ledger line per reply (declined rounds too), from the public
@@ -250,6 +299,7 @@ class RoundLoop:
         entry["client_seconds"] = busy
         self.totals.round_seconds.append(wall)
         self.totals.client_seconds.append(busy)
+        self.totals.add(entry)
         self.server.record(entry)
         self.server.checkpoint(rnd, state, self.ledger)
         self.totals.rounds_run = rnd
@@ -277,6 +327,8 @@ class RoundLoop:
             "bytes_received_per_client_round": mean(t.received),
             "round_seconds_mean": mean(t.round_seconds),
             "client_seconds_mean": mean(t.client_seconds),
+            "workers": self.fed.workers,
+            **{key.replace("_seconds", "_seconds_mean"): mean(v) for key, v in t.phases.items()},
         }
 
 

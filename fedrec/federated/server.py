@@ -1,8 +1,9 @@
 """What the server does between rounds, with no knowledge of Flower.
 
 :class:`ServerRuntime` owns the run directory: it makes the initial global
-state, evaluates the global model on the held-out split (validation every
-round, the full test slices every ``server-eval-every`` rounds), appends one
+state, evaluates the global model on the held-out split (validation and the
+full test slices every ``server-eval-every`` rounds; validation every round
+without DP, where it picks the model kept), appends one
 record per round to ``metrics.jsonl``, checkpoints the state every round so
 ``fedrec simulate --resume`` can continue, and writes the final summary in the
 same structure as a centralized run, plus ``federation``.
@@ -137,7 +138,13 @@ class ServerRuntime:
 
     # -- evaluation --------------------------------------------------------------------
     def evaluate(self, server_round: int, state: dict[str, torch.Tensor]) -> dict[str, Any]:
-        """Validation metrics every round; full test slices every ``server-eval-every``."""
+        """Validation and the full test slices every ``server-eval-every`` rounds (and at
+        round 0 and the last). Without DP validation runs every round: it chooses the
+        round whose model is kept; under DP the last round's is kept, whatever it scores."""
+        every = self.cfg.federation.server_eval_every
+        due = server_round % every == 0 or server_round == self.cfg.federation.num_server_rounds
+        if not due and self.cfg.privacy.privacy_mode != "off":
+            return {}
         load_trainable_state(self.cm.model, state)
         self.cm.mark_stale()
         scorer = self.cm.score_all
@@ -155,8 +162,7 @@ class ServerRuntime:
             self.best = (val[key], server_round)
             if self.cfg.privacy.privacy_mode == "off":
                 self.run.save_state(state)
-        every = self.cfg.federation.server_eval_every
-        if server_round % every == 0 or server_round == self.cfg.federation.num_server_rounds:
+        if due:
             test = evaluate_cases(
                 scorer,
                 self.split.test,

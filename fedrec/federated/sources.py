@@ -16,7 +16,7 @@ from typing import Protocol
 from fedrec.config import Config, DataConfig, ModelConfig
 from fedrec.data.loading import load_split
 from fedrec.data.split import Split
-from fedrec.device import pick_device
+from fedrec.device import cores, pick_device
 from fedrec.federated.partition import ClientData, client_data
 from fedrec.models.catalog_model import CatalogModel, build_catalog_model
 
@@ -39,7 +39,9 @@ class GlobalSplitSource:
 
     def inputs(self, cfg: Config, partition_id: int) -> ClientInputs:
         fed = cfg.federation
-        threads = cfg.train.threads or max(1, int(fed.client_cpus))
+        # Ray workers share the cores (client-cpus each); inline clients run one at a time.
+        inline = fed.simulation_engine == "inline"
+        threads = cfg.train.threads or (cores() if inline else max(1, int(fed.client_cpus)))
         split, cm = shared_model(cfg.data, cfg.model, cfg.train.seed, cfg.train.device, threads)
         data = client_data(
             split,

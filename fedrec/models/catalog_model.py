@@ -40,18 +40,41 @@ class CatalogModel:
         self.device = device
         hidden = model.encoder.hidden_size
         self.item_text = torch.zeros(len(items), hidden, device=device)
-        self.profile_text = torch.zeros(
-            0 if profiles is None else len(profiles), hidden, device=device
-        )
+        n_profiles = 0 if profiles is None else len(profiles)
+        # Profile vectors are encoded on demand (a client needs only its own users'), and
+        # kept until the text tower's weights change.
+        self._profile_text = torch.zeros(n_profiles, hidden, device=device)
+        self._profile_ready = torch.zeros(n_profiles, dtype=torch.bool, device=device)
         self._stale = True
+        self._text_weights: dict[str, torch.Tensor] | None = None
 
     def mark_stale(self) -> None:
-        """Weights changed: the cached text vectors must be recomputed before use."""
+        """Weights may have changed: the text vectors are checked before their next use."""
         self._stale = True
 
-    def ensure_fresh(self, progress: bool = False) -> None:
+    def ensure_fresh(self, progress: bool = False, users: np.ndarray | None = None) -> None:
+        """Recompute the text vectors if the text tower's weights changed since they were
+        computed (loading the same global state again costs nothing); with ``users``, also
+        encode those users' profiles now, with these weights."""
         if self._stale:
-            self.refresh(progress=progress)
+            if not self._same_text_weights():
+                self.refresh(progress=progress)
+            self._stale = False
+        if users is not None and self.profiles is not None:
+            rows = self.profile_rows[torch.as_tensor(np.unique(users), device=self.device)]
+            self._encode_profiles(rows[rows >= 0])
+
+    def _text_tower(self) -> dict[str, torch.Tensor]:
+        return {n: p for n, p in self.model.encoder.named_parameters() if p.requires_grad}
+
+    def _same_text_weights(self) -> bool:
+        seen = self._text_weights
+        now = self._text_tower()
+        return (
+            seen is not None
+            and seen.keys() == now.keys()
+            and all(torch.equal(seen[n], p) for n, p in now.items())
+        )
 
     @property
     def n_items(self) -> int:
@@ -59,26 +82,50 @@ class CatalogModel:
 
     @torch.no_grad()
     def refresh(self, progress: bool = False) -> None:
-        """Recompute the catalog's and profiles' text vectors with the current weights."""
+        """Recompute the catalog's text vectors with the current weights (profiles are
+        encoded again when next asked for)."""
         was_training = self.model.training
         self.model.eval()
         self.item_text = self.items.encode_all(
             self.model.encoder, progress=progress, desc="encoding catalog"
         )
-        if self.profiles is not None:
-            self.profile_text = self.profiles.encode_all(
-                self.model.encoder, progress=progress, desc="encoding profiles"
-            )
+        self._profile_ready.zero_()
         self.model.train(was_training)
         self._stale = False
+        self._text_weights = {n: p.detach().clone() for n, p in self._text_tower().items()}
+
+    @torch.no_grad()
+    def _encode_profiles(self, rows: torch.Tensor, batch_size: int = 256) -> None:
+        """Encode the profile ``rows`` not encoded since the last refresh."""
+        assert self.profiles is not None
+        need = torch.unique(rows[~self._profile_ready[rows]])
+        if need.numel() == 0:
+            return
+        was_training = self.model.training
+        self.model.eval()
+        for start in range(0, need.numel(), batch_size):
+            part = need[start : start + batch_size]
+            self._profile_text[part] = self.profiles.encode(self.model.encoder, part)
+        self._profile_ready[need] = True
+        self.model.train(was_training)
+
+    @property
+    def profile_text(self) -> torch.Tensor:
+        """[n_profiles, H] every profile's text vector (encodes those not encoded yet)."""
+        self.ensure_fresh()
+        if self.profiles is not None:
+            self._encode_profiles(torch.arange(len(self.profiles), device=self.device))
+        return self._profile_text
 
     def profile_vectors(self, users: torch.Tensor) -> torch.Tensor | None:
         """[B] user indices -> [B, H] profile text vectors (zeros where none)."""
         if self.profiles is None or not self.model.uses_profiles:
             return None
         rows = self.profile_rows[users]
-        out = self.profile_text[rows.clamp(min=0)]
-        return out * (rows >= 0).unsqueeze(-1).to(out.dtype)
+        present = rows >= 0
+        self._encode_profiles(rows[present])
+        out = self._profile_text[rows.clamp(min=0)]
+        return out * present.unsqueeze(-1).to(out.dtype)
 
     def user_vectors(self, users: torch.Tensor, history: torch.Tensor) -> torch.Tensor:
         """[B] users, [B, T] histories (most recent first, -1 pad) -> [B, d]."""

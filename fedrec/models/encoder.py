@@ -21,6 +21,7 @@ from transformers import PreTrainedTokenizerBase
 
 from fedrec.config import ModelConfig, parse_layer_spec, split_list
 from fedrec.errors import ConfigError
+from fedrec.models import text_cache
 
 #: Cached lower-layer states above this many bytes are recomputed instead.
 CACHE_LIMIT_BYTES = 2 * 1024**3
@@ -66,6 +67,7 @@ class TextEncoder(nn.Module):
         # tree so its parameters are not listed twice.
         object.__setattr__(self, "_bert", backbone)
         backbone.eval()
+        self._lower_digest: str | None = None
 
     # The backbone stays in eval mode (no dropout) whatever mode the owner is in;
     # only the LoRA modules follow train() (their dropout, and per-sample gradient
@@ -82,6 +84,14 @@ class TextEncoder(nn.Module):
     def _additive_mask(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
         # [n, L] 1/0 -> [n, 1, 1, L] 0 / -inf-like, the form BERT layers accept.
         return (1.0 - mask[:, None, None, :].to(dtype)) * torch.finfo(dtype).min
+
+    def lower_digest(self) -> str:
+        """A digest of the frozen weights ``lower`` uses (the disk cache's key part)."""
+        if self._lower_digest is None:
+            modules = [self._bert.embeddings, *self._bert.encoder.layer[: self.split_at]]
+            digest = text_cache.weights_digest(modules)
+            self._lower_digest = f"{type(self._bert).__name__}:{self.split_at}:{digest}"
+        return self._lower_digest
 
     def lower(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """[n, L] token ids -> [n, L, H] states after the frozen lower layers."""
@@ -179,19 +189,30 @@ class TokenizedTexts:
     def cache_lower(
         self, encoder: TextEncoder, batch_size: int = 256, progress: bool = False
     ) -> None:
-        """Compute and keep the lower-layer states, if they fit the memory cap."""
+        """Compute and keep the lower-layer states, if they fit the memory cap; read them
+        from (or write them to) the machine's disk cache (:mod:`fedrec.models.text_cache`)."""
         n, length = self.ids.shape
         size = n * length * encoder.hidden_size * 4
         if encoder.split_at == 0 or size > CACHE_LIMIT_BYTES:
             self.lower_states = None
             return
+        key = text_cache.states_key(self.ids, self.mask, encoder.lower_digest())
+        cached = text_cache.load_states(key, (n, length, encoder.hidden_size))
+        if cached is not None:
+            self.lower_states = cached.to(self.ids.device)
+            return
+        self.lower_states = self._compute_lower(encoder, batch_size, progress)
+        text_cache.save_states(key, self.lower_states)
+
+    def _compute_lower(self, encoder: TextEncoder, batch_size: int, progress: bool) -> torch.Tensor:
+        n = len(self)
         parts = []
         for start in tqdm(
             range(0, n, batch_size), desc="caching frozen layers", disable=not progress, leave=False
         ):
             sl = slice(start, start + batch_size)
             parts.append(encoder.lower(self.ids[sl], self.mask[sl]))
-        self.lower_states = torch.cat(parts)
+        return torch.cat(parts)
 
     def _lower(
         self, encoder: TextEncoder, index: torch.Tensor

@@ -190,27 +190,29 @@ class CentralSpends:
     def record_histogram(self, dp: CentralDP, unit: str) -> list[int]:
         """Every client's line for the popularity histogram (round 0)."""
         self.releases.append(histogram_release(dp.popularity_noise))
-        clients = []
+        clients, entries = [], []
         for client in sorted(self.partitions.values()):
             self.participations[client].append(dp.popularity_noise)
-            self.ledger.append(
+            entries.append(
                 dp.histogram_entry(client, unit, self.releases, self.participations[client])
             )
             clients.append(client)
+        self.ledger.extend(entries)
         return clients
 
     def record(self, dp: CentralDP, rnd: int, unit: str, trained_nodes: set[int]) -> list[int]:
         """One line per client for this round's release; returns the clients written."""
         self.releases.append(dp.release())
-        clients = []
+        clients, entries = [], []
         for node, client in sorted(self.partitions.items(), key=lambda x: x[1]):
             trained = node in trained_nodes
             if trained:
                 self.participations[client].append(dp.noise_multiplier)
-            self.ledger.append(
+            entries.append(
                 dp.ledger_entry(
                     rnd, client, unit, self.releases, self.participations[client], trained
                 )
             )
             clients.append(client)
+        self.ledger.extend(entries)
         return clients

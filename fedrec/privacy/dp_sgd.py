@@ -194,7 +194,7 @@ class DPSGDTrainer:
     def epoch(self, *, progress: bool = False, desc: str = "DP-SGD") -> EpochStats:
         """``steps_per_epoch`` noisy steps, each on a fresh Poisson sample of the records."""
         cm = self.cm
-        cm.ensure_fresh()
+        cm.ensure_fresh(users=self.rows.users)
         cm.model.train()
         start, total, seen = time.perf_counter(), 0.0, 0
         steps = range(self.mechanism.steps_per_epoch)

@@ -79,10 +79,10 @@ def train_epoch(
     trainable parameters (``reference`` maps their names to the round's start values).
     """
     named = [(n, p) for n, p in cm.model.named_parameters() if p.requires_grad]
-    cm.ensure_fresh()
-    cm.model.train()
     start = time.perf_counter()
     order = rows.epoch_rows(cfg.privacy_unit, rng, cfg.max_rows_per_epoch)
+    cm.ensure_fresh(users=rows.users[order])
+    cm.model.train()
     device = cm.device
     total, seen = 0.0, 0
     bar = tqdm(range(0, len(order), cfg.batch_size), desc=desc, disable=not progress, leave=False)

@@ -39,6 +39,23 @@ def test_client_holds_only_its_users_rows(split):
     assert set(data.valid.users.tolist()) <= users
 
 
+@pytest.mark.parametrize(("scheme", "clients"), [("user", 0), ("user", 6), ("dirichlet", 4)])
+def test_client_data_is_the_filter_of_every_row(split, scheme, clients):
+    """The indexed path gives exactly what filtering every row by user would."""
+    for client in range(min(check_partition(split, scheme, clients), 12)):
+        data = client_data(split, scheme, clients, client, alpha=0.5, seed=0)
+        users = partition_users(split, scheme, clients, alpha=0.5, seed=0)[client]
+        expected = split.train[split.train["user"].isin(users)].reset_index(drop=True)
+        assert data.train.equals(expected)
+        local = {int(u): g["item"].to_numpy() for u, g in expected.groupby("user")}
+        cases = [i for i, u in enumerate(split.valid.users) if int(u) in local]
+        assert data.valid.users.tolist() == [int(split.valid.users[i]) for i in cases]
+        for got, i in zip(data.valid.history, cases, strict=True):
+            assert got.tolist() == local[int(split.valid.users[i])].tolist()
+        for got, i in zip(data.valid.relevant, cases, strict=True):
+            assert got.tolist() == split.valid.relevant[i].tolist()
+
+
 def test_scenario_silos_hold_only_their_scenario(split):
     n_scen = len(split.scenarios)
     for client in range(n_scen):

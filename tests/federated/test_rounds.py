@@ -24,6 +24,7 @@ class ScriptedFederation:
         self.noised = 0
         self.central = self.local = None
         self.evaluated = 0
+        self.workers = 1
 
     def connect(self, count):
         assert count == 3
@@ -108,6 +109,44 @@ def test_rounds_train_aggregate_and_log_what_happened(tmp_path, cfg, n_items):
     assert first["failures"] == [{"node": 12, "error": "boom"}]
     assert first["fed_val_ndcg@10"] == 0.5 and first["examples"] == 10
     assert summary["federation"]["rounds"] == 2 and run.read_kind() == "federated"
+
+
+def test_a_round_says_where_its_time_went(tmp_path, cfg, n_items):
+    fed = ScriptedFederation(n_items)  # two replies of 0.1 s each, one worker
+    run = RunDir(tmp_path).create()
+    summary = run_federation(fed, cfg(), run)
+    first = run.read_metrics()[1]
+    assert first["client_train_seconds"] == pytest.approx(0.2)
+    phase = first["train_phase_seconds"]
+    assert first["overhead_per_client_seconds"] == pytest.approx(max(0.0, phase - 0.2) / 2)
+    for key in ("aggregate_seconds", "client_eval_phase_seconds", "server_eval_seconds"):
+        assert first[key] >= 0.0
+    facts = summary["federation"]
+    assert facts["workers"] == 1 and facts["client_train_seconds_mean"] == pytest.approx(0.2)
+
+
+def test_clients_evaluate_only_when_asked(tmp_path, cfg, n_items):
+    fed = ScriptedFederation(n_items)
+    run = RunDir(tmp_path).create()
+    run_federation(fed, cfg(**{"client-eval-every": 0, "num-server-rounds": 3}), run)
+    assert fed.evaluated == 0
+    assert not any(k.startswith("fed_") for r in run.read_metrics() for k in r)
+    fed = ScriptedFederation(n_items)
+    run_federation(
+        fed,
+        cfg(**{"client-eval-every": 2, "num-server-rounds": 3}),
+        RunDir(tmp_path / "every-2").create(),
+    )
+    assert fed.evaluated == 2  # round 2, and the last round
+
+
+def test_under_local_dp_the_clients_time_is_not_known(tmp_path, cfg, n_items):
+    fed = ScriptedFederation(n_items)
+    run = RunDir(tmp_path).create()
+    run_federation(fed, cfg(**{"privacy-mode": "local", "num-server-rounds": 1}), run)
+    first = run.read_metrics()[1]
+    assert "client_train_seconds" not in first and "overhead_per_client_seconds" not in first
+    assert first["train_phase_seconds"] >= 0.0 and fed.evaluated == 0
 
 
 def test_too_few_replies_keep_the_state_and_say_so(tmp_path, cfg, n_items):

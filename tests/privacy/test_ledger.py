@@ -37,3 +37,27 @@ def test_lines_are_appended_whole_with_every_field_in_order(tmp_path):
     assert list(json.loads(lines[0])) == list(FIELDS)
     assert [e["round"] for e in ledger.read()] == [1, 2]
     assert tuple(f.name for f in dataclasses.fields(LedgerEntry)) == FIELDS
+
+
+def test_a_batch_of_lines_chains_like_lines_appended_one_by_one(tmp_path):
+    entries = [
+        PrivacySpend(1.1, 1.0, 0.1, 1e-5, 100, 3, 0.5 * (i + 1), 0.5).entry(
+            1, i, "central", "user", "os"
+        )
+        for i in range(5)
+    ]
+    one = PrivacyLedger(tmp_path / "one")
+    (tmp_path / "one").mkdir()
+    for entry in entries:
+        one.append(entry)
+    (tmp_path / "many").mkdir()
+    many = PrivacyLedger(tmp_path / "many")
+    many.extend(entries[:2])
+    many.extend([])
+    many.extend(entries[2:])
+    assert (tmp_path / "many" / LEDGER).read_bytes() == (tmp_path / "one" / LEDGER).read_bytes()
+    assert (
+        (many.count, many.head)
+        == (one.count, one.head)
+        == (5, PrivacyLedger(tmp_path / "one").head)
+    )

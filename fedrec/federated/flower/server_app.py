@@ -47,8 +47,10 @@ def make_server_app(
     run_dir: str | None = None,
     *,
     resume: bool = False,
+    workers: int | None = None,
 ) -> ServerApp:
-    """The ServerApp. With no ``flat_config`` it reads ``context.run_config`` (``flwr run``)."""
+    """The ServerApp. With no ``flat_config`` it reads ``context.run_config`` (``flwr run``).
+    ``workers``: how many clients train at once (a simulation's); None, one per node."""
     app = ServerApp()
 
     @app.main()
@@ -56,7 +58,7 @@ def make_server_app(
         values = flat_config if flat_config is not None else dict(context.run_config)
         cfg = build_config(values)
         run = RunDir(run_dir or cfg.federation.run_dir)
-        run_federation(FlowerFederation(grid, cfg), cfg, run, resume=resume)
+        run_federation(FlowerFederation(grid, cfg, workers=workers), cfg, run, resume=resume)
 
     return app
 
@@ -64,8 +66,11 @@ def make_server_app(
 class FlowerFederation:
     """:class:`~fedrec.federated.protocol.Federation` over a Flower Grid and strategy."""
 
-    def __init__(self, grid: Grid, cfg: Config, wait_seconds: float = 300.0) -> None:
+    def __init__(
+        self, grid: Grid, cfg: Config, wait_seconds: float = 300.0, workers: int | None = None
+    ) -> None:
         self.grid, self.cfg, self.wait_seconds = grid, cfg, wait_seconds
+        self.workers = workers
         self.float16 = cfg.federation.send_float16
         self.strategy: Any = None
         self.round_values: dict[str, str] = {}

@@ -1,4 +1,9 @@
-"""``fedrec simulate``: the ServerApp and ClientApp in Flower's simulation engine."""
+"""``fedrec simulate``: the ServerApp and ClientApp on simulated nodes.
+
+``simulation-engine = "inline"`` (the default) runs both apps in this process
+(:mod:`fedrec.federated.flower.inline`); ``"ray"`` runs them in Flower's
+simulation engine, clients in parallel Ray workers.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,8 @@ import torch
 from fedrec.config import Config
 from fedrec.data.loading import prepare_split
 from fedrec.federated.flower.client_app import make_client_app
+from fedrec.federated.flower.inline import run_inline
+from fedrec.federated.flower.records import NUM_PARTITIONS, PARTITION_ID
 from fedrec.federated.flower.server_app import make_server_app
 from fedrec.federated.partition import check_partition
 from fedrec.privacy.policy import NodePolicy
@@ -20,7 +27,7 @@ CLIENT_STATE = "client-state"
 
 
 def simulate(cfg: Config, run: RunDir, *, resume: bool = False) -> dict[str, Any]:
-    """Run the ServerApp and ClientApp in Flower's simulation engine; return the summary.
+    """Run the ServerApp and ClientApp on simulated nodes; return the summary.
 
     The number of virtual SuperNodes is the partition's client count; impossible
     configurations fail here, before any engine starts. Simulated nodes share
@@ -28,23 +35,30 @@ def simulate(cfg: Config, run: RunDir, *, resume: bool = False) -> dict[str, Any
     (unless ``client-state-dir`` names another place), where a resumed run (a
     new process) finds them again.
     """
-    from flwr.simulation import run_simulation
-
     n_clients = check_partition(
         prepare_split(cfg), cfg.federation.partition, cfg.federation.num_clients
     )
+    run.path.mkdir(parents=True, exist_ok=True)
+    state_dir = cfg.federation.client_state_dir or str((run.path / CLIENT_STATE).resolve())
+    # The operator of a simulation is every node: their policy is the run config's.
+    client_app = make_client_app(state_dir, NodePolicy.from_config(cfg))
+    if cfg.federation.simulation_engine == "inline":
+        server_app = make_server_app(cfg.to_flat(), str(run.path), resume=resume, workers=1)
+        nodes = [{PARTITION_ID: i, NUM_PARTITIONS: n_clients} for i in range(n_clients)]
+        run_inline(server_app, client_app, nodes)
+        return run.read_summary()
+    from flwr.simulation import run_simulation
+
     cores = os.cpu_count() or 1
+    workers = max(1, int(cores // cfg.federation.client_cpus))  # clients training at once
     gpus = 1.0 / min(n_clients, 4) if torch.cuda.is_available() else 0.0
     backend = {
         "client_resources": {"num_cpus": cfg.federation.client_cpus, "num_gpus": gpus},
         "init_args": {"num_cpus": cores, "logging_level": "ERROR", "log_to_driver": False},
     }
-    run.path.mkdir(parents=True, exist_ok=True)
-    state_dir = cfg.federation.client_state_dir or str((run.path / CLIENT_STATE).resolve())
     run_simulation(
-        server_app=make_server_app(cfg.to_flat(), str(run.path), resume=resume),
-        # The operator of a simulation is every node: their policy is the run config's.
-        client_app=make_client_app(state_dir, NodePolicy.from_config(cfg)),
+        server_app=make_server_app(cfg.to_flat(), str(run.path), resume=resume, workers=workers),
+        client_app=client_app,
         num_supernodes=n_clients,
         backend_config=backend,  # type: ignore[arg-type]
     )

@@ -8,6 +8,7 @@ clipping) around a mean over the *expected* number of clients
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 
 import numpy as np
@@ -23,10 +24,24 @@ from flwr.serverapp.strategy import (
     Strategy,
 )
 from flwr.supercore import differential_privacy as flwr_dp
+from flwr.supercore.logger import FLOWER_LOGGER
 
 from fedrec.config import Config
 from fedrec.federated.flower.records import ARRAYS, NUM_EXAMPLES
 from fedrec.privacy.central import CentralDP
+
+
+class _ExpectedDiscrepancy(logging.Filter):
+    """Drops Flower's warning that the replies differ from the sampled count: under
+    Poisson sampling they do by design, and the mean is over the expected count."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.msg != flwr_dp.CLIENTS_DISCREPANCY_WARNING
+
+
+def _quiet_expected_discrepancy() -> None:
+    if not any(isinstance(f, _ExpectedDiscrepancy) for f in FLOWER_LOGGER.filters):
+        FLOWER_LOGGER.addFilter(_ExpectedDiscrepancy())
 
 
 def make_strategy(cfg: Config, central: CentralDP | None = None) -> Strategy:
@@ -36,6 +51,7 @@ def make_strategy(cfg: Config, central: CentralDP | None = None) -> Strategy:
     clipping) around a mean over the expected number of clients."""
     fed = cfg.federation
     if central is not None:
+        _quiet_expected_discrepancy()
         inner = ExpectedMean(central.expected_clients)
         wrapper = (
             DifferentialPrivacyClientSideFixedClipping

@@ -66,3 +66,27 @@ def test_server_lr_scales_the_mean_update(lr):
 def test_impossible_server_lr_fails_with_the_key(values, match):
     with pytest.raises(ConfigError, match=match):
         build_config(values)
+
+
+def test_poisson_sampling_discrepancy_warning_is_dropped_and_others_kept(fed_flat):
+    """Under central DP the replies differ from the sampled count by design (Poisson
+    sampling; the mean is over the expected count): Flower's warning about it is noise."""
+    import logging
+
+    from flwr.supercore import differential_privacy as flwr_dp
+    from flwr.supercore.logger import FLOWER_LOGGER
+
+    from fedrec.config import build_config
+    from fedrec.federated.flower.strategy import make_strategy
+    from fedrec.privacy.central import CentralDP
+
+    cfg = build_config(fed_flat | {"privacy-mode": "central", "target-epsilon": 8.0})
+    make_strategy(cfg, CentralDP.from_config(cfg, 10, [], rounds_done=0))
+    def passes(msg):
+        record = FLOWER_LOGGER.makeRecord(
+            FLOWER_LOGGER.name, logging.WARNING, "x", 1, msg, (3, 5), None
+        )
+        return all(f.filter(record) for f in FLOWER_LOGGER.filters)
+
+    assert not passes(flwr_dp.CLIENTS_DISCREPANCY_WARNING)
+    assert passes("something else (%s, %s)")
