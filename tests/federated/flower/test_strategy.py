@@ -82,6 +82,7 @@ def test_poisson_sampling_discrepancy_warning_is_dropped_and_others_kept(fed_fla
 
     cfg = build_config(fed_flat | {"privacy-mode": "central", "target-epsilon": 8.0})
     make_strategy(cfg, CentralDP.from_config(cfg, 10, [], rounds_done=0))
+
     def passes(msg):
         record = FLOWER_LOGGER.makeRecord(
             FLOWER_LOGGER.name, logging.WARNING, "x", 1, msg, (3, 5), None
