@@ -99,3 +99,21 @@ def test_dirichlet_over_a_single_scenario_warns_that_it_only_skews_sizes(split):
     one = dataclasses.replace(split, scenarios=[split.scenarios[0]])
     with pytest.warns(UserWarning, match="scenario-field=genre"):
         check_partition(one, "dirichlet", 3)
+
+
+@pytest.mark.parametrize("clients", [0, 1, 7, 36])
+def test_iid_partition_is_flwr_datasets_iid_partitioner(split, clients):
+    """The IID shards are exactly flwr-datasets' IidPartitioner on the shuffled users."""
+    import pandas as pd
+    from datasets import Dataset
+    from flwr_datasets.partitioner import IidPartitioner
+
+    n = check_partition(split, "user", clients)
+    users = np.sort(split.train["user"].unique())
+    partitioner = IidPartitioner(num_partitions=n)
+    shuffled = np.random.default_rng(0).permutation(users)
+    partitioner.dataset = Dataset.from_pandas(pd.DataFrame({"user": shuffled}))
+    ours = partition_users(split, "user", clients, alpha=0.5, seed=0)
+    for i in range(n):
+        theirs = np.sort(np.asarray(partitioner.load_partition(i)["user"], dtype=np.int64))
+        assert ours[i].tolist() == theirs.tolist()

@@ -169,10 +169,10 @@ def _history(
     taste: np.ndarray,
     activity: np.ndarray,
     n_events: int,
-    catalog: tuple[np.ndarray, np.ndarray, np.ndarray],
+    catalog: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One user's items ``(n_events,)`` in time order, their ratings and timestamps."""
-    weights, scen, log_pop = catalog  # (I, T), (I,), (I,)
+    weights, scen, log_pop, scen_onehot = catalog  # (I, T), (I,), (I,), (I, S)
     n_themes, n_scen = weights.shape[1], len(activity)
     end_taste = (1 - _DRIFT) * taste + _DRIFT * rng.dirichlet(np.full(n_themes, _TASTE_ALPHA))
     sizes = 1 + rng.poisson(_SESSION_MEAN - 1, size=n_events)
@@ -188,7 +188,7 @@ def _history(
     scen_w = (1 - _SESSION_SCENARIO) * np.tile(activity, (n_sessions, 1))  # (J, S)
     scen_w[np.arange(n_sessions), _categorical(rng, scen_w)] += _SESSION_SCENARIO
     score = _BETA * aff + _GAMMA * log_pop + rng.normal(0.0, _NOISE_SD, size=len(scen))
-    log_z = np.log(np.exp(score) @ np.eye(n_scen)[scen])  # (J, S) per-scenario normaliser
+    log_z = np.log(np.exp(score) @ scen_onehot)  # (J, S) per-scenario normaliser
     logit = np.log(scen_w)[:, scen] + score - log_z[:, scen] + rng.gumbel(size=score.shape)
     taken = np.zeros(len(scen), dtype=bool)
     items: list[np.ndarray] = []
@@ -313,7 +313,12 @@ def generate_synthetic(
     parts = [_catalog(s, items_per_scenario, seed) for s in names]
     items = pd.concat([p[0] for p in parts], ignore_index=True)
     scen = np.repeat(np.arange(len(names)), items_per_scenario)
-    catalog = (np.concatenate([p[1] for p in parts]), scen, np.concatenate([p[2] for p in parts]))
+    catalog = (
+        np.concatenate([p[1] for p in parts]),
+        scen,
+        np.concatenate([p[2] for p in parts]),
+        np.eye(len(names))[scen],
+    )
     item_ids = items["item_id"].to_numpy()
 
     rng = np.random.default_rng([seed, 2])
