@@ -231,7 +231,7 @@ class ServerRuntime:
             "max_grad_norm": worst["max_grad_norm"],
             "sample_rate": worst["sample_rate"],
             "steps": steps[worst["client"]],
-            "accountant": "rdp",
+            "accountant": worst.get("accountant", "rdp"),
             "clients": {str(c): e["epsilon"] for c, e in sorted(last.items())},
         }
         if self.cfg.privacy.privacy_mode == "central":

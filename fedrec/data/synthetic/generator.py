@@ -173,7 +173,7 @@ def _history(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One user's items ``(n_events,)`` in time order, their ratings and timestamps."""
     weights, scen, log_pop, scen_onehot = catalog  # (I, T), (I,), (I,), (I, S)
-    n_themes, n_scen = weights.shape[1], len(activity)
+    n_themes = weights.shape[1]
     end_taste = (1 - _DRIFT) * taste + _DRIFT * rng.dirichlet(np.full(n_themes, _TASTE_ALPHA))
     sizes = 1 + rng.poisson(_SESSION_MEAN - 1, size=n_events)
     n_sessions = int(np.searchsorted(np.cumsum(sizes), n_events)) + 1

@@ -54,6 +54,7 @@ def test_central_dp_inline_passes_its_audit(tmp_path, fed_flat):
     central = {"privacy-mode": "central", "target-epsilon": 8.0, "clients-per-round": 2}
     summary, run = _inline(tmp_path / "central", fed_flat, **central, **{"num-clients": 0})
     assert summary["privacy"]["mode"] == "central"
+    assert summary["privacy"]["accountant"] == "pld"  # what calibrated σ, as the ledger says
     report = audit_run(run.path)
     assert report.ok, report.as_dict()
     assert summary["federation"]["clients"] > 30  # one user per client
