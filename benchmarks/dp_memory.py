@@ -72,7 +72,7 @@ def one(args: argparse.Namespace, physical: int) -> dict[str, float]:
     randomness.os_seed = lambda: next(seeds)
     trainer.random.reseed()
     trainer.mechanism = dataclasses.replace(trainer.mechanism, steps_per_epoch=args.steps)
-    cm.ensure_fresh()  # the catalog's text cache is set-up, not training
+    cm.ensure_fresh(users=trainer.rows.users)  # the text caches are set-up, not training
     before = _rss_mib()
     sampler = _PeakRSS()
     sampler.start()

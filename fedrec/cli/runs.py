@@ -83,13 +83,15 @@ def round_times(fed: dict[str, Any]) -> str:
     """Where a mean round's time went, in one line."""
     parts = [f"training {fed.get('train_phase_seconds_mean', 0.0):.1f} s"]
     if fed.get("client_train_seconds_mean") is not None:
-        parts.append(f"of which clients' own {fed['client_train_seconds_mean']:.1f} s")
+        parts.append(f"of which the clients' own {fed['client_train_seconds_mean']:.1f} s")
     if fed.get("overhead_per_client_seconds_mean") is not None:
         per = fed["overhead_per_client_seconds_mean"]
         parts.append(f"framework {per * 1000:.0f} ms per sampled client")
     parts.append(f"client evaluation {fed.get('client_eval_phase_seconds_mean', 0.0):.1f} s")
-    parts.append(f"server evaluation {fed.get('server_eval_seconds_mean', 0.0):.1f} s")
-    return f"round time (mean): {fed.get('round_seconds_mean', 0.0):.1f} s; " + ", ".join(parts)
+    return (
+        f"round time (mean): {fed.get('round_seconds_mean', 0.0):.1f} s ({', '.join(parts)}), "
+        f"then server evaluation {fed.get('server_eval_seconds_mean', 0.0):.1f} s"
+    )
 
 
 def resume_config(run: Any, config: Path | None, overrides: list[str]) -> Any:

@@ -16,7 +16,7 @@ from typing import Protocol
 from fedrec.config import Config, DataConfig, ModelConfig
 from fedrec.data.loading import load_split
 from fedrec.data.split import Split
-from fedrec.device import cores, pick_device
+from fedrec.device import pick_device
 from fedrec.federated.partition import ClientData, client_data
 from fedrec.models.catalog_model import CatalogModel, build_catalog_model
 
@@ -35,13 +35,18 @@ class ClientSource(Protocol):
 
 
 class GlobalSplitSource:
-    """Simulation: partitions cut from the global split, which a process builds once."""
+    """Simulation: partitions cut from the global split, which a process builds once.
+
+    ``threads``: torch threads of a client when ``threads`` is not configured; None
+    gives a worker its ``client-cpus`` (Ray workers share the cores; the inline engine,
+    which runs one client at a time, passes every core)."""
+
+    def __init__(self, threads: int | None = None) -> None:
+        self.threads = threads
 
     def inputs(self, cfg: Config, partition_id: int) -> ClientInputs:
         fed = cfg.federation
-        # Ray workers share the cores (client-cpus each); inline clients run one at a time.
-        inline = fed.simulation_engine == "inline"
-        threads = cfg.train.threads or (cores() if inline else max(1, int(fed.client_cpus)))
+        threads = cfg.train.threads or self.threads or max(1, int(fed.client_cpus))
         split, cm = shared_model(cfg.data, cfg.model, cfg.train.seed, cfg.train.device, threads)
         data = client_data(
             split,

@@ -106,7 +106,8 @@ class CatalogModel:
         for start in range(0, need.numel(), batch_size):
             part = need[start : start + batch_size]
             self._profile_text[part] = self.profiles.encode(self.model.encoder, part)
-        self._profile_ready[need] = True
+        if not self._stale:  # kept only while the weights are those of the last refresh
+            self._profile_ready[need] = True
         self.model.train(was_training)
 
     @property
@@ -184,7 +185,7 @@ def build_catalog_model(
     model.set_warm(torch.as_tensor(~split.cold_items))
     items = TokenizedTexts.build(split.item_text, tokenizer, model_cfg.max_tokens)  # type: ignore[arg-type]
     items = items.to(device)
-    items.cache_lower(encoder, progress=progress)
+    items.cache_lower(encoder, progress=progress, public=True)  # the catalog is public
     profiles = None
     rows = np.full(split.n_users, -1, dtype=np.int64)
     if has_profiles and model.uses_profiles:

@@ -187,16 +187,27 @@ class TokenizedTexts:
         )
 
     def cache_lower(
-        self, encoder: TextEncoder, batch_size: int = 256, progress: bool = False
+        self,
+        encoder: TextEncoder,
+        batch_size: int = 256,
+        progress: bool = False,
+        *,
+        public: bool = False,
     ) -> None:
-        """Compute and keep the lower-layer states, if they fit the memory cap; read them
-        from (or write them to) the machine's disk cache (:mod:`fedrec.models.text_cache`)."""
+        """Compute and keep the lower-layer states, if they fit the memory cap. Texts that
+        are ``public`` (the catalog) are read from (or written to) the machine's disk cache
+        (:mod:`fedrec.models.text_cache`); others (users' profiles) never touch the disk."""
         n, length = self.ids.shape
         size = n * length * encoder.hidden_size * 4
         if encoder.split_at == 0 or size > CACHE_LIMIT_BYTES:
             self.lower_states = None
             return
-        key = text_cache.states_key(self.ids, self.mask, encoder.lower_digest())
+        if not public or text_cache.cache_dir() is None:
+            self.lower_states = self._compute_lower(encoder, batch_size, progress)
+            return
+        key = text_cache.states_key(
+            self.ids, self.mask, f"{encoder.lower_digest()}:{self.ids.device.type}"
+        )
         cached = text_cache.load_states(key, (n, length, encoder.hidden_size))
         if cached is not None:
             self.lower_states = cached.to(self.ids.device)

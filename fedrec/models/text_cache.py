@@ -4,8 +4,10 @@ The states the frozen layers under LoRA produce for a fixed text depend only on
 the token ids and the frozen weights, so every process that builds the same
 catalog model (the server, each simulation worker, each ``fedrec train``)
 would compute the same tensor. The first one writes it here; the others read
-it. The key hashes the token ids, the mask and the frozen weights themselves,
-so another backbone, catalog or tokenizer never reads a stale entry.
+it. The key hashes the token ids, the mask, the frozen weights themselves, the
+device type and the torch and transformers versions, so another backbone,
+catalog, tokenizer or library never reads a stale entry. Only the public
+catalog's texts are cached here: users' profiles never leave the process.
 
 The folder is ``FEDREC_CACHE_DIR``, else ``$XDG_CACHE_HOME/fedrec``, else
 ``~/.cache/fedrec``; ``FEDREC_CACHE_DIR=off`` turns the cache off. Entries are
@@ -55,8 +57,13 @@ def weights_digest(modules: list[nn.Module]) -> str:
 
 
 def states_key(ids: torch.Tensor, mask: torch.Tensor, weights: str) -> str:
+    """The entry of these token ids under these frozen weights, for this torch and
+    transformers (whose kernels and layer code compute the states)."""
+    import transformers
+
     h = hashlib.blake2b(digest_size=20)
-    h.update(f"v{FORMAT}:{weights}:{tuple(ids.shape)}".encode())
+    versions = f"torch {torch.__version__}, transformers {transformers.__version__}"
+    h.update(f"v{FORMAT}:{versions}:{weights}:{tuple(ids.shape)}".encode())
     h.update(ids.cpu().to(torch.int64).contiguous().numpy().tobytes())
     h.update(mask.cpu().to(torch.int64).contiguous().numpy().tobytes())
     return h.hexdigest()
@@ -86,7 +93,7 @@ def save_states(key: str, states: torch.Tensor) -> None:
     path = folder / f"{key}.safetensors"
     tmp = folder / f".{key}.{os.getpid()}.tmp"
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         save_file({"states": states.detach().cpu().contiguous()}, str(tmp))
         os.replace(tmp, path)
     except Exception as err:  # the cache is an optimisation: never fail a run over it

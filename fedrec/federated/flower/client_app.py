@@ -44,6 +44,7 @@ from fedrec.federated.flower.records import (
     read_config,
     train_reply,
 )
+from fedrec.federated.sources import ClientSource
 from fedrec.privacy.mechanism import LocalMechanism
 from fedrec.privacy.policy import NodePolicy
 
@@ -58,12 +59,15 @@ def partition_id(context: Context) -> int:
 
 
 def make_client_app(
-    state_dir: str | Path | None = None, policy: NodePolicy | None = None
+    state_dir: str | Path | None = None,
+    policy: NodePolicy | None = None,
+    source: ClientSource | None = None,
 ) -> ClientApp:
     """The ClientApp: train and evaluate the received global trainable state.
 
     ``state_dir`` is where simulated nodes keep their accountants and ``policy`` their
-    privacy policy (a SuperNode names its own with node config keys)."""
+    privacy policy (a SuperNode names its own with node config keys); ``source`` where
+    clients' data comes from (default: the global split, cut per partition)."""
     app = ClientApp()
 
     @app.query()
@@ -79,7 +83,7 @@ def make_client_app(
         path = _state_path(context, state_dir)
         _require_state_dir(cfg, context, path)
         pid = partition_id(context)
-        counts, history = client_runtime(cfg, pid).popularity(
+        counts, history = client_runtime(cfg, pid, source).popularity(
             mechanism, _load_privacy(context, path), node.budget
         )
         if history is not None:
@@ -95,7 +99,7 @@ def make_client_app(
         local = cfg.privacy.privacy_mode == "local"
         path = _state_path(context, state_dir)
         _require_state_dir(cfg, context, path)
-        result = client_runtime(cfg, pid).train(
+        result = client_runtime(cfg, pid, source).train(
             from_arrays(msg.content[ARRAYS]),
             int(round_values.get(SERVER_ROUND, 0)),
             proximal_mu=float(round_values.get(PROXIMAL_MU, 0.0)),
@@ -110,7 +114,7 @@ def make_client_app(
     @app.evaluate()
     def evaluate(msg: Message, context: Context) -> Message:
         cfg, _ = read_config(msg)
-        runtime = client_runtime(cfg, partition_id(context))
+        runtime = client_runtime(cfg, partition_id(context), source)
         return eval_reply(msg, runtime.evaluate(from_arrays(msg.content[ARRAYS])))
 
     return app

@@ -11,13 +11,16 @@ straight to the same ClientApp, one at a time, in this process: the same
 Flower apps, records, strategies and mods; one model for all clients; no
 worker start-up; cost per message independent of the population.
 
-What it does not do: run clients in parallel (a client uses every core
-instead), or isolate a client's crash from the server's process beyond
-turning its exception into an error reply, as Flower's engine does.
+Each node gets its own copy of a message; a client's exception becomes an
+error reply (its traceback's end in the reason) and leaves the node's context
+as it was. What it does not do: run clients in parallel (a client uses every
+core instead), honour message TTLs, or isolate a client's crash (a segfault)
+from the server's process.
 """
 
 from __future__ import annotations
 
+import copy
 import time
 import traceback
 from collections.abc import Iterable
@@ -96,12 +99,17 @@ class InlineGrid(Grid):
         return self.pull_messages(self.push_messages(messages))
 
     def _deliver(self, message: Message) -> Message:
-        """The node's ClientApp on ``message``; its exception becomes an error reply."""
-        context = self._contexts[message.metadata.dst_node_id]
+        """The node's ClientApp on its own copy of ``message`` (a strategy may give every
+        node the same content object); an exception becomes an error reply and leaves the
+        node's context as it was, as in Flower's engine."""
+        node = message.metadata.dst_node_id
         message.metadata.__dict__["_delivered_at"] = str(time.time())
+        delivered = Message(copy.deepcopy(message.content), metadata=copy.copy(message.metadata))
+        before = copy.deepcopy(self._contexts[node].state)
         try:
-            reply = self._app(message, context)
+            reply = self._app(delivered, self._contexts[node])
         except Exception as err:  # a failing client is a reply, as in Flower's engine
+            self._contexts[node].state = before
             reason = f"{type(err).__name__}: {err}\n{traceback.format_exc()}"
             reply = Message(Error(ErrorCode.CLIENT_APP_RAISED_EXCEPTION, reason), reply_to=message)
         reply.metadata.__dict__["_message_id"] = str(uuid4())

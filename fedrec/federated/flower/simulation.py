@@ -14,11 +14,13 @@ import torch
 
 from fedrec.config import Config
 from fedrec.data.loading import prepare_split
+from fedrec.device import cores
 from fedrec.federated.flower.client_app import make_client_app
 from fedrec.federated.flower.inline import run_inline
 from fedrec.federated.flower.records import NUM_PARTITIONS, PARTITION_ID
 from fedrec.federated.flower.server_app import make_server_app
 from fedrec.federated.partition import check_partition
+from fedrec.federated.sources import GlobalSplitSource
 from fedrec.privacy.policy import NodePolicy
 from fedrec.runs.rundir import RunDir
 
@@ -41,20 +43,23 @@ def simulate(cfg: Config, run: RunDir, *, resume: bool = False) -> dict[str, Any
     run.path.mkdir(parents=True, exist_ok=True)
     state_dir = cfg.federation.client_state_dir or str((run.path / CLIENT_STATE).resolve())
     # The operator of a simulation is every node: their policy is the run config's.
-    client_app = make_client_app(state_dir, NodePolicy.from_config(cfg))
+    policy = NodePolicy.from_config(cfg)
     if cfg.federation.simulation_engine == "inline":
+        # One client at a time, on every core.
+        client_app = make_client_app(state_dir, policy, GlobalSplitSource(threads=cores()))
         server_app = make_server_app(cfg.to_flat(), str(run.path), resume=resume, workers=1)
         nodes = [{PARTITION_ID: i, NUM_PARTITIONS: n_clients} for i in range(n_clients)]
         run_inline(server_app, client_app, nodes)
         return run.read_summary()
+    client_app = make_client_app(state_dir, policy)
     from flwr.simulation import run_simulation
 
-    cores = os.cpu_count() or 1
-    workers = max(1, int(cores // cfg.federation.client_cpus))  # clients training at once
+    n_cores = os.cpu_count() or 1
+    workers = max(1, int(n_cores // cfg.federation.client_cpus))  # clients training at once
     gpus = 1.0 / min(n_clients, 4) if torch.cuda.is_available() else 0.0
     backend = {
         "client_resources": {"num_cpus": cfg.federation.client_cpus, "num_gpus": gpus},
-        "init_args": {"num_cpus": cores, "logging_level": "ERROR", "log_to_driver": False},
+        "init_args": {"num_cpus": n_cores, "logging_level": "ERROR", "log_to_driver": False},
     }
     run_simulation(
         server_app=make_server_app(cfg.to_flat(), str(run.path), resume=resume, workers=workers),

@@ -69,3 +69,36 @@ def test_messages_reach_only_nodes_that_exist(fed_flat):
     assert list(grid.get_node_ids()) == [1000]
     with pytest.raises(ValueError, match="no node 5"):
         grid.push_messages([Message(RecordDict(), dst_node_id=5, message_type="query")])
+
+
+def test_each_node_gets_its_own_message_and_a_failure_leaves_its_context():
+    """One content object for every node (as a strategy sends it): a ClientApp that
+    changes it changes only its own copy; a ClientApp that raises after touching its
+    context leaves the context as it was, and its error is the reply."""
+    from flwr.app import ConfigRecord, Message, RecordDict
+    from flwr.clientapp import ClientApp
+
+    app = ClientApp()
+
+    @app.query()
+    def query(msg, context):
+        seen = int(msg.content["c"]["n"])
+        msg.content["c"]["n"] = seen + 1  # a careless mod or app
+        context.state["c"] = ConfigRecord({"calls": 1})
+        if context.node_config["partition-id"] == 1:
+            raise RuntimeError("node one fails")
+        return Message(RecordDict({"c": ConfigRecord({"seen": seen})}), reply_to=msg)
+
+    nodes = [{"partition-id": i, "num-partitions": 3} for i in range(3)]
+    grid = InlineGrid(app, nodes, {})
+    shared = RecordDict({"c": ConfigRecord({"n": 0})})
+    ids = list(grid.get_node_ids())
+    replies = list(
+        grid.send_and_receive([Message(shared, dst_node_id=n, message_type="query") for n in ids])
+    )
+    ok = [r for r in replies if not r.has_error()]
+    assert [int(r.content["c"]["seen"]) for r in ok] == [0, 0]
+    assert int(shared["c"]["n"]) == 0
+    (failed,) = [r for r in replies if r.has_error()]
+    assert "node one fails" in failed.error.reason
+    assert "c" not in grid._contexts[ids[1]].state and "c" in grid._contexts[ids[0]].state
