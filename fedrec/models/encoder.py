@@ -194,26 +194,28 @@ class TokenizedTexts:
         *,
         public: bool = False,
     ) -> None:
-        """Compute and keep the lower-layer states, if they fit the memory cap. Texts that
-        are ``public`` (the catalog) are read from (or written to) the machine's disk cache
-        (:mod:`fedrec.models.text_cache`); others (users' profiles) never touch the disk."""
+        """Compute and keep the lower-layer states, if they fit the memory cap. Another
+        model of this process (the server's, the clients') shares them; texts that are
+        ``public`` (the catalog) are also read from (or written to) the machine's disk
+        cache (:mod:`fedrec.models.text_cache`); users' profiles never touch the disk."""
         n, length = self.ids.shape
         size = n * length * encoder.hidden_size * 4
         if encoder.split_at == 0 or size > CACHE_LIMIT_BYTES:
             self.lower_states = None
             return
-        if not public or text_cache.cache_dir() is None:
-            self.lower_states = self._compute_lower(encoder, batch_size, progress)
-            return
         key = text_cache.states_key(
             self.ids, self.mask, f"{encoder.lower_digest()}:{self.ids.device.type}"
         )
-        cached = text_cache.load_states(key, (n, length, encoder.hidden_size))
-        if cached is not None:
-            self.lower_states = cached.to(self.ids.device)
-            return
-        self.lower_states = self._compute_lower(encoder, batch_size, progress)
-        text_cache.save_states(key, self.lower_states)
+        shape = (n, length, encoder.hidden_size)
+        cached = text_cache.remembered(key, shape)
+        if cached is None and public:
+            cached = text_cache.load_states(key, shape)
+        if cached is None:
+            cached = self._compute_lower(encoder, batch_size, progress)
+            if public:
+                text_cache.save_states(key, cached)
+        self.lower_states = cached.to(self.ids.device)
+        text_cache.remember(key, self.lower_states)
 
     def _compute_lower(self, encoder: TextEncoder, batch_size: int, progress: bool) -> torch.Tensor:
         n = len(self)

@@ -22,6 +22,7 @@ import contextlib
 import hashlib
 import logging
 import os
+from collections import OrderedDict
 from pathlib import Path
 
 import torch
@@ -67,6 +68,28 @@ def states_key(ids: torch.Tensor, mask: torch.Tensor, weights: str) -> str:
     h.update(ids.cpu().to(torch.int64).contiguous().numpy().tobytes())
     h.update(mask.cpu().to(torch.int64).contiguous().numpy().tobytes())
     return h.hexdigest()
+
+
+#: States this process computed or read, by key (the server's and the clients' models of
+#: one simulation share them): a few entries, the most recent kept.
+_MEMORY: OrderedDict[str, torch.Tensor] = OrderedDict()
+_MEMORY_ENTRIES = 4
+
+
+def remembered(key: str, shape: tuple[int, ...]) -> torch.Tensor | None:
+    """States this process already holds for ``key`` (read-only: they are shared)."""
+    states = _MEMORY.get(key)
+    if states is None or tuple(states.shape) != shape:
+        return None
+    _MEMORY.move_to_end(key)
+    return states
+
+
+def remember(key: str, states: torch.Tensor) -> None:
+    _MEMORY[key] = states
+    _MEMORY.move_to_end(key)
+    while len(_MEMORY) > _MEMORY_ENTRIES:
+        _MEMORY.popitem(last=False)
 
 
 def load_states(key: str, shape: tuple[int, ...]) -> torch.Tensor | None:

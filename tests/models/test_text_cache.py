@@ -1,5 +1,6 @@
 """The frozen-layer disk cache: shared across processes, never stale, never trusted blindly."""
 
+import pytest
 import torch
 
 from fedrec.config import build_config
@@ -21,6 +22,14 @@ def _entries(folder):
     return sorted(folder.glob("*.safetensors"))
 
 
+@pytest.fixture(autouse=True)
+def _new_process():
+    """Each test starts as a fresh process would: nothing remembered in memory."""
+    text_cache._MEMORY.clear()
+    yield
+    text_cache._MEMORY.clear()
+
+
 def test_a_second_build_reads_what_the_first_computed(tiny_bert_path, tmp_path, monkeypatch):
     monkeypatch.setenv("FEDREC_CACHE_DIR", str(tmp_path))
     texts, encoder = _texts_and_encoder(tiny_bert_path)
@@ -28,6 +37,7 @@ def test_a_second_build_reads_what_the_first_computed(tiny_bert_path, tmp_path, 
     assert len(_entries(tmp_path)) == 1
     computed = texts.lower_states.clone()
 
+    text_cache._MEMORY.clear()  # another process
     again, encoder2 = _texts_and_encoder(tiny_bert_path)
     calls = []
     monkeypatch.setattr(TokenizedTexts, "_compute_lower", lambda *a: calls.append(a))
@@ -60,6 +70,7 @@ def test_a_torn_entry_is_recomputed_and_replaced(tiny_bert_path, tmp_path, monke
     (entry,) = _entries(tmp_path)
     good = texts.lower_states.clone()
     entry.write_bytes(entry.read_bytes()[:100])
+    text_cache._MEMORY.clear()  # another process
     again, encoder2 = _texts_and_encoder(tiny_bert_path)
     again.cache_lower(encoder2, public=True)
     assert torch.equal(again.lower_states, good)
@@ -102,3 +113,16 @@ def test_profiles_never_reach_the_disk(tiny_bert_path, small_split, tmp_path, mo
     texts, encoder = _texts_and_encoder(tiny_bert_path)
     texts.cache_lower(encoder)  # not public
     assert texts.lower_states is not None and len(_entries(folder)) == 1
+
+
+def test_models_of_one_process_share_their_states(tiny_bert_path, tmp_path, monkeypatch):
+    """The server's and the clients' models of an inline simulation compute the frozen
+    states once, profiles included (which never go to disk)."""
+    monkeypatch.setenv("FEDREC_CACHE_DIR", "off")
+    texts, encoder = _texts_and_encoder(tiny_bert_path)
+    texts.cache_lower(encoder)
+    again, encoder2 = _texts_and_encoder(tiny_bert_path)
+    calls = []
+    monkeypatch.setattr(TokenizedTexts, "_compute_lower", lambda *a: calls.append(a))
+    again.cache_lower(encoder2)
+    assert calls == [] and torch.equal(again.lower_states, texts.lower_states)
