@@ -24,7 +24,9 @@ from pathlib import Path
 
 import psutil
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.simulations import simulate_command
 
 
 def tree_rss(proc: psutil.Process) -> int:
@@ -45,23 +47,8 @@ def rounds_done(metrics: Path) -> int:
 
 def run(users: int, out: Path, rounds: int, sets: list[str]) -> tuple[float, int, dict[int, int]]:
     """One simulation; (wall seconds, peak tree RSS, RSS when each round ended)."""
-    args = [
-        sys.executable,
-        "-m",
-        "fedrec",
-        "simulate",
-        "--quiet",
-        "--overwrite",
-        "--out",
-        str(out),
-        "--config",
-        str(ROOT / "simulations" / "cross-device.toml"),
-        "--set",
-        f"synthetic-users={users}",
-        "--set",
-        f"num-server-rounds={rounds}",
-        *[a for s in sets for a in ("--set", s)],
-    ]
+    sets = [f"synthetic-users={users}", f"num-server-rounds={rounds}", *sets]
+    args = simulate_command(out, "cross-device", sets)
     start = time.perf_counter()
     child = subprocess.Popen(args)
     proc = psutil.Process(child.pid)

@@ -20,7 +20,9 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.simulations import simulate_command
 
 
 def main() -> None:
@@ -35,22 +37,7 @@ def main() -> None:
         out = args.out / engine
         sets = ["privacy-mode=off", f"simulation-engine={engine}", *args.set]
         start = time.perf_counter()
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "fedrec",
-                "simulate",
-                "--quiet",
-                "--overwrite",
-                "--out",
-                str(out),
-                "--config",
-                str(ROOT / "simulations" / "quickstart.toml"),
-                *[a for s in sets for a in ("--set", s)],
-            ],
-            check=True,
-        )
+        subprocess.run(simulate_command(out, "quickstart", sets), check=True)
         wall = time.perf_counter() - start
         records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
         workers = json.loads((out / "summary.json").read_text())["federation"]["workers"]
