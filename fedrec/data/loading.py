@@ -3,6 +3,7 @@ and from a whole :class:`~fedrec.config.Config` to its split."""
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 from fedrec.config import Config, DataConfig, split_list
@@ -63,7 +64,22 @@ def prepare_split(cfg: Config, progress: bool = False) -> Split:
 
 
 def load_split(cfg: DataConfig, *, seed: int, progress: bool = False) -> Split:
-    """The dataset of ``cfg`` split as ``cfg`` says (deterministic by ``seed``)."""
+    """The dataset of ``cfg`` split as ``cfg`` says (deterministic by ``seed``).
+
+    The built-in synthetic data reads no file, so its split is a function of ``cfg``
+    and ``seed`` alone: a process (the inline simulation's server and clients) builds
+    it once. Data read from files is read again each time (the files may change)."""
+    if cfg.dataset == "synthetic":
+        return _synthetic_split(cfg, seed)
+    return _load_split(cfg, seed=seed, progress=progress)
+
+
+@lru_cache(maxsize=2)
+def _synthetic_split(cfg: DataConfig, seed: int) -> Split:
+    return _load_split(cfg, seed=seed)
+
+
+def _load_split(cfg: DataConfig, *, seed: int, progress: bool = False) -> Split:
     ds = load_dataset(cfg, seed=seed, progress=progress)
     return split_dataset(
         ds,

@@ -143,3 +143,14 @@ def test_empirical_audit_of_a_real_run_stays_below_its_epsilon(dp_run):
     assert found["verdict"] == ("inconclusive" if expected else "consistent")
     assert not found["broken"] and found["epsilon_lower"] <= found["epsilon_theory"]
     assert json.loads((run.path / "audit_empirical.json").read_text())["canaries"] == 300
+
+
+def test_under_local_dp_the_server_learns_no_client_timing_or_metrics(dp_run):
+    """A round's record under local DP holds the public mechanism's spend and the server's
+    own timing, never what the clients measured (their time, loss, examples, validation)."""
+    _, run = dp_run
+    for record in run.read_metrics()[1:]:
+        leaked = {"client_train_seconds", "overhead_per_client_seconds", "train_loss", "examples"}
+        assert not leaked & set(record), record
+        assert not any(k.startswith("fed_") for k in record)
+        assert record["train_phase_seconds"] >= 0.0
