@@ -1,21 +1,28 @@
 """Cost of a DP-SGD step against a non-private step on the same batch, in one run.
 
-Three steps over the same rows, timed after a warm-up:
+The same rows for every step kind, timed after a warm-up:
 
-- ``shared``: the non-private training step (one pool of catalog negatives per batch);
-- ``per-example``: the same loss laid out per example (each example its own
-  negatives), no DP: what per-sample gradients need, with the text tower either
-  frozen (text vectors from the cache) or trained (every candidate encoded per
-  example), as ``dp-text`` chooses;
-- ``dp-sgd``: each per-example layout under Opacus (hooks, clipping, noise).
+- ``shared``: the non-private training step (one pool of catalog negatives per batch,
+  encoded through LoRA with the positives);
+- ``per-example``: the loss laid out per example (each example its own negatives),
+  no DP: what per-sample gradients need. ``frozen``: text vectors from the cache, LoRA
+  fixed; ``trained``: LoRA trains through each example's positive and
+  ``dp-text-negatives`` drawn negatives; ``exact`` (with ``--exact``): through all
+  ``dp-negatives`` of them;
+- ``dp-sgd``: each layout under Opacus (hooks, clipping, noise).
 
-    python benchmarks/dp_overhead.py [--batch 64] [--steps 5] [--set KEY=VALUE ...]
+Prints ms per step, the ratio to the shared step, and the process's peak resident
+memory (``--only`` runs a subset, to read one layout's peak alone).
+
+    python benchmarks/dp_overhead.py [--batch 64] [--steps 5] [--exact] [--only KIND,...]
+                                     [--set KEY=VALUE ...]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import time
 
 import numpy as np
@@ -26,7 +33,7 @@ from fedrec.data.loading import prepare_split
 from fedrec.device import pick_device
 from fedrec.models.catalog_model import build_catalog_model
 from fedrec.privacy.dp_sgd import trainer_for
-from fedrec.training.per_example import DP_TEXT, per_example_loss
+from fedrec.training.per_example import per_example_loss
 from fedrec.training.rows import build_rows
 from fedrec.training.trainer import batch_loss, make_optimizer
 
@@ -43,12 +50,17 @@ def _timed(step, steps: int, device: torch.device) -> float:
     return (time.perf_counter() - start) / steps
 
 
+LAYOUTS = {"frozen": ("frozen", None), "trained": ("trained", None), "exact": ("trained", 0)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--exact", action="store_true", help="also LoRA through every negative")
+    parser.add_argument("--only", default="", help="comma list of: shared,frozen,trained,exact")
     parser.add_argument("--config")
     parser.add_argument("--set", action="append", default=[])
     args = parser.parse_args()
@@ -68,56 +80,80 @@ def main() -> None:
     per_ex_neg = torch.as_tensor(rng.integers(0, cm.n_items, size=(args.batch, k)), device=device)
     pool = torch.as_tensor(rng.integers(0, cm.n_items, cfg.train.negatives), device=device)
     optimizer = make_optimizer(cm, cfg.train)
+    generator = torch.Generator(device=device).manual_seed(0)
     cm.model.train()
+    kinds = ["shared", "frozen", "trained", *(["exact"] if args.exact else [])]
+    if args.only:
+        kinds = [kind for kind in ("shared", *LAYOUTS) if kind in args.only.split(",")]
 
     def shared():
         optimizer.zero_grad()
         batch_loss(cm, users, targets, history, pool).backward()
         optimizer.step()
 
-    def per_example(text):
+    def loss_of(kind, reduction="mean"):
+        text, drawn = LAYOUTS[kind]
+        return per_example_loss(
+            cm,
+            users,
+            targets,
+            history,
+            per_ex_neg,
+            reduction=reduction,
+            text=text,
+            text_negatives=k if drawn == 0 else cfg.privacy.dp_text_negatives,
+            generator=generator,
+        )
+
+    def per_example(kind):
         def step():
             optimizer.zero_grad()
-            per_example_loss(cm, users, targets, history, per_ex_neg, text=text).backward()
+            loss_of(kind).backward()
             optimizer.step()
 
         return step
 
-    times = {"shared": _timed(shared, args.steps, device)}
-    for text in DP_TEXT:
-        times[text] = _timed(per_example(text), args.steps, device)
-    for text in DP_TEXT:
+    times = {"shared": _timed(shared, args.steps, device)}  # the base of every ratio
+    for kind in kinds:
+        if kind == "shared":
+            continue
+        times[kind] = _timed(per_example(kind), args.steps, device)
+        text = LAYOUTS[kind][0]
         flat = cfg.to_flat() | {"privacy-mode": "local", "dp-text": text, "batch-size": args.batch}
         dp = trainer_for(cm, split.train, build_config(flat), epochs=1, rng=rng)
         cm.model.train()
 
-        def dp_step(dp=dp, text=text):
+        def dp_step(dp=dp, kind=kind):
             dp.optimizer.zero_grad()
-            per_example_loss(
-                cm, users, targets, history, per_ex_neg, reduction="sum", text=text
-            ).backward()
+            loss_of(kind, "sum").backward()
             dp.optimizer.step()
 
-        times[f"dp-{text}"] = _timed(dp_step, args.steps, device)
+        times[f"dp-{kind}"] = _timed(dp_step, args.steps, device)
         dp.close()
     base = times["shared"]
+    drawn = cfg.privacy.dp_text_negatives
     print(
         f"batch {args.batch}, shared pool {cfg.train.negatives} negatives, "
-        f"per-example {k} negatives, device {device}, threads {torch.get_num_threads()}"
+        f"per-example {k} negatives (LoRA through {drawn} drawn), device {device}, "
+        f"threads {torch.get_num_threads()}"
     )
-    print(f"{'step':<44} {'ms/step':>8} {'x shared':>9}")
-    rows_out = [
-        ("shared pool (non-private training)", "shared"),
-        *[(f"per-example, {text} text tower, no DP", text) for text in DP_TEXT],
-        *[(f"DP-SGD (Opacus hooks), {text} text tower", f"dp-{text}") for text in DP_TEXT],
-    ]
-    for label, key in rows_out:
-        print(f"{label:<44} {times[key] * 1000:8.1f} {times[key] / base:9.2f}")
-    for text in DP_TEXT:
-        print(
-            f"Opacus with the {text} text tower: {times[f'dp-{text}'] / times[text]:.2f}x "
-            "the same layout without DP"
-        )
+    labels = {
+        "frozen": "frozen text tower",
+        "trained": f"LoRA through {drawn} drawn negatives",
+        "exact": f"LoRA through all {k} negatives",
+    }
+    print(f"{'step':<58} {'ms/step':>8} {'x shared':>9}")
+    out = [("shared pool (non-private training)", "shared")]
+    for kind in kinds:
+        if kind != "shared":
+            out += [(f"per-example, {labels[kind]}, no DP", kind)]
+            out += [(f"DP-SGD (Opacus), {labels[kind]}", f"dp-{kind}")]
+    for label, key in out:
+        print(f"{label:<58} {times[key] * 1000:8.1f} {times[key] / base:9.2f}")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak resident memory of this process: {peak:.0f} MiB")
+    if device.type == "cuda":
+        print(f"peak CUDA memory: {torch.cuda.max_memory_allocated(device) / 2**20:.0f} MiB")
 
 
 if __name__ == "__main__":

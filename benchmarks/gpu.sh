@@ -2,7 +2,8 @@
 # GPU figures, whenever a machine with a CUDA GPU is at hand:
 #   1. benchmarks/speed.py on the GPU (catalog encoding and training steps against a
 #      naive baseline, the same script as the CPU figures);
-#   2. the DP-SGD step cost (benchmarks/dp_overhead.py) on the GPU;
+#   2. the DP-SGD step cost (benchmarks/dp_overhead.py --exact: frozen, LoRA through drawn
+#      negatives and through all of them) on the GPU;
 #   3. a short federated run, 6 clients x 2 rounds, beside 2 centralized epochs
 #      (benchmarks/federated_vs_centralized.py): MovieLens-100K when ML100K names its
 #      folder (u.data, u.item, u.user), else the synthetic data at MovieLens-100K's size.
@@ -24,7 +25,7 @@ mkdir -p "$OUT"
 echo "== speed (device=cuda) =="
 "$PY" benchmarks/speed.py --items 600 --steps 20 --set device=cuda
 echo "== DP-SGD step cost (device=cuda) =="
-"$PY" benchmarks/dp_overhead.py --set device=cuda
+"$PY" benchmarks/dp_overhead.py --exact --set device=cuda
 if [ -n "${ML100K:-}" ]; then
   DATA=(--set dataset=movielens-100k --set "data-path=$ML100K" --set cold-item-fraction=0 --set cold-user-fraction=0)
   echo "== federated vs centralized, MovieLens-100K, 2 epochs (device=cuda) =="

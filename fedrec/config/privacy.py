@@ -94,9 +94,26 @@ class PrivacyConfig:
         default="frozen",
         metadata={
             "help": "under DP: frozen (the LoRA text tower is held fixed, heads and ID terms "
-            "train; cheaper than a non-private step) or trained (LoRA trains too, 1 + "
-            "dp-negatives encodings per example)",
+            "train; cheaper than a non-private step) or trained (LoRA trains too, through "
+            "each example's positive and dp-text-negatives of its negatives)",
             "choices": DP_TEXT,
+        },
+    )
+    dp_text_negatives: int = field(
+        default=4,
+        metadata={
+            "help": "dp-text = trained: negatives per example whose gradient reaches LoRA, "
+            "drawn by their softmax weight (an unbiased estimate of the gradient through "
+            "all dp-negatives); >= dp-negatives: all of them, exactly (1 + dp-negatives "
+            "encodings per example)"
+        },
+    )
+    dp_text_clip_share: float = field(
+        default=0.5,
+        metadata={
+            "help": "dp-text = trained: LoRA's per-example gradient is clipped to this share "
+            "of max-grad-norm and the rest to sqrt(1 - share^2) of it (an example still "
+            "moves the sum by at most max-grad-norm); 0 = one clipping over everything"
         },
     )
     dp_physical_batch: int = field(
@@ -151,6 +168,12 @@ class PrivacyConfig:
                 "or privacy-mode=off."
             )
         check_min("dp-negatives", self.dp_negatives, 1)
+        check_min("dp-text-negatives", self.dp_text_negatives, 1)
+        if not 0 <= self.dp_text_clip_share < 1:
+            raise ConfigError(
+                f"dp-text-clip-share={self.dp_text_clip_share} must be in [0, 1): the share "
+                "of max-grad-norm LoRA's gradient is clipped to (0 = one clipping)."
+            )
         check_min("dp-physical-batch", self.dp_physical_batch, 0)
         if self.budget_epsilon < 0:
             raise ConfigError(f"budget-epsilon={self.budget_epsilon} must be >= 0 (0 = no cap).")

@@ -43,13 +43,13 @@ import numpy as np
 import pandas as pd
 import torch
 from opacus import GradSampleModule
-from opacus.optimizers import DPOptimizer
 from tqdm.auto import tqdm
 
 from fedrec.config import Config, PrivacyConfig, TrainConfig
 from fedrec.errors import ConfigError
 from fedrec.models.catalog_model import CatalogModel
 from fedrec.privacy.calibration import ACCOUNTANT, epsilon_of
+from fedrec.privacy.dp_optimizer import PrivateDPOptimizer, split_clipping
 from fedrec.privacy.empirical import GradientCanaries
 from fedrec.privacy.ledger import LedgerEntry, PrivacySpend
 from fedrec.privacy.mechanism import LocalMechanism, count_records, resolve_local_mechanism
@@ -110,17 +110,6 @@ def dp_rows(train: pd.DataFrame, max_history: int, mechanism: LocalMechanism) ->
     return build_rows(train, max_history, window=window)
 
 
-class _PrivateNoiseOptimizer(DPOptimizer):
-    """Opacus's DPOptimizer with its Gaussian noise drawn from :class:`PrivateRandomness`."""
-
-    random: PrivateRandomness
-
-    def add_noise(self) -> None:
-        std = self.noise_multiplier * self.max_grad_norm
-        for p in self.params:
-            p.grad = (p.summed_grad + self.random.normal(std, p.summed_grad)).view_as(p)
-
-
 class DPSGDTrainer:
     """Trains ``cm`` with DP-SGD over ``rows`` (grouped by record), one epoch at a time."""
 
@@ -136,8 +125,9 @@ class DPSGDTrainer:
         accountant_history: History | None = None,
         canaries: int = 0,
     ) -> None:
-        """``rng`` (public seed) draws only non-private choices: negatives and which row
-        of a sampled record is used. ``accountant_history`` restores earlier spending (a
+        """``rng`` (public seed) draws only the audit canaries; every draw a step makes
+        (which records, which of a record's rows, its negatives, the noise) comes from
+        the private generator. ``accountant_history`` restores earlier spending (a
         client's past rounds), so ε composes over all of it."""
         self.cm, self.rows, self.train_cfg, self.privacy = cm, rows, train, privacy
         self.mechanism = mechanism
@@ -171,7 +161,7 @@ class DPSGDTrainer:
         # Per-sample gradients of a summed loss; the noisy sum is divided by the public
         # batch size (the normalizer), never by anything a client's data decides.
         self.module = GradSampleModule(cm.model, batch_first=True, loss_reduction="sum")
-        self.optimizer = _PrivateNoiseOptimizer(
+        self.optimizer = PrivateDPOptimizer(
             optimizer,
             noise_multiplier=mechanism.noise_multiplier,
             max_grad_norm=mechanism.max_grad_norm,
@@ -179,6 +169,13 @@ class DPSGDTrainer:
             loss_reduction="mean",
         )
         self.optimizer.random = self.random
+        share = privacy.dp_text_clip_share
+        if self.text_trains and share > 0:  # LoRA gets share·C of its own (dp_optimizer)
+            text = {id(p) for p in cm.model.encoder.parameters() if p.requires_grad}
+            own = {id(self.canaries.param)} if self.canaries is not None else set()
+            self.optimizer.clip_groups = split_clipping(
+                self.optimizer.params, text, own, mechanism.max_grad_norm, share
+            )
         self.physical_batch = physical_batch_size(
             privacy.dp_physical_batch,
             sum(p.numel() * p.element_size() for p in self.optimizer.params),
@@ -186,10 +183,11 @@ class DPSGDTrainer:
         )
 
     def _rows_of(self, records: torch.Tensor) -> np.ndarray:
-        """One row of each sampled record (public choice: which of its interactions)."""
+        """One row of each sampled record, drawn for that record alone (private generator)."""
         owners = records.cpu().numpy()
-        offset = (self.rng.random(len(owners)) * self.rows.owner_count[owners]).astype(np.int64)
-        return self.rows.owner_start[owners] + offset
+        draw = self.random.uniform(len(owners)).numpy()
+        offset = (draw * self.rows.owner_count[owners]).astype(np.int64)
+        return self.rows.owner_start[owners] + np.minimum(offset, self.rows.owner_count[owners] - 1)
 
     def epoch(self, *, progress: bool = False, desc: str = "DP-SGD") -> EpochStats:
         """``steps_per_epoch`` noisy steps, each on a fresh Poisson sample of the records."""
@@ -220,9 +218,7 @@ class DPSGDTrainer:
             return 0.0, 0
         idx = self._rows_of(records)
         device = self.cm.device
-        negatives = self.rng.integers(
-            0, self.cm.n_items, size=(len(idx), self.privacy.dp_negatives)
-        )
+        negatives = self.random.integers(self.cm.n_items, (len(idx), self.privacy.dp_negatives))
         pieces = np.array_split(np.arange(len(idx)), math.ceil(len(idx) / self.physical_batch))
         total = 0.0
         for j, piece in enumerate(pieces):
@@ -235,9 +231,11 @@ class DPSGDTrainer:
                 torch.as_tensor(self.rows.users[picked], device=device),
                 torch.as_tensor(self.rows.targets[picked], device=device),
                 torch.as_tensor(self.rows.history[picked], device=device),
-                torch.as_tensor(negatives[piece], device=device),
+                negatives[torch.as_tensor(piece)].to(device),
                 reduction="sum",
                 text=self.privacy.dp_text,
+                text_negatives=self.privacy.dp_text_negatives,
+                generator=self.random.on_device,
             )
             loss.backward()
             if self.canaries is not None:  # the step's canaries join its last piece

@@ -14,9 +14,18 @@ Poisson sampling of clients under central DP) comes from here:
   want the noise from a cryptographically secure generator. (Opacus's own
   secure mode needs torchcsprng, which has no release for current PyTorch.)
 
-The public seed still drives the choices that are not part of a mechanism: the
-catalog negatives, the order of rows, which interaction of a sampled user is
-used. Runs stay reproducible in everything but the DP draws.
+A DP-SGD step's other choices (which interaction of a sampled record is used,
+its catalog negatives, which of them carry the text tower's gradient) come
+from the same generator. Drawn from a public stream in batch order, one record
+more or less would shift every later record's draws and move their clipped
+gradients too (the Gaussian mechanism's sensitivity argument assumes the
+others' contributions stay put), and the number of draws a step consumed (its
+private batch size) would steer the next step's choices. Drawn privately and
+independently for each record, the other records' contributions have the same
+distribution with or without any one record.
+
+The public seed drives what happens outside DP-SGD steps (initialisation, row
+order without DP, data splits): runs stay reproducible in everything else.
 """
 
 from __future__ import annotations
@@ -63,6 +72,14 @@ class PrivateRandomness:
         """Indices of ``n`` records each included independently with probability ``rate``."""
         mask = torch.rand(n, generator=self.cpu) < rate
         return torch.nonzero(mask).flatten()
+
+    def uniform(self, n: int) -> torch.Tensor:
+        """``n`` uniforms in [0, 1) (CPU)."""
+        return torch.rand(n, generator=self.cpu, dtype=torch.float64)
+
+    def integers(self, high: int, size: tuple[int, ...]) -> torch.Tensor:
+        """Integers uniform in [0, ``high``) of shape ``size`` (CPU)."""
+        return torch.randint(0, high, size, generator=self.cpu)
 
     def normal(self, std: float, like: torch.Tensor) -> torch.Tensor:
         """Gaussian noise N(0, std²) of ``like``'s shape, dtype and device."""

@@ -12,11 +12,23 @@ What DP-SGD trains (``text``):
   candidate's text vector comes from the catalog cache (exact, since the
   weights under it do not move), and the heads and ID terms train per example.
   No encoder pass per step: a DP step costs less than a non-private one.
-- ``"trained"``: every candidate (the positive and its ``K`` negatives) is
-  encoded per example through the LoRA layers, which train too: ``1 + K``
-  encodings per example.
+- ``"trained"``: LoRA trains too. The loss and the gradients of the heads and
+  ID terms are those of ``"frozen"`` (candidates' text vectors from the cache).
+  The gradient that reaches LoRA is the loss's gradient through the
+  candidates' text vectors, ``sum_j (dL/ds_j) ds_j/dθ``, taken per example
+  through the positive and ``text_negatives`` of the example's negatives, each
+  encoded for that example alone ([B, 1 + k, L, H]):
 
-Training LoRA through the positive alone (negatives from the cache) is not an
+  - ``text_negatives >= K``: every negative with its weight ``p_j``, the exact
+    gradient (1 + K encodings per example);
+  - otherwise ``k`` negatives drawn with replacement with probability
+    ``p_j / (1 - p_pos)``, each weighted ``(1 - p_pos) / k``: an unbiased
+    estimate of the same sum (1 + k encodings per example).
+
+  Either way an example's gradient depends on its own data only (and on the
+  draw of its negatives), so per-example clipping bounds it as before.
+
+Training LoRA through the positive alone (no negative pushed away) is not an
 option: a shared text tower that only ever pulls positives toward their users
 moves every item the same way and the ranking collapses (measured: test
 NDCG@10 fell below the untrained model's).
@@ -27,9 +39,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from fedrec.config.values import DP_TEXT
 from fedrec.models.catalog_model import CatalogModel
-
-DP_TEXT = ("frozen", "trained")
 
 
 def per_example_loss(
@@ -40,28 +51,46 @@ def per_example_loss(
     negatives: torch.Tensor,
     reduction: str = "mean",
     text: str = "frozen",
+    *,
+    text_negatives: int = 4,
+    generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """Sampled-softmax loss with per-example negatives.
 
     users [B], targets [B], history [B, T] (most recent first, -1 pad),
     negatives [B, K] item indices; a negative equal to its example's positive
-    is masked out.
+    is masked out. With ``text="trained"``, ``generator`` draws which negatives
+    carry LoRA's gradient (under DP: the private generator).
     """
-    model = cm.model
+    if text not in DP_TEXT:
+        raise ValueError(f"text={text!r}: expected one of {DP_TEXT}")
     candidates = torch.cat([targets.unsqueeze(1), negatives], dim=1)  # [B, 1 + K]
+    logits, u = _logits(cm, users, candidates, history)
+    labels = torch.zeros(len(targets), dtype=torch.long, device=logits.device)
+    loss = F.cross_entropy(logits, labels, reduction="none")  # [B]
+    if text == "trained":
+        probs = torch.softmax(logits.detach(), dim=-1)
+        columns, weights = text_gradient_weights(probs, text_negatives, generator)
+        surrogate = text_surrogate(cm, u.detach(), candidates.gather(1, columns), weights)
+        # Same value as the loss; its gradient adds LoRA's part through the chosen texts.
+        loss = loss + (surrogate - surrogate.detach())
+    if reduction == "none":
+        return loss
+    return loss.sum() if reduction == "sum" else loss.mean()
+
+
+def _logits(
+    cm: CatalogModel, users: torch.Tensor, candidates: torch.Tensor, history: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits [B, 1 + K] (clashes with the positive at -inf) and user vectors [B, d]."""
+    model = cm.model
     # Candidates and history go through the item tower in one call: every trainable
     # module sees each example once, so the per-sample hooks build one per-sample
     # gradient per module (for the ID embedding a [B, n_items, d] tensor, the bulk of a
     # DP step's memory traffic) instead of one per call, accumulated.
     n, t = candidates.shape[1], history.shape[1]
     items = torch.cat([candidates, history.clamp(min=0)], dim=1)  # [B, 1 + K + T]
-    if text == "trained":
-        encoded = cm.items.encode_grouped(model.encoder, candidates)  # [B, 1 + K, H]
-        texts = torch.cat([encoded, cm.history_text(history)], dim=1)
-    elif text == "frozen":
-        texts = cm.item_text[items]  # [B, 1 + K + T, H], no gradient
-    else:
-        raise ValueError(f"text={text!r}: expected one of {DP_TEXT}")
+    texts = cm.item_text[items]  # [B, 1 + K + T, H], no gradient
     profile_text = cm.profile_vectors(users)  # [B, H] or None
     ids = None
     if model.profile_slot and profile_text is not None:
@@ -76,13 +105,48 @@ def per_example_loss(
     u = model.pool_users(both[:, n : n + t], history, profile_text, profile)  # [B, d]
     logits = (vecs @ u.unsqueeze(-1)).squeeze(-1) / model.cfg.temperature
     logits = logits + model.item_offsets(candidates)
-    clash = torch.cat(
-        [
-            torch.zeros_like(targets, dtype=torch.bool).unsqueeze(1),
-            negatives == targets.unsqueeze(1),
-        ],
-        dim=1,
-    )
-    logits = logits.masked_fill(clash, float("-inf"))
-    labels = torch.zeros(len(targets), dtype=torch.long, device=logits.device)
-    return F.cross_entropy(logits, labels, reduction=reduction)
+    clash = torch.zeros_like(candidates, dtype=torch.bool)
+    clash[:, 1:] = candidates[:, 1:] == candidates[:, :1]
+    return logits.masked_fill(clash, float("-inf")), u
+
+
+def text_gradient_weights(
+    probs: torch.Tensor, k: int, generator: torch.Generator | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Which candidates carry LoRA's gradient, and with what weight: columns [B, M] of
+    ``probs`` [B, 1 + K] (column 0, the positive, first) and weights [B, M], so that
+    ``sum_m weights * ds/dθ`` is (in expectation over the draw, when ``k < K``)
+    ``sum_j (dL/ds_j) ds/dθ = sum_j (p_j - [j = 0]) ds_j/dθ``."""
+    b, width = probs.shape
+    rest = 1.0 - probs[:, 0]  # [B] = the negatives' total weight
+    if k >= width - 1:  # every negative, exactly
+        columns = torch.arange(width, device=probs.device).expand(b, width)
+        weights = probs.clone()
+        weights[:, 0] = -rest
+        return columns, weights
+    mass = probs[:, 1:]
+    # A row whose negatives carry no weight draws anything (its weight is 0).
+    mass = torch.where((rest > 0).unsqueeze(1), mass, torch.ones_like(mass))
+    drawn = torch.multinomial(mass, k, replacement=True, generator=generator) + 1  # [B, k]
+    columns = torch.cat([torch.zeros_like(drawn[:, :1]), drawn], dim=1)
+    weights = (rest / k).unsqueeze(1).expand(b, k + 1).clone()
+    weights[:, 0] = -rest
+    return columns, weights
+
+
+def text_surrogate(
+    cm: CatalogModel, users: torch.Tensor, items: torch.Tensor, weights: torch.Tensor
+) -> torch.Tensor:
+    """[B] ``sum_m weights * s(user, item_m)`` with the items' texts encoded for each
+    example through LoRA ([B, M] -> [B, M, L, H]) and everything else held fixed:
+    its gradient reaches the text tower only, through the chosen texts."""
+    model = cm.model
+    text = cm.items.encode_grouped(model.encoder, items)  # [B, M, H]
+    head = model.item_head
+    z = F.linear(text, head.weight.detach(), head.bias.detach())
+    if model.item_embedding is not None:
+        ids = model.item_embedding.weight.detach()[items]
+        z = z + model.warm[items].unsqueeze(-1) * ids
+    vecs = F.normalize(z, dim=-1)
+    scores = (vecs * users.unsqueeze(1)).sum(-1) / model.cfg.temperature  # [B, M]
+    return (weights * scores).sum(1)

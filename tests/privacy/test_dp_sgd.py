@@ -70,23 +70,38 @@ def _trained(cm, text="frozen"):
     ]
 
 
-def _reference_grads(cm, batch, text="frozen"):
+def _reference_grads(cm, batch, text="frozen", **kw):
     """Each example's gradient, computed alone (a batch of one)."""
     params = [p for _, p in _trained(cm, text)]
     out = []
     for i in range(len(batch[0])):
         one = tuple(t[i : i + 1] for t in batch)
-        loss = per_example_loss(cm, *one, text=text)
+        loss = per_example_loss(cm, *one, text=text, **kw)
         out.append([g.detach() for g in torch.autograd.grad(loss, params)])
     return params, out
 
 
-@pytest.mark.parametrize("text", ["frozen", "trained"])
-def test_hook_per_sample_gradients_match_one_example_at_a_time(cm, small_split, text):
+def _fixed_draws(monkeypatch):
+    """Make the draw of LoRA's negatives a function of each example's own weights (the
+    same draw for an example alone or in a batch), so gradients can be compared."""
+
+    def draw(mass, k, replacement=True, generator=None):
+        top = torch.topk(mass, min(2, mass.shape[1])).indices
+        return top.repeat(1, k)[:, :k]
+
+    monkeypatch.setattr(torch, "multinomial", draw)
+
+
+@pytest.mark.parametrize("text", ["frozen", "trained", "trained-exact"])
+def test_hook_per_sample_gradients_match_one_example_at_a_time(cm, small_split, text, monkeypatch):
+    """The Opacus hooks' per-sample gradients equal each example's gradient computed alone:
+    frozen text tower; LoRA through 4 drawn negatives; LoRA through all 5 exactly."""
     rows = build_rows(small_split.train, 20)
     batch = _batch(rows, np.arange(2, 8), cm)
+    _fixed_draws(monkeypatch)
+    text, kw = ("trained", {"text_negatives": 5}) if text == "trained-exact" else (text, {})
     cm.model.train()
-    params, reference = _reference_grads(cm, batch, text)
+    params, reference = _reference_grads(cm, batch, text, **kw)
     names = [n for n, _ in _trained(cm, text)]
     lora = [j for j, n in enumerate(names) if "lora_" in n]
     assert bool(lora) == (text == "trained")
@@ -94,7 +109,7 @@ def test_hook_per_sample_gradients_match_one_example_at_a_time(cm, small_split, 
         assert all(float(ref[j].abs().max()) > 0 for ref in reference), names[j]
     gsm = GradSampleModule(cm.model, loss_reduction="mean")
     try:
-        per_example_loss(cm, *batch, text=text).backward()
+        per_example_loss(cm, *batch, text=text, **kw).backward()
         for j, p in enumerate(params):
             assert p.grad_sample is not None
             for i in range(len(reference)):
@@ -134,7 +149,10 @@ def test_frozen_text_needs_no_encoder_pass(cm, small_split, monkeypatch):
     monkeypatch.setattr(cm.items, "encode_grouped", spy)
     per_example_loss(cm, *batch, text="frozen")
     per_example_loss(cm, *batch, text="trained")
-    assert shapes == [(4, 8)]  # the positive and 7 negatives per example, trained text only
+    per_example_loss(cm, *batch, text="trained", text_negatives=2)
+    per_example_loss(cm, *batch, text="trained", text_negatives=7)
+    # trained text only: the positive and dp-text-negatives (default 4) of the 7 per example
+    assert shapes == [(4, 5), (4, 3), (4, 8)]
     with pytest.raises(ValueError, match="text="):
         per_example_loss(cm, *batch, text="cached")
 
@@ -160,32 +178,45 @@ def test_each_item_tower_module_runs_once_per_dp_forward(cm, small_split, text):
     assert calls == {"item_head": 1, "item_embedding": 1}
 
 
-def test_updates_are_the_sum_of_clipped_per_sample_gradients_over_the_batch_size(cm, small_split):
-    trainer = _trainer(
-        cm,
-        small_split,
-        {"batch-size": 6, "noise-multiplier": 1.0, "max-grad-norm": 0.01, "privacy-unit": "user"},
-    )
+@pytest.mark.parametrize(("text", "share"), [("frozen", 0.5), ("trained", 0.0), ("trained", 0.3)])
+def test_updates_are_the_sum_of_clipped_per_sample_gradients_over_the_batch_size(
+    cm, small_split, text, share, monkeypatch
+):
+    """Flat clipping to C; with LoRA trained and dp-text-clip-share s > 0, LoRA's part of
+    each example's gradient clipped to s·C and the rest to sqrt(1 - s²)·C."""
+    _fixed_draws(monkeypatch)
+    values = {
+        "batch-size": 6,
+        "noise-multiplier": 1.0,
+        "max-grad-norm": 0.01,
+        "privacy-unit": "user",
+        "dp-text": text,
+        "dp-text-clip-share": share,
+    }
+    trainer = _trainer(cm, small_split, values)
     rows = trainer.rows
     batch = _batch(rows, rows.owner_start[:6], cm)
     cm.model.train()
     params = trainer.optimizer.params
+    assert len(params) == len(_trained(cm, text))
     trainer.close()  # reference gradients without hooks
-    _, reference = _reference_grads(cm, batch)
+    _, reference = _reference_grads(cm, batch, text)
     expected = [torch.zeros_like(p) for p in params]
+    split = text == "trained" and share > 0  # frozen: LoRA is not trained, one clipping
+    text_part = [split and n.startswith("encoder.") for n, _ in _trained(cm, text)]
+    bounds = {True: share * 0.01, False: (1 - share**2) ** 0.5 * 0.01 if split else 0.01}
     for grads in reference:
-        norm = torch.sqrt(sum((g**2).sum() for g in grads))
-        factor = min(1.0, 0.01 / (float(norm) + 1e-6))
-        for e, g in zip(expected, grads, strict=True):
-            e += g * factor
-    trainer = _trainer(
-        cm,
-        small_split,
-        {"batch-size": 6, "noise-multiplier": 1.0, "max-grad-norm": 0.01, "privacy-unit": "user"},
-    )
+        for part in (True, False):
+            mine = [g for g, t in zip(grads, text_part, strict=True) if t == part]
+            norm = torch.sqrt(sum((g**2).sum() for g in mine)) if mine else 0.0
+            factor = min(1.0, bounds[part] / (float(norm) + 1e-6))
+            for e, g, t in zip(expected, grads, text_part, strict=True):
+                if t == part:
+                    e += g * factor
+    trainer = _trainer(cm, small_split, values)
     trainer.optimizer.noise_multiplier = 0.0  # the clipped sum alone
     trainer.optimizer.zero_grad()
-    per_example_loss(cm, *batch, reduction="sum").backward()
+    per_example_loss(cm, *batch, reduction="sum", text=text).backward()
     trainer.optimizer.pre_step()  # clip, sum, (no) noise, divide by the public batch size
     assert trainer.optimizer.expected_batch_size == 6
     for p, e in zip(trainer.optimizer.params, expected, strict=True):

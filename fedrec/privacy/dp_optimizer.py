@@ -1,0 +1,74 @@
+"""Opacus's DPOptimizer with private noise and, optionally, clipping by group.
+
+- The Gaussian noise comes from :class:`~fedrec.privacy.randomness.PrivateRandomness`
+  (OS randomness), never from a public seed.
+- ``clip_groups``: each parameter belongs to a group with its own clipping norm
+  ``C_g``; an example's gradient is clipped group by group. An example moves the
+  clipped sum by at most ``sqrt(sum_g C_g^2)`` over the groups it can reach, so
+  with ``sum_g C_g^2 = C^2`` the sensitivity stays ``C`` and the noise
+  (σ·C on every coordinate) gives the same guarantee as flat clipping. Used to
+  give the LoRA text tower a share of ``C`` of its own: its per-example gradient
+  is one or two orders of magnitude smaller than the heads', so under flat
+  clipping the heads take nearly all of the norm and LoRA gets noise alone.
+"""
+
+from __future__ import annotations
+
+import torch
+from opacus.optimizers import DPOptimizer
+from opacus.optimizers.optimizer import _check_processed_flag, _mark_as_processed
+
+from fedrec.privacy.randomness import PrivateRandomness
+
+
+class PrivateDPOptimizer(DPOptimizer):
+    """DPOptimizer whose noise is private, with optional clipping by parameter group."""
+
+    random: PrivateRandomness
+    #: Group of each parameter (in ``self.params`` order) and each group's clipping
+    #: norm; None: one flat clipping to ``max_grad_norm``.
+    clip_groups: tuple[list[int], list[float]] | None = None
+
+    def add_noise(self) -> None:
+        std = self.noise_multiplier * self.max_grad_norm
+        for p in self.params:
+            p.grad = (p.summed_grad + self.random.normal(std, p.summed_grad)).view_as(p)
+
+    def clip_and_accumulate(self) -> None:
+        if self.clip_groups is None:
+            super().clip_and_accumulate()
+            return
+        groups, norms = self.clip_groups
+        samples = self.grad_samples
+        n = len(samples[0])
+        factors = []
+        for g, bound in enumerate(norms):
+            members = [s.reshape(n, -1) for s, grp in zip(samples, groups, strict=True) if grp == g]
+            if n == 0 or not members:
+                factors.append(torch.zeros(n, device=samples[0].device))
+                continue
+            device = members[0].device
+            size = torch.stack([m.norm(2, dim=-1).to(device) for m in members], 1).norm(2, dim=1)
+            factors.append((bound / (size + 1e-6)).clamp(max=1.0))
+        for p, grp in zip(self.params, groups, strict=True):
+            _check_processed_flag(p.grad_sample)
+            sample = self._get_flat_grad_sample(p).to(p.dtype)
+            grad = torch.einsum("i,i...", factors[grp].to(sample.device, p.dtype), sample)
+            p.summed_grad = grad if p.summed_grad is None else p.summed_grad + grad
+            _mark_as_processed(p.grad_sample)
+
+
+def split_clipping(
+    params: list[torch.nn.Parameter],
+    text: set[int],
+    own: set[int],
+    clip: float,
+    share: float,
+) -> tuple[list[int], list[float]]:
+    """Groups for :attr:`PrivateDPOptimizer.clip_groups`: parameters whose id is in ``text``
+    clipped to ``share * clip``, those in ``own`` (the audit's canaries, which no real
+    example reaches) to ``clip``, the rest to ``sqrt(1 - share^2) * clip``."""
+    if not 0 < share < 1:
+        raise ValueError(f"share={share} must be in (0, 1)")
+    groups = [0 if id(p) in text else 2 if id(p) in own else 1 for p in params]
+    return groups, [share * clip, (1 - share**2) ** 0.5 * clip, clip]

@@ -1,0 +1,148 @@
+"""The per-example loss under DP: LoRA's gradient through drawn negatives is the exact
+gradient in expectation, and every draw a DP step makes is private."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from fedrec.config import build_config
+from fedrec.models.catalog_model import build_catalog_model
+from fedrec.privacy.dp_sgd import trainer_for
+from fedrec.training.per_example import per_example_loss, text_gradient_weights
+from fedrec.training.rows import build_rows
+
+
+@pytest.fixture()
+def cm(tiny_bert_path, small_split):
+    cfg = build_config(
+        {"backbone": str(tiny_bert_path), "embed-dim": 8, "max-tokens": 16, "lora-layers": "top-1"}
+    )
+    torch.manual_seed(0)
+    model = build_catalog_model(small_split, cfg.model, cfg.data, torch.device("cpu"))
+    with torch.no_grad():
+        for p in model.model.parameters():
+            if p.requires_grad:
+                p.add_(0.05 * torch.randn_like(p))
+    model.refresh()  # the cached text vectors are those of these weights
+    return model
+
+
+def _batch(cm, small_split, n=5, k=6):
+    rows = build_rows(small_split.train, 20)
+    idx = np.arange(n)
+    neg = np.random.default_rng(3).integers(0, cm.n_items, size=(n, k))
+    neg[0, 2] = rows.targets[0]  # a negative equal to its positive is masked out
+    return (
+        torch.as_tensor(rows.users[idx]),
+        torch.as_tensor(rows.targets[idx]),
+        torch.as_tensor(rows.history[idx]),
+        torch.as_tensor(neg),
+    )
+
+
+def _lora(cm):
+    return [p for n, p in cm.model.named_parameters() if "lora_" in n]
+
+
+def _full_encoding_loss(cm, users, targets, history, negatives):
+    """The loss with every candidate encoded through LoRA (the reference computation)."""
+    model = cm.model
+    candidates = torch.cat([targets.unsqueeze(1), negatives], dim=1)
+    vecs = model.item_vectors(cm.items.encode_grouped(model.encoder, candidates), candidates)
+    u = cm.user_vectors(users, history)
+    logits = (vecs @ u.unsqueeze(-1)).squeeze(-1) / model.cfg.temperature
+    logits = logits + model.item_offsets(candidates)
+    clash = torch.zeros_like(candidates, dtype=torch.bool)
+    clash[:, 1:] = negatives == targets.unsqueeze(1)
+    logits = logits.masked_fill(clash, float("-inf"))
+    return F.cross_entropy(logits, torch.zeros_like(targets), reduction="sum")
+
+
+def test_lora_gradient_through_every_negative_is_the_exact_gradient(cm, small_split):
+    batch = _batch(cm, small_split)
+    cm.model.train()
+    params = _lora(cm)
+    reference = torch.autograd.grad(_full_encoding_loss(cm, *batch), params)
+    loss = per_example_loss(cm, *batch, reduction="sum", text="trained", text_negatives=6)
+    assert float(loss) == pytest.approx(float(_full_encoding_loss(cm, *batch)), rel=1e-5)
+    got = torch.autograd.grad(loss, params)
+    for g, r in zip(got, reference, strict=True):
+        assert float(r.abs().max()) > 0
+        assert torch.allclose(g, r, atol=1e-6, rtol=1e-4)
+
+
+def test_lora_gradient_through_drawn_negatives_is_unbiased(cm, small_split):
+    """The mean over draws of the 2-negative estimate converges to the exact gradient."""
+    batch = _batch(cm, small_split, n=3)
+    cm.model.train()
+    params = _lora(cm)
+    exact = torch.autograd.grad(
+        per_example_loss(cm, *batch, reduction="sum", text="trained", text_negatives=6), params
+    )
+    generator = torch.Generator().manual_seed(0)
+    draws = 300
+    mean = [torch.zeros_like(p) for p in params]
+    one = None
+    for _ in range(draws):
+        loss = per_example_loss(
+            cm, *batch, reduction="sum", text="trained", text_negatives=2, generator=generator
+        )
+        grads = torch.autograd.grad(loss, params)
+        for m, g in zip(mean, grads, strict=True):
+            m += g / draws
+        one = one or grads
+    flat = lambda ts: torch.cat([t.flatten() for t in ts])  # noqa: E731
+    error = float((flat(mean) - flat(exact)).norm() / flat(exact).norm())
+    single = float((flat(one) - flat(exact)).norm() / flat(exact).norm())
+    assert error < 0.1 < single  # one draw is noisy; their mean is the exact gradient
+
+
+def test_drawn_weights_average_to_the_softmax_gradient():
+    torch.manual_seed(0)
+    logits = torch.randn(4, 9) * 2
+    logits[1, 3] = float("-inf")  # a clash is never drawn
+    logits[2, 0] = 50.0  # nearly all mass on the positive: weights near 0
+    probs = torch.softmax(logits, -1)
+    columns, weights = text_gradient_weights(probs, 20)  # k >= K: exact
+    expected = torch.zeros_like(probs).scatter_add_(1, columns, weights)
+    assert torch.allclose(expected[:, 1:], probs[:, 1:])
+    assert torch.allclose(expected[:, 0], probs[:, 0] - 1)
+    generator = torch.Generator().manual_seed(1)
+    total = torch.zeros_like(probs)
+    for _ in range(4000):
+        columns, weights = text_gradient_weights(probs, 3, generator)
+        assert columns.shape == (4, 4) and bool((columns[:, 0] == 0).all())
+        assert not bool((columns[1] == 3).any())
+        total.scatter_add_(1, columns, weights)
+    assert torch.allclose(total / 4000, expected, atol=0.01)
+
+
+def test_every_draw_of_a_dp_step_is_private(cm, small_split, monkeypatch):
+    """The rows, negatives and LoRA's draws of a DP step come from the OS-seeded generator:
+    the public generator is never advanced, and two runs with one seed differ."""
+    seen = []
+
+    def spy(cm_, users, targets, history, negatives, **kw):
+        seen.append((targets.clone(), negatives.clone()))
+        assert kw["generator"] is not None
+        return per_example_loss(cm_, users, targets, history, negatives, **kw)
+
+    monkeypatch.setattr("fedrec.privacy.dp_sgd.per_example_loss", spy)
+    cfg = build_config(
+        {"privacy-mode": "local", "batch-size": 12, "noise-multiplier": 1.0, "dp-text": "trained"}
+    )
+    runs = []
+    for _ in range(2):
+        rng = np.random.default_rng(7)
+        state = rng.bit_generator.state
+        trainer = trainer_for(cm, small_split.train, cfg, epochs=1, rng=rng)
+        try:
+            trainer._step(torch.arange(0, trainer.records, 3))
+        finally:
+            trainer.close()
+        assert rng.bit_generator.state == state
+        runs.append(seen.pop())
+    (t1, n1), (t2, n2) = runs
+    assert not torch.equal(n1, n2)
+    assert not torch.equal(t1, t2)  # which interaction of each record: drawn privately too
