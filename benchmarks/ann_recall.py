@@ -35,7 +35,7 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=10)
     args = parser.parse_args()
     from fedrec.serving import Recommender
-    from fedrec.serving.recommender import bundle_path
+    from fedrec.serving.bundle import bundle_path
 
     source = bundle_path(args.path)  # a run is exported on first use
     work = Path(tempfile.mkdtemp(prefix="fedrec-ann-"))

@@ -140,7 +140,7 @@ def main() -> None:
     rng = random.Random(0)
     work = Path(tempfile.mkdtemp(prefix="fedrec-serving-bench-"))
     try:
-        from fedrec.serving.recommender import bundle_path
+        from fedrec.serving.bundle import bundle_path
 
         source = bundle_path(args.path)  # a run is exported on first use
         bundle = Path(shutil.copytree(source, work / "bundle"))

@@ -48,6 +48,9 @@ def recommend(
     scenario: Annotated[str | None, typer.Option(help="Rank only this scenario's items.")] = None,
     k: Annotated[int, typer.Option(help="How many items.")] = 10,
     exclude: Annotated[str, typer.Option(help="Item ids never to recommend: ID,ID,...")] = "",
+    diversity: Annotated[
+        float, typer.Option(help="0 = by score; up to 1 = re-rank the best for variety (MMR).")
+    ] = 0.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Recommend on this machine: the history and profile never leave it."""
@@ -61,6 +64,7 @@ def recommend(
             scenario=scenario,
             k=k,
             exclude=_split_ids(exclude),
+            diversity=diversity,
         )
     except FedrecError as err:
         fail(err)

@@ -121,3 +121,27 @@ def train_matrix(split: Split) -> sp.csr_matrix:
     )
     m.data[:] = 1.0
     return m
+
+
+def reranked_scorer(scorer: Scorer, vectors: np.ndarray, k: int, diversity: float) -> Scorer:
+    """``scorer`` with its top ``k`` re-ranked by MMR (:mod:`fedrec.serving.rerank`), as
+    serving does with ``diversity``: the re-ranked list gets the highest scores, in its
+    order, and the rest keep theirs below it. History items are never re-ranked in."""
+    from fedrec.serving.rerank import reranked_top
+
+    def score(users: np.ndarray, histories: Sequence[np.ndarray]) -> np.ndarray:
+        scores = np.asarray(scorer(users, histories), dtype=np.float64)
+        masked = scores.copy()
+        for row, seen in enumerate(histories):
+            masked[row, np.asarray(seen, dtype=np.int64)] = -np.inf
+        top = reranked_top(masked, vectors, k, diversity)
+        scores = scores.copy()
+        finite = np.abs(scores[np.isfinite(scores)])
+        base = float(finite.max()) if finite.size else 0.0
+        rows = np.repeat(np.arange(len(top)), top.shape[1])
+        ranks = np.tile(np.arange(top.shape[1], 0, -1), len(top)).astype(np.float64)
+        keep = top.reshape(-1) >= 0
+        scores[rows[keep], top.reshape(-1)[keep]] = 2 * base + 1 + ranks[keep]
+        return scores
+
+    return score

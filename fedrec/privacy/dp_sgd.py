@@ -22,15 +22,17 @@ population the guarantee covers (:mod:`fedrec.privacy.mechanism`).
 Mechanism (:class:`~fedrec.privacy.mechanism.LocalMechanism`, all public):
 Poisson sampling of records at rate q, per-sample gradients (Opacus hooks on
 the head and ID layers, and on LoRA with ``dp-text = trained``; see
-:func:`~fedrec.training.per_example.per_example_loss`), flat clipping to
-``max-grad-norm``, Gaussian noise of σ times the clipping norm on the sum,
-divided by the public ``batch-size``; RDP accounting. The Poisson masks and
-the noise come from OS randomness (:mod:`fedrec.privacy.randomness`), never
-from the run's seed. Steps with an empty batch still add noise and are still
-accounted. A Poisson batch larger than ``dp-physical-batch`` is run in pieces
-whose clipped gradients are summed before the one noisy step (what Opacus's
-``BatchMemoryManager`` does), so memory is bounded and the mechanism is
-unchanged.
+:func:`~fedrec.training.per_example.per_example_loss`), clipping to
+``max-grad-norm`` (with LoRA trained, LoRA's part and the rest each to a share
+of it whose squares sum to its square: :mod:`fedrec.privacy.dp_optimizer`),
+Gaussian noise of σ times the clipping norm on the sum, divided by the public
+``batch-size``; PLD accounting. The Poisson masks, the noise and every other
+draw of a step (a record's row, its negatives) come from OS randomness
+(:mod:`fedrec.privacy.randomness`), never from the run's seed. Steps with an
+empty batch still add noise and are still accounted. A Poisson batch larger
+than ``dp-physical-batch`` is run in pieces whose clipped gradients are summed
+before the one noisy step (what Opacus's ``BatchMemoryManager`` does), so
+memory is bounded and the mechanism is unchanged.
 """
 
 from __future__ import annotations

@@ -151,3 +151,34 @@ def _parquet(frame: pd.DataFrame) -> bytes:
     buffer = io.BytesIO()
     frame.to_parquet(buffer, index=False)
     return buffer.getvalue()
+
+
+def bundle_path(path: str | Path) -> Path:
+    """The serving bundle at ``path``: the path itself, or a run directory's export
+    (``RUN_DIR/serving``, written on first use)."""
+    path = Path(path)
+    if is_bundle(path):
+        return path
+    run = RunDir(path)
+    if not (run.path / CONFIG).is_file():
+        raise FedrecError(
+            f"{path} is neither a serving bundle nor a run directory: pass the --out of "
+            "'fedrec export', 'fedrec train' or 'fedrec simulate'."
+        )
+    return _exported(run)
+
+
+def _exported(run: RunDir) -> Path:
+    """A run's serving bundle, exported again when the run's state is newer."""
+    target = run.path / "serving"
+    state = run.path / STATE
+    if not state.is_file():
+        raise FedrecError(f"{run.path} has no {STATE}: the run has not saved a model yet.")
+    manifest = target / MANIFEST
+    if not manifest.is_file() or manifest.stat().st_mtime < state.stat().st_mtime:
+        added = target / ADDED
+        keep = added.read_bytes() if added.is_file() else None
+        export_bundle(run.path, target, overwrite=True)
+        if keep is not None:  # items added while serving survive a re-export
+            (target / ADDED).write_bytes(keep)
+    return target

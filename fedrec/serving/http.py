@@ -54,6 +54,13 @@ def _request_model(limits: Limits) -> type[BaseModel]:
         k: int = Field(default=10, ge=1, le=limits.max_k)
         exclude: list[str] = Field(default_factory=list, max_length=limits.max_history)
         explain: bool = True
+        diversity: float = Field(
+            default=0.0,
+            ge=0.0,
+            le=1.0,
+            allow_inf_nan=False,
+            description="0 = rank by score; up to 1 = re-rank the best for variety (MMR)",
+        )
 
     return RecommendRequest
 
@@ -132,6 +139,7 @@ def _recommend_routes(app: FastAPI, recommender: Recommender, limits: Limits) ->
             k=req.k,
             exclude=req.exclude,
             explain_items=req.explain,
+            diversity=req.diversity,
         )
         return RecommendResponse(
             items=[RecommendedItem(**asdict(i)) for i in result.items],

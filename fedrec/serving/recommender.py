@@ -34,10 +34,11 @@ from fedrec.models.backbone import load_backbone
 from fedrec.models.encoder import TextEncoder, TokenizedTexts
 from fedrec.models.recommender import TwoTowerRecommender
 from fedrec.models.state import load_trainable_state
-from fedrec.runs.rundir import CONFIG, STATE, RunDir
+from fedrec.runs.rundir import CONFIG, STATE
 from fedrec.serving import bundle
 from fedrec.serving.explain import PROFILE, Member, explain
 from fedrec.serving.index import ExactIndex, make_index, top_indices
+from fedrec.serving.rerank import mmr, pool_size
 
 
 class ServingError(FedrecError, ValueError):
@@ -112,7 +113,7 @@ class Recommender:
 
         ``threads`` caps torch's CPU threads for requests (None: the run's ``threads``,
         0: all cores); :meth:`add_items` encodes on every core whatever it is."""
-        path = bundle_path(path)
+        path = bundle.bundle_path(path)
         manifest = bundle.read_manifest(path)
         cfg = build_config(load_toml(path / CONFIG), ignore=_unknown(path))
         return cls(path, cfg, manifest, index, threads)
@@ -189,6 +190,7 @@ class Recommender:
         k: int = 10,
         exclude: Iterable[str] = (),
         explain_items: bool = True,
+        diversity: float = 0.0,
     ) -> Recommendation:
         """The ``k`` best items for a user known by ``history`` and/or ``profile``.
 
@@ -196,10 +198,13 @@ class Recommender:
         restricts the ranking to that scenario's items. Unknown item ids are ignored,
         each with a warning; a request whose history is all unknown and that has no
         profile is refused (there would be nothing to go on but popularity, which is
-        what an empty history asks for explicitly)."""
+        what an empty history asks for explicitly). ``diversity`` > 0 re-ranks the best
+        candidates by maximal marginal relevance (:mod:`fedrec.serving.rerank`)."""
         history, exclude = list(history), list(exclude)
         if k < 1:
             raise ServingError(f"k={k}: ask for at least one item (k >= 1).")
+        if not 0.0 <= diversity <= 1.0:
+            raise ServingError(f"diversity={diversity}: use a weight in [0, 1] (0 = by score).")
         if scenario is not None and scenario not in self.scenarios:
             raise ServingError(
                 f"scenario {scenario!r} is unknown: use one of {self.scenarios}, or leave it out."
@@ -217,11 +222,20 @@ class Recommender:
                 torch.set_num_threads(self._threads)
             user, members = self._user(rows, profile)
             allowed = self._allowed(rows, exclude, scenario, warnings)
-            top = self.index.top(user, k, allowed)
+            top = self._top(user, k, allowed, diversity)
             items = [
                 self._item(int(r), user, members, scenario, explain_items) for r in top.tolist()
             ]
         return Recommendation(items, cold_start=not rows and not profile, warnings=warnings)
+
+    def _top(self, user: np.ndarray, k: int, allowed: np.ndarray, diversity: float) -> np.ndarray:
+        """The ``k`` best rows, or with ``diversity`` the MMR order of the best pool."""
+        if diversity <= 0:
+            return self.index.top(user, k, allowed)
+        pool = self.index.top(user, pool_size(k, len(self.index)), allowed)
+        scores = self.index.vectors[pool] @ user / self.index.temperature
+        picked = mmr(scores + self.index.offsets[pool], self.index.vectors[pool], k, diversity)
+        return pool[picked[0][picked[0] >= 0]]
 
     def _allowed(
         self, rows: list[int], exclude: list[str], scenario: str | None, warnings: list[str]
@@ -355,37 +369,6 @@ def _new_items(rows: Sequence[Mapping[str, Any]], known: Mapping[str, int]) -> p
     return pd.DataFrame(
         out, columns=["item_id", "title", "attributes", "scenario", "warm", "added"]
     )
-
-
-def bundle_path(path: str | Path) -> Path:
-    """The serving bundle at ``path``: the path itself, or a run directory's export
-    (``RUN_DIR/serving``, written on first use)."""
-    path = Path(path)
-    if bundle.is_bundle(path):
-        return path
-    run = RunDir(path)
-    if not (run.path / CONFIG).is_file():
-        raise FedrecError(
-            f"{path} is neither a serving bundle nor a run directory: pass the --out of "
-            "'fedrec export', 'fedrec train' or 'fedrec simulate'."
-        )
-    return _exported(run)
-
-
-def _exported(run: RunDir) -> Path:
-    """A run's serving bundle, exported again when the run's state is newer."""
-    target = run.path / "serving"
-    state = run.path / STATE
-    if not state.is_file():
-        raise FedrecError(f"{run.path} has no {STATE}: the run has not saved a model yet.")
-    manifest = target / bundle.MANIFEST
-    if not manifest.is_file() or manifest.stat().st_mtime < state.stat().st_mtime:
-        added = target / bundle.ADDED
-        keep = added.read_bytes() if added.is_file() else None
-        bundle.export_bundle(run.path, target, overwrite=True)
-        if keep is not None:  # items added while serving survive a re-export
-            (target / bundle.ADDED).write_bytes(keep)
-    return target
 
 
 def _unknown(path: Path) -> list[str]:

@@ -78,6 +78,8 @@ def test_items_search_similar(client):
         ("post", "/recommend", {"profile": "x" * 2001}, 422, "at most 2000"),
         ("post", "/recommend", {"history": "abc"}, 422, "history"),
         ("post", "/recommend", {"colour": "red"}, 422, "colour"),
+        ("post", "/recommend", {"diversity": 1.5}, 422, "less than or equal to 1"),
+        ("post", "/recommend", {"diversity": -0.1}, 422, "greater than or equal to 0"),
         ("post", "/recommend/batch", [{}] * 65, 422, "at most 64"),
         ("post", "/items", {"items": []}, 422, "items"),
         ("get", "/items/no-such-item", None, 404, "not in the catalog"),

@@ -71,6 +71,27 @@ def test_requests_that_cannot_be_served_say_why(recommender, kwargs, message):
         recommender.recommend(**kwargs)
 
 
+def test_diversity_re_ranks_the_best_for_variety(recommender):
+    """diversity=0 is the plain ranking; a high weight makes the list's items less alike
+    (mean pairwise cosine of their vectors), drawn from the best candidates."""
+    history = list(recommender.items.item_id[:3])
+    plain = recommender.recommend(history=history, k=10)
+    assert _ids(recommender.recommend(history=history, k=10, diversity=0.0)) == _ids(plain)
+    varied = recommender.recommend(history=history, k=10, diversity=0.8)
+    assert len(varied.items) == 10 and not set(_ids(varied)) & set(history)
+    assert _ids(varied)[0] == _ids(plain)[0]  # the first pick is the best item
+
+    def alike(result):
+        v = recommender.index.vectors[[recommender.row[i] for i in _ids(result)]]
+        v = v / np.linalg.norm(v, axis=1, keepdims=True)
+        sims = v @ v.T
+        return (sims.sum() - np.trace(sims)) / (len(v) * (len(v) - 1))
+
+    assert alike(varied) < alike(plain)
+    with pytest.raises(ServingError, match="diversity=2"):
+        recommender.recommend(history=history, diversity=2.0)
+
+
 def test_explanations_add_up_to_the_score(recommender):
     """Members' terms + the head's constant + the item's offset = the score, exactly."""
     rows = [recommender.row[str(i)] for i in recommender.items.item_id[10:13]]
