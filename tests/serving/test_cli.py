@@ -24,6 +24,15 @@ def test_export_then_recommend_as_json(dp_run, tmp_path, recommender):
     assert not {i["item_id"] for i in result["items"]} & set(history.split(","))
     expected = recommender.recommend(history=history.split(","), k=4)
     assert [i["item_id"] for i in result["items"]] == [i.item_id for i in expected.items]
+    varied = runner.invoke(
+        app,
+        ["recommend", str(out), "--history", history, "--k", "4", "--diversity", "0.8", "--json"],
+    )
+    assert varied.exit_code == 0, varied.output
+    want = recommender.recommend(history=history.split(","), k=4, diversity=0.8)
+    assert [i["item_id"] for i in json.loads(varied.stdout)["items"]] == [
+        i.item_id for i in want.items
+    ]
 
 
 def test_recommend_prints_a_table_and_names_bad_input(bundle_dir):
@@ -32,5 +41,7 @@ def test_recommend_prints_a_table_and_names_bad_input(bundle_dir):
     assert "recommendations" in table.output and "profile" in table.output
     bad = runner.invoke(app, ["recommend", str(bundle_dir), "--scenario", "cooking"])
     assert bad.exit_code != 0 and "use one of" in bad.output
+    bad = runner.invoke(app, ["recommend", str(bundle_dir), "--diversity", "3"])
+    assert bad.exit_code != 0 and "diversity=3.0: use a weight in [0, 1]" in bad.output
     nowhere = runner.invoke(app, ["recommend", str(bundle_dir.parent / "missing")])
     assert nowhere.exit_code != 0 and "neither a serving bundle nor a run" in nowhere.output
