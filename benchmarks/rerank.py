@@ -68,7 +68,7 @@ def _plot(rows: np.ndarray, k: int, path: Path) -> None:
         ax.annotate(f"{weight:g}", (div, ndcg), textcoords="offset points", xytext=(4, 4))
     ax.set_xlabel(f"diversity@{k} (intra-list, zero-shot text vectors)")
     ax.set_ylabel(f"test NDCG@{k}")
-    ax.set_title("MMR re-ranking: accuracy against diversity (labels: weight)")
+    ax.set_title("MMR re-ranking (point labels: diversity weight)", fontsize=10)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
