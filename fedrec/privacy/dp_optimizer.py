@@ -43,8 +43,11 @@ class PrivateDPOptimizer(DPOptimizer):
         n = len(samples[0])
         factors = []
         for g, bound in enumerate(norms):
+            if n == 0:
+                factors.append(torch.zeros(0, device=samples[0].device))
+                continue
             members = [s.reshape(n, -1) for s, grp in zip(samples, groups, strict=True) if grp == g]
-            if n == 0 or not members:
+            if not members:
                 factors.append(torch.zeros(n, device=samples[0].device))
                 continue
             device = members[0].device

@@ -201,7 +201,8 @@ class DPSGDTrainer:
         for _ in tqdm(steps, desc=desc, disable=not progress, leave=False):
             self.random.reseed()
             records = self.random.poisson(self.records, self.sample_rate)
-            loss, count = self._step(records)
+            with self.random.global_torch():  # dropout, if any, draws privately too
+                loss, count = self._step(records)
             total, seen = total + loss, seen + count
         cm.model.eval()
         return EpochStats(total / max(seen, 1), seen, time.perf_counter() - start)

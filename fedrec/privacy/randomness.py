@@ -24,6 +24,12 @@ private batch size) would steer the next step's choices. Drawn privately and
 independently for each record, the other records' contributions have the same
 distribution with or without any one record.
 
+Dropout inside a step (LoRA's, when ``lora-dropout`` > 0) draws from torch's
+global generators, which the step seeds from the OS and restores afterwards
+(:meth:`PrivateRandomness.global_torch`). ``secure-mode`` changes where the
+noise comes from; the other draws of a step come from the OS-seeded torch
+generators either way.
+
 The public seed drives what happens outside DP-SGD steps (initialisation, row
 order without DP, data splits): runs stay reproducible in everything else.
 """
@@ -33,6 +39,8 @@ from __future__ import annotations
 import math
 import os
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -72,6 +80,18 @@ class PrivateRandomness:
         """Indices of ``n`` records each included independently with probability ``rate``."""
         mask = torch.rand(n, generator=self.cpu) < rate
         return torch.nonzero(mask).flatten()
+
+    @contextmanager
+    def global_torch(self) -> Iterator[None]:
+        """torch's global generators seeded from the OS while the block runs (what
+        dropout inside a DP step draws from), and restored after it."""
+        devices: list[int] = []
+        if self.device.type == "cuda":
+            index = self.device.index
+            devices = [torch.cuda.current_device() if index is None else index]
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(os_seed())
+            yield
 
     def uniform(self, n: int) -> torch.Tensor:
         """``n`` uniforms in [0, 1) (CPU)."""

@@ -233,6 +233,8 @@ class Recommender:
         if diversity <= 0:
             return self.index.top(user, k, allowed)
         pool = self.index.top(user, pool_size(k, len(self.index)), allowed)
+        if len(pool) == 0:
+            return pool
         scores = self.index.vectors[pool] @ user / self.index.temperature
         picked = mmr(scores + self.index.offsets[pool], self.index.vectors[pool], k, diversity)
         return pool[picked[0][picked[0] >= 0]]

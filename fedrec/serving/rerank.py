@@ -44,6 +44,8 @@ def mmr(scores: np.ndarray, vectors: np.ndarray, k: int, diversity: float) -> np
     diversity = check_diversity(diversity)
     scores = np.atleast_2d(np.asarray(scores, dtype=np.float64))
     b, m = scores.shape
+    if m == 0:
+        return np.full((b, k), -1, dtype=np.int64)
     vecs = np.asarray(vectors, dtype=np.float64)
     vecs = np.broadcast_to(vecs, (b, m, vecs.shape[-1]))
     norms = np.linalg.norm(vecs, axis=-1, keepdims=True)
@@ -79,7 +81,12 @@ def reranked_top(scores: np.ndarray, vectors: np.ndarray, k: int, diversity: flo
     re-ranked by MMR among each row's :func:`pool_size` best; ``vectors`` [n_items, d]."""
     scores = np.atleast_2d(np.asarray(scores, dtype=np.float64))
     size = pool_size(k, scores.shape[1])
+    if size == 0:
+        return np.full((len(scores), k), -1, dtype=np.int64)
     pool = np.argpartition(-scores, size - 1, axis=1)[:, :size]
+    # best first, ties by index (as the plain ranking breaks them)
+    order = np.lexsort((pool, -np.take_along_axis(scores, pool, 1)), axis=1)
+    pool = np.take_along_axis(pool, order, 1)
     picked = mmr(np.take_along_axis(scores, pool, 1), np.asarray(vectors)[pool], k, diversity)
     out = np.take_along_axis(pool, np.maximum(picked, 0), 1)
     return np.where(picked >= 0, out, -1)

@@ -26,7 +26,12 @@ What DP-SGD trains (``text``):
     estimate of the same sum (1 + k encodings per example).
 
   Either way an example's gradient depends on its own data only (and on the
-  draw of its negatives), so per-example clipping bounds it as before.
+  draw of its negatives), so per-example clipping bounds it as before. The
+  softmax weights and the heads' gradients use the cached text vectors, which
+  DP-SGD refreshes at the start of each epoch (as the non-private step does
+  for histories); LoRA's gradient is taken at the current weights. "Exact"
+  above is with respect to those cached vectors: it is the true gradient when
+  the cache is fresh, and a first-order one while LoRA moves within an epoch.
 
 Training LoRA through the positive alone (no negative pushed away) is not an
 option: a shared text tower that only ever pulls positives toward their users

@@ -65,13 +65,13 @@ def test_dp_sgd_audit_at_epsilon_one_is_small_and_consistent(tiny):
 
 
 def test_dp_sgd_audit_catches_noise_that_is_never_added(tiny, monkeypatch):
-    from fedrec.privacy import dp_sgd
+    from fedrec.privacy import dp_optimizer
 
     def add_no_noise(self):  # the bug: σ is accounted for, but no noise is drawn
         for p in self.params:
             p.grad = p.summed_grad.view_as(p)
 
-    monkeypatch.setattr(dp_sgd._PrivateNoiseOptimizer, "add_noise", add_no_noise)
+    monkeypatch.setattr(dp_optimizer.PrivateDPOptimizer, "add_noise", add_no_noise)
     result = canary_audit.dp_sgd_canary_audit(
         resolve(None, [*tiny, "privacy-mode=local", "target-epsilon=1"]),
         500,
@@ -85,13 +85,13 @@ def test_dp_sgd_audit_catches_noise_that_is_never_added(tiny, monkeypatch):
 def test_noise_disabled_at_epsilon_eight_is_never_reported_as_passed(tiny, monkeypatch):
     """At ε = 8 a thousand canaries certify at most about 4.6: a run with no noise at all
     must come out broken or inconclusive, never consistent."""
-    from fedrec.privacy import dp_sgd
+    from fedrec.privacy import dp_optimizer
 
     def add_no_noise(self):
         for p in self.params:
             p.grad = p.summed_grad.view_as(p)
 
-    monkeypatch.setattr(dp_sgd._PrivateNoiseOptimizer, "add_noise", add_no_noise)
+    monkeypatch.setattr(dp_optimizer.PrivateDPOptimizer, "add_noise", add_no_noise)
     result = dp_sgd_canary_audit(
         resolve(None, [*tiny, "privacy-mode=local", "target-epsilon=8"]),
         1000,

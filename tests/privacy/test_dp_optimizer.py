@@ -58,3 +58,22 @@ def test_split_clipping_keeps_the_audit_canaries_at_the_full_norm():
     assert sum(n**2 for n in norms[:2]) == pytest.approx(2.0**2)
     with pytest.raises(ValueError, match="share"):
         split_clipping(params, set(), set(), 1.0, 1.0)
+
+
+def test_an_empty_batch_clips_to_nothing():
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Linear(4, 2))
+    total = _clipped_sum(model, torch.zeros(0, 3), 0.5)
+    assert all(float(t.abs().max()) == 0.0 for t in total)
+
+
+def test_dropout_inside_a_step_draws_from_the_os_and_leaves_the_public_stream_alone():
+    random = PrivateRandomness(torch.device("cpu"))
+    torch.manual_seed(0)
+    expected_after = torch.rand(3)
+    draws = []
+    for _ in range(2):
+        torch.manual_seed(0)  # the public seed, known to the server
+        with random.global_torch():
+            draws.append(torch.nn.functional.dropout(torch.ones(64), 0.5))
+        assert torch.equal(torch.rand(3), expected_after)  # restored after the step
+    assert not torch.equal(draws[0], draws[1])

@@ -61,6 +61,19 @@ def test_reranked_scorer_puts_the_list_first_and_skips_history():
 
     rescored = reranked_scorer(scorer, VECTORS, 2, 0.5)(np.array([0, 1]), [[], [0]])
     assert np.argsort(-rescored[0])[:2].tolist() == [0, 3]
-    # user 1 has seen item 0: the list starts from item 1 and avoids item 0's likeness too
-    assert np.argsort(-rescored[1])[:2].tolist()[0] == 1
+    # user 1 has seen item 0: its list is MMR over items 1-3 (rel [1, 0.513, 0]): item 1,
+    # then item 3 (0 - 0.5*cos(v3, v1) = 0.5, cos ≈ -1) over item 2 (0.256 - 0.5*0.01)
+    assert np.argsort(-rescored[1])[:2].tolist() == [1, 3]
     assert rescored[1, 0] == SCORES[0, 0]  # history keeps its score (the evaluator masks it)
+
+
+def test_nothing_to_rank_gives_an_empty_list():
+    assert mmr(np.zeros((2, 0)), np.zeros((0, 2)), 3, 0.5).tolist() == [[-1] * 3] * 2
+    assert reranked_top(np.zeros((1, 0)), np.zeros((0, 2)), 3, 0.5).tolist() == [[-1] * 3]
+    assert mmr(np.full((1, 4), -np.inf), VECTORS, 2, 0.5).tolist() == [[-1, -1]]
+
+
+def test_ties_are_broken_by_index_as_in_the_plain_ranking():
+    scores = np.zeros((1, 80))
+    vectors = np.random.default_rng(0).normal(size=(80, 4))
+    assert reranked_top(scores, vectors, 5, 0.0).tolist() == [[0, 1, 2, 3, 4]]
