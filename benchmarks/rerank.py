@@ -2,7 +2,7 @@
 
 Loads RUN (a run directory of ``fedrec train`` or ``fedrec simulate``), rebuilds
 its split and model, and evaluates the test slice (full ranking) with the top K
-re-ranked by maximal marginal relevance (``fedrec.serving.rerank``, what
+re-ranked by maximal marginal relevance (``fedrec.evaluation.rerank``, what
 ``diversity`` does in ``/recommend``) at each weight of ``--weights``. The
 re-ranker uses the model's item vectors; diversity@K is measured, as in every
 summary, with the backbone's zero-shot text vectors. Prints a table and writes

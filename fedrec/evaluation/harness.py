@@ -124,13 +124,13 @@ def train_matrix(split: Split) -> sp.csr_matrix:
 
 
 def reranked_scorer(scorer: Scorer, vectors: np.ndarray, k: int, diversity: float) -> Scorer:
-    """``scorer`` with its top ``k`` re-ranked by MMR (:mod:`fedrec.serving.rerank`), as
+    """``scorer`` with its top ``k`` re-ranked by MMR (:mod:`fedrec.evaluation.rerank`), as
     serving does with ``diversity``: the re-ranked list gets the highest scores, in its
     order, and the rest keep theirs below it. History items are never re-ranked in.
     Re-ranks among every item: for slices restricted to ``candidates`` (cold items,
     scenarios) the lists would mix in items outside them, so use it on full-ranking
     slices (``test``, ``cold_users``)."""
-    from fedrec.serving.rerank import reranked_top
+    from fedrec.evaluation.rerank import reranked_top
 
     def score(users: np.ndarray, histories: Sequence[np.ndarray]) -> np.ndarray:
         scores = np.asarray(scorer(users, histories), dtype=np.float64)

@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from fedrec.config import Config, build_config, load_toml
 from fedrec.device import cores, pick_device, torch_threads
 from fedrec.errors import FedrecError
+from fedrec.evaluation.rerank import mmr, pool_size
 from fedrec.models.backbone import load_backbone
 from fedrec.models.encoder import TextEncoder, TokenizedTexts
 from fedrec.models.recommender import TwoTowerRecommender
@@ -38,7 +39,6 @@ from fedrec.runs.rundir import CONFIG, STATE
 from fedrec.serving import bundle
 from fedrec.serving.explain import PROFILE, Member, explain
 from fedrec.serving.index import ExactIndex, make_index, top_indices
-from fedrec.serving.rerank import mmr, pool_size
 
 
 class ServingError(FedrecError, ValueError):
@@ -199,7 +199,7 @@ class Recommender:
         each with a warning; a request whose history is all unknown and that has no
         profile is refused (there would be nothing to go on but popularity, which is
         what an empty history asks for explicitly). ``diversity`` > 0 re-ranks the best
-        candidates by maximal marginal relevance (:mod:`fedrec.serving.rerank`)."""
+        candidates by maximal marginal relevance (:mod:`fedrec.evaluation.rerank`)."""
         history, exclude = list(history), list(exclude)
         if k < 1:
             raise ServingError(f"k={k}: ask for at least one item (k >= 1).")

@@ -5,7 +5,7 @@ import pytest
 
 from fedrec.errors import ConfigError
 from fedrec.evaluation.harness import reranked_scorer
-from fedrec.serving.rerank import mmr, pool_size, reranked_top
+from fedrec.evaluation.rerank import mmr, pool_size, reranked_top
 
 # Items 0 and 1 point the same way; 2 is orthogonal to them; 3 is opposite to 0.
 VECTORS = np.array([[1.0, 0.0], [1.0, 0.01], [0.0, 1.0], [-1.0, 0.0]])
