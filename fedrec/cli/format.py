@@ -110,4 +110,25 @@ def print_summary(summary: dict[str, Any], k: int) -> None:
             _fmt(metrics.get("users")),
         )
     console.print(table)
+    print_cold_users_curve(summary, k)
     print_privacy(summary)
+
+
+def print_cold_users_curve(summary: dict[str, Any], k: int) -> None:
+    """Cold users' NDCG@K by how many first clicks are known (one row per method)."""
+    curve = summary.get("cold_users_curve") or {}
+    if not curve:
+        return
+    clicks = sorted(curve, key=int)
+    users = _fmt(curve[clicks[0]].get("users"))
+    table = Table(
+        "method",
+        *[f"{c} clicks" for c in clicks],
+        title=f"cold users by first clicks known: NDCG@{k}, {users} users",
+    )
+    rows = [("model", curve), ("model, no profile", summary.get("cold_users_curve_no_profile"))]
+    rows += [(n, r.get("cold_users_curve")) for n, r in summary.get("baselines", {}).items()]
+    for method, points in rows:
+        if points:
+            table.add_row(method, *[_fmt(points[c].get(f"ndcg@{k}")) for c in clicks])
+    console.print(table)

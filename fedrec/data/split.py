@@ -24,6 +24,7 @@ Policy, in order:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -31,6 +32,9 @@ import pandas as pd
 
 from fedrec.data.schema import RecDataset
 from fedrec.errors import DataError
+
+#: Clicks a cold user is scored from at each point of the cold-users curve.
+CURVE_CLICKS = (0, 1, 3, 5)
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,20 @@ class Split:
     cold_item_cases: Cases
     cold_user_cases: Cases
     stats: dict[str, int] = field(default_factory=dict)
+    #: Each cold user's warm interactions in time order (``cold_user_cases`` order).
+    cold_user_items: list[np.ndarray] = field(default_factory=list)
+
+    def cold_user_curve(self, clicks: Sequence[int] = CURVE_CLICKS) -> dict[int, Cases]:
+        """The cold users with more than ``max(clicks)`` warm interactions, scored from
+        their first ``c`` clicks (and their profile) for each ``c``; the target is their
+        last interaction. The same users at every point, so the points compare."""
+        need = max(clicks) + 1
+        keep = [i for i, seq in enumerate(self.cold_user_items) if len(seq) >= need]
+        users = self.cold_user_cases.users[keep]
+        seqs = [self.cold_user_items[i] for i in keep]
+        return {
+            c: Cases(users, [seq[:c] for seq in seqs], [seq[-1:] for seq in seqs]) for c in clicks
+        }
 
     @property
     def n_items(self) -> int:
@@ -167,7 +185,9 @@ def split_dataset(
     cold_user_mask = np.zeros(len(user_ids), dtype=bool)
     cold_user_mask[cold_users] = True
 
-    train, valid, test, cold_user_cases = _leave_last_out(warm, cold_user_mask, cold_user_history)
+    train, valid, test, cold_user_cases, cold_items_of = _leave_last_out(
+        warm, cold_user_mask, cold_user_history
+    )
     cold_item_cases = _cold_item_cases(train, cold_frame)
     profiles = _profile_texts(ds, user_index)
 
@@ -190,6 +210,7 @@ def split_dataset(
             "cold_users": int(n_cold_users),
             "test_users": len(test.users),
         },
+        cold_user_items=cold_items_of,
     )
 
 
@@ -204,7 +225,7 @@ def _runs(users: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def _leave_last_out(
     warm: pd.DataFrame, cold_user_mask: np.ndarray, cold_user_history: int
-) -> tuple[pd.DataFrame, _CaseBuilder, _CaseBuilder, _CaseBuilder]:
+) -> tuple[pd.DataFrame, _CaseBuilder, _CaseBuilder, _CaseBuilder, list[np.ndarray]]:
     """Train rows, validation, test and cold-user cases from the warm interactions (sorted
     by user, then time): per user at once, not per user group (100,000 users in 1 s)."""
     users = warm["user"].to_numpy()
@@ -220,14 +241,16 @@ def _leave_last_out(
             "or cold-user-fraction, or use a larger dataset."
         )
     valid, test, cold_user_cases = _CaseBuilder(), _CaseBuilder(), _CaseBuilder()
+    cold_items_of: list[np.ndarray] = []
     for user, first, n, is_cold in zip(owners, start, count, cold, strict=True):
         seq = items[first : first + n]
         if is_cold:
             cold_user_cases.add(user, seq[:cold_user_history], seq[-1:])
+            cold_items_of.append(np.asarray(seq, dtype=np.int64))
         elif n >= 3:
             valid.add(user, seq[:-2], seq[-2:-1])
             test.add(user, seq[:-1], seq[-1:])
-    return warm[keep].reset_index(drop=True), valid, test, cold_user_cases
+    return warm[keep].reset_index(drop=True), valid, test, cold_user_cases, cold_items_of
 
 
 def _cold_item_cases(train: pd.DataFrame, cold_frame: pd.DataFrame) -> _CaseBuilder:

@@ -16,6 +16,7 @@ the same harness on the same split. Slices:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -75,6 +76,7 @@ def evaluate_split(
             scorer, split.cold_item_cases, split, candidates=split.cold_items, **common
         ),
         "cold_users": evaluate_cases(scorer, split.cold_user_cases, split, **common),
+        "cold_users_curve": cold_users_curve(scorer, split, **common),
     }
     target_scenario = np.array(
         [split.item_scenario[rel[0]] for rel in split.test.relevant], dtype=np.int64
@@ -91,6 +93,17 @@ def evaluate_split(
         )
     result["scenarios"] = scenarios
     return result
+
+
+def cold_users_curve(scorer: Scorer, split: Split, **common: Any) -> dict[str, dict[str, float]]:
+    """Cold users' metrics by how many first clicks they are scored from (keys "0", "1",
+    ...; :meth:`fedrec.data.split.Split.cold_user_curve`); empty without cold users."""
+    if not split.cold_user_items:
+        return {}
+    return {
+        str(clicks): evaluate_cases(scorer, cases, split, **common)
+        for clicks, cases in split.cold_user_curve().items()
+    }
 
 
 def matrix_scorer(model: object, n_items: int) -> Scorer:

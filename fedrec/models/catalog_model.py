@@ -138,12 +138,18 @@ class CatalogModel:
         return self.item_text[history.clamp(min=0)]
 
     @torch.no_grad()
-    def score_all(self, users: np.ndarray, histories: Sequence[np.ndarray]) -> np.ndarray:
-        """Scores [B, n_items] for users with the given histories (time order, oldest first)."""
+    def score_all(
+        self, users: np.ndarray, histories: Sequence[np.ndarray], *, profiles: bool = True
+    ) -> np.ndarray:
+        """Scores [B, n_items] for users with the given histories (time order, oldest
+        first); ``profiles=False`` scores them as if they had no profile."""
         self.ensure_fresh()
         self.model.eval()
         hist = pad_histories(histories, self.model.max_history, self.device)
-        u = self.user_vectors(torch.as_tensor(users, device=self.device), hist)
+        if profiles:
+            u = self.user_vectors(torch.as_tensor(users, device=self.device), hist)
+        else:
+            u = self.model.user_vectors(self.history_text(hist), hist, None)
         all_items = torch.arange(self.n_items, device=self.device)
         vecs = self.model.item_vectors(self.item_text, all_items)
         return self.model.scores(u, vecs, all_items).float().cpu().numpy()

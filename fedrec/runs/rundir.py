@@ -54,6 +54,7 @@ RUN_FILES = (
     "client-state",
     "validation.png",
     "rounds.png",
+    "cold_users_curve.png",
 )
 
 

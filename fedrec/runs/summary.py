@@ -9,14 +9,17 @@ guarantee and facts about the ``data``.
 
 from __future__ import annotations
 
+from functools import partial
+from pathlib import Path
 from typing import Any
 
 from fedrec.config import Config
 from fedrec.data.split import Split
 from fedrec.evaluation.baselines import ZeroShotVectors, run_baselines
-from fedrec.evaluation.harness import evaluate_split
+from fedrec.evaluation.harness import cold_users_curve, evaluate_split
 from fedrec.models.catalog_model import CatalogModel
 from fedrec.models.state import model_facts
+from fedrec.plots import plot_curves
 
 #: The privacy section of a run trained without differential privacy.
 NO_PRIVACY: dict[str, Any] = {"mode": "off", "epsilon": float("inf")}
@@ -26,9 +29,12 @@ def evaluate_model(
     cm: CatalogModel, split: Split, cfg: Config, zs: ZeroShotVectors, *, progress: bool = False
 ) -> tuple[dict[str, Any], dict[str, float]]:
     """The model's slices with every baseline beside them; and the baselines' tuned settings."""
-    summary: dict[str, Any] = evaluate_split(
-        cm.score_all, split, k=cfg.eval.k, item_vectors=zs.items, seed=cfg.train.seed
-    )
+    common = {"k": cfg.eval.k, "item_vectors": zs.items, "seed": cfg.train.seed}
+    summary: dict[str, Any] = evaluate_split(cm.score_all, split, **common)
+    if cm.model.uses_profiles and cm.profiles is not None:  # the same users, profile hidden
+        summary["cold_users_curve_no_profile"] = cold_users_curve(
+            partial(cm.score_all, profiles=False), split, **common
+        )
     baselines = run_baselines(split, cfg, zs, progress=progress)
     summary["baselines"] = baselines.results
     return summary, baselines.chosen
@@ -64,3 +70,30 @@ def build_summary(
         "scenarios": split.scenarios,
     }
     return summary
+
+
+def plot_cold_users(summary: dict[str, Any], path: Path, k: int) -> Path | None:
+    """``cold_users_curve.png``: cold users' NDCG@K by first clicks, the model (with and
+    without its profile) beside every baseline; None when the split has no cold users."""
+    curve = summary.get("cold_users_curve") or {}
+    if not curve:
+        return None
+    key = f"ndcg@{k}"
+    clicks = sorted(curve, key=int)
+    lines = {"model": [curve[c][key] for c in clicks]}
+    hidden = summary.get("cold_users_curve_no_profile") or {}
+    if hidden:
+        lines["model, no profile"] = [hidden[c][key] for c in clicks]
+    for name, result in (summary.get("baselines") or {}).items():
+        theirs = result.get("cold_users_curve") or {}
+        if theirs:
+            lines[name] = [theirs[c][key] for c in clicks]
+    users = int(curve[clicks[0]].get("users", 0))
+    return plot_curves(
+        path,
+        [int(c) for c in clicks],
+        lines,
+        xlabel="first clicks known (and the profile, where there is one)",
+        ylabel=f"cold users' NDCG@{k}",
+        title=f"Cold-start users by clicks ({users} users, full ranking)",
+    )

@@ -34,9 +34,16 @@ def test_train_writes_the_run_directory(trained):
         "state.safetensors",
         "summary.json",
         "validation.png",
+        "cold_users_curve.png",
     ):
         assert (out / name).is_file(), name
     summary = json.loads((out / "summary.json").read_text())
+    curve = summary["cold_users_curve"]  # the same cold users at 0, 1, 3 and 5 first clicks
+    assert list(curve) == ["0", "1", "3", "5"]
+    assert len({curve[c]["users"] for c in curve}) == 1 and curve["0"]["users"] > 0
+    assert list(summary["cold_users_curve_no_profile"]) == list(curve)
+    assert list(summary["baselines"]["ease"]["cold_users_curve"]) == list(curve)
+    assert "cold users by first clicks known" in output
     for slice_name in ("test", "cold_items", "cold_users"):
         assert set(summary[slice_name]) >= SUMMARY_KEYS
     assert set(summary["scenarios"]) == {"ecommerce", "music", "news"}

@@ -88,3 +88,20 @@ def test_kcore_removes_sparse_users_and_items():
 def test_kcore_that_removes_everything_fails_with_the_fix():
     with pytest.raises(DataError, match="kcore"):
         kcore_filter(_dataset(n_users=3, per_user=2), 50)
+
+
+def test_the_cold_users_curve_scores_the_same_users_from_their_first_clicks():
+    split = _split(_dataset(n_users=40, per_user=8), cold_item_fraction=0.0, cold_user_fraction=0.2)
+    curve = split.cold_user_curve((0, 1, 3, 5))
+    assert list(curve) == [0, 1, 3, 5]
+    users = curve[0].users
+    assert len(users) == 8 and all(np.array_equal(curve[c].users, users) for c in curve)
+    for case, user in enumerate(users):
+        seq = split.cold_user_items[list(split.cold_user_cases.users).index(user)]
+        assert len(seq) == 8  # every interaction, none in training
+        for clicks, cases in curve.items():
+            assert cases.history[case].tolist() == seq[:clicks].tolist()
+            assert cases.relevant[case].tolist() == [seq[-1]]
+    # users with too few interactions for 5 clicks and a target drop out of every point
+    short = split.cold_user_curve((0, 7))
+    assert len(short[0]) == 8 and split.cold_user_curve((0, 8))[0].users.size == 0

@@ -64,7 +64,7 @@ def test_every_slice_is_reported_and_scenarios_rank_their_own_items(small_split)
         return out
 
     result = evaluate_split(scorer, small_split, k=5)
-    assert set(result) == {"test", "cold_items", "cold_users", "scenarios"}
+    assert set(result) == {"test", "cold_items", "cold_users", "cold_users_curve", "scenarios"}
     assert set(result["scenarios"]) == set(small_split.scenarios)
     users = sum(result["scenarios"][s]["users"] for s in small_split.scenarios)
     assert users == len(small_split.test)  # each test case in exactly one scenario

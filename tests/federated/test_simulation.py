@@ -45,6 +45,7 @@ def test_run_directory_and_summary(two_rounds, fed_flat):
     assert [r["round"] for r in records] == [0, 1, 2]
     assert all(r["replies"] == 3 and r["failures"] == [] for r in records[1:])
     assert (run.path / "rounds.png").stat().st_size > 0
+    assert (run.path / "cold_users_curve.png").stat().st_size > 0
 
 
 def test_global_state_changes_across_rounds(tmp_path, fed_flat, two_rounds):
