@@ -134,6 +134,13 @@ class TrainConfig:
     max_rows_per_epoch: int = field(
         default=0, metadata={"help": "cap on training rows per epoch (0 = all)"}
     )
+    short_history_share: float = field(
+        default=0.0,
+        metadata={
+            "help": "without DP: share of training examples whose history is cut to its "
+            "0-5 most recent items, so training sees users like cold-start ones (0 = off)"
+        },
+    )
     patience: int = field(default=3, metadata={"help": "epochs without val NDCG gain (0 = off)"})
     seed: int = field(default=0, metadata={"help": "random seed for everything"})
     device: str = field(default="auto", metadata={"help": "'auto', 'cpu' or 'cuda'"})
@@ -144,6 +151,10 @@ class TrainConfig:
         check_min("batch-size", self.batch_size, 1)
         check_min("negatives", self.negatives, 1)
         check_min("patience", self.patience, 0)
+        if not 0.0 <= self.short_history_share <= 1.0:
+            raise ConfigError(
+                f"short-history-share={self.short_history_share} must be in [0, 1] (0 = off)."
+            )
         if self.lr <= 0:
             raise ConfigError(f"lr={self.lr} must be > 0.")
 

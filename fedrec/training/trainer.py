@@ -62,6 +62,20 @@ def batch_loss(
     return sampled_softmax_loss(pos, neg, targets, negatives, reduction=reduction)
 
 
+#: Most recent items a shortened history keeps (0 to this many).
+SHORT_HISTORY = 5
+
+
+def shorten(history: np.ndarray, share: float, rng: np.random.Generator) -> np.ndarray:
+    """``history`` [B, T] (most recent first, -1 pad) with a ``share`` of its rows cut to
+    their 0..:data:`SHORT_HISTORY` most recent items (each length equally likely)."""
+    if share <= 0:
+        return history
+    b, t = history.shape
+    cut = np.where(rng.random(b) < share, rng.integers(0, SHORT_HISTORY + 1, b), t)
+    return np.where(np.arange(t)[None, :] < cut[:, None], history, -1)
+
+
 def train_epoch(
     cm: CatalogModel,
     rows: TrainingRows,
@@ -90,7 +104,8 @@ def train_epoch(
         idx = order[start_row : start_row + cfg.batch_size]
         users = torch.as_tensor(rows.users[idx], device=device)
         targets = torch.as_tensor(rows.targets[idx], device=device)
-        history = torch.as_tensor(rows.history[idx], device=device)
+        history = torch.as_tensor(shorten(rows.history[idx], cfg.short_history_share, rng))
+        history = history.to(device)
         negatives = torch.as_tensor(rng.integers(0, cm.n_items, size=cfg.negatives), device=device)
         loss = batch_loss(cm, users, targets, history, negatives)
         objective = loss

@@ -4,10 +4,17 @@ import pytest
 import torch
 
 from fedrec.config import build_config
+from fedrec.errors import ConfigError
 from fedrec.models.catalog_model import build_catalog_model
 from fedrec.training.loss import sampled_softmax_loss
 from fedrec.training.rows import build_rows
-from fedrec.training.trainer import batch_loss, make_optimizer, train_epoch
+from fedrec.training.trainer import (
+    SHORT_HISTORY,
+    batch_loss,
+    make_optimizer,
+    shorten,
+    train_epoch,
+)
 
 
 def test_rows_hold_only_the_past():
@@ -73,3 +80,20 @@ def test_training_lowers_the_loss(cm, small_split):
         last = train_epoch(cm, rows, opt, cfg, rng)
     assert last.loss < first.loss
     assert first.examples == len(rows)
+
+
+def test_shortened_histories_keep_their_most_recent_items():
+    history = np.tile(np.arange(10, 30), (400, 1))  # most recent first
+    history[0, 15:] = -1
+    assert shorten(history, 0.0, np.random.default_rng(0)) is history
+    out = shorten(history, 0.5, np.random.default_rng(0))
+    lengths = (out >= 0).sum(1)
+    short = lengths <= SHORT_HISTORY
+    assert 0.4 < short.mean() < 0.6  # about half the rows cut
+    assert set(lengths[short].tolist()) == set(range(SHORT_HISTORY + 1))  # 0..5, each seen
+    for row, n in zip(out, lengths, strict=True):  # a prefix of the most recent items
+        assert row[:n].tolist() == list(range(10, 10 + n)) and (row[n:] == -1).all()
+    kept = out[~short]
+    assert np.array_equal(kept, history[~short])
+    with pytest.raises(ConfigError, match=r"short-history-share=1.5 must be in \[0, 1\]"):
+        build_config({"short-history-share": 1.5})
