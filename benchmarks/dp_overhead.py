@@ -50,7 +50,8 @@ def _timed(step, steps: int, device: torch.device) -> float:
     return (time.perf_counter() - start) / steps
 
 
-LAYOUTS = {"frozen": ("frozen", None), "trained": ("trained", None), "exact": ("trained", 0)}
+#: Layout -> (dp-text, LoRA through every negative).
+LAYOUTS = {"frozen": ("frozen", False), "trained": ("trained", False), "exact": ("trained", True)}
 
 
 def main() -> None:
@@ -92,7 +93,7 @@ def main() -> None:
         optimizer.step()
 
     def loss_of(kind, reduction="mean"):
-        text, drawn = LAYOUTS[kind]
+        text, every = LAYOUTS[kind]
         return per_example_loss(
             cm,
             users,
@@ -101,7 +102,7 @@ def main() -> None:
             per_ex_neg,
             reduction=reduction,
             text=text,
-            text_negatives=k if drawn == 0 else cfg.privacy.dp_text_negatives,
+            text_negatives=k if every else cfg.privacy.dp_text_negatives,
             generator=generator,
         )
 

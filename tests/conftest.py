@@ -89,3 +89,24 @@ def small_split():
     return split_dataset(
         ds, cold_item_fraction=0.2, cold_user_fraction=0.1, cold_user_history=2, seed=3
     )
+
+
+@pytest.fixture()
+def lora_cm(tiny_bert_path, small_split):
+    """The tiny LoRA catalog model over ``small_split`` with every trainable tensor nudged
+    off its initial value, so every gradient path (LoRA's included) is live."""
+    import torch
+
+    from fedrec.config import build_config
+    from fedrec.models.catalog_model import build_catalog_model
+
+    cfg = build_config(
+        {"backbone": str(tiny_bert_path), "embed-dim": 8, "max-tokens": 16, "lora-layers": "top-1"}
+    )
+    torch.manual_seed(0)
+    model = build_catalog_model(small_split, cfg.model, cfg.data, torch.device("cpu"))
+    with torch.no_grad():
+        for p in model.model.parameters():
+            if p.requires_grad:
+                p.add_(0.05 * torch.randn_like(p))
+    return model

@@ -22,6 +22,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from fedrec.data.split import Cases, Split
+from fedrec.evaluation.rerank import reranked_top
 from fedrec.metrics import evaluate_scores
 
 Scorer = Callable[[np.ndarray, Sequence[np.ndarray]], np.ndarray]
@@ -143,7 +144,6 @@ def reranked_scorer(scorer: Scorer, vectors: np.ndarray, k: int, diversity: floa
     Re-ranks among every item: for slices restricted to ``candidates`` (cold items,
     scenarios) the lists would mix in items outside them, so use it on full-ranking
     slices (``test``, ``cold_users``)."""
-    from fedrec.evaluation.rerank import reranked_top
 
     def score(users: np.ndarray, histories: Sequence[np.ndarray]) -> np.ndarray:
         scores = np.asarray(scorer(users, histories), dtype=np.float64)

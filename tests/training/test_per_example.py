@@ -7,25 +7,15 @@ import torch
 import torch.nn.functional as F
 
 from fedrec.config import build_config
-from fedrec.models.catalog_model import build_catalog_model
 from fedrec.privacy.dp_sgd import trainer_for
 from fedrec.training.per_example import per_example_loss, text_gradient_weights
 from fedrec.training.rows import build_rows
 
 
 @pytest.fixture()
-def cm(tiny_bert_path, small_split):
-    cfg = build_config(
-        {"backbone": str(tiny_bert_path), "embed-dim": 8, "max-tokens": 16, "lora-layers": "top-1"}
-    )
-    torch.manual_seed(0)
-    model = build_catalog_model(small_split, cfg.model, cfg.data, torch.device("cpu"))
-    with torch.no_grad():
-        for p in model.model.parameters():
-            if p.requires_grad:
-                p.add_(0.05 * torch.randn_like(p))
-    model.refresh()  # the cached text vectors are those of these weights
-    return model
+def cm(lora_cm):
+    lora_cm.refresh()  # the cached text vectors are those of these weights
+    return lora_cm
 
 
 def _batch(cm, small_split, n=5, k=6):
