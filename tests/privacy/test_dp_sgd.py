@@ -412,14 +412,16 @@ def _epoch_from(cm, split, start, values):
         trainer.epoch()
     finally:
         trainer.close()
-    return {n: p.detach().clone() for n, p in _trained(cm)}
+    return {n: p.detach().clone() for n, p in _trained(cm, values.get("dp-text", "frozen"))}
 
 
-def test_the_server_cannot_replay_the_noise_with_the_public_seed(cm, small_split):
+@pytest.mark.parametrize("text", ["frozen", "trained"])
+def test_the_server_cannot_replay_the_noise_with_the_public_seed(cm, small_split, text):
     """Two runs with identical inputs and seeds differ (the noise is private): replaying
-    the public seed gives another noise, so subtracting it leaves noise, not the update."""
+    the public seed gives another noise, so subtracting it leaves noise, not the update;
+    with LoRA trained too, LoRA's tensors included."""
     start = {n: p.detach().clone() for n, p in cm.model.named_parameters()}
-    values = {"batch-size": 12, "noise-multiplier": 1.0}
+    values = {"batch-size": 12, "noise-multiplier": 1.0, "dp-text": text}
     first = _epoch_from(cm, small_split, start, values)
     replay = _epoch_from(cm, small_split, start, values)
     for n in first:
