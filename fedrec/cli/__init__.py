@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from fedrec.cli import audit, data, runs, serve, superlink  # noqa: F401  (they register commands)
+from fedrec.cli import audit, data, deploy, runs, serve, superlink  # noqa: F401  (they register commands)
 from fedrec.cli.common import app
 
 __all__ = ["app", "main"]

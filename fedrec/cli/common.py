@@ -26,6 +26,11 @@ superlink_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(superlink_app, name="superlink")
+deploy_app = typer.Typer(
+    help="Deploy on Flower's Deployment Engine: certificates, node keys, a local demo.",
+    no_args_is_help=True,
+)
+app.add_typer(deploy_app, name="deploy")
 # Tables are wide: do not squeeze them to 80 columns when output is not a terminal.
 console = Console(width=None if sys.stdout.isatty() else 160)
 

@@ -174,12 +174,18 @@ def build_catalog_model(
     *,
     backbone: tuple[torch.nn.Module, object] | None = None,
     progress: bool = False,
+    has_profiles: bool | None = None,
 ) -> CatalogModel:
-    """Load the backbone (or reuse ``backbone=(model, tokenizer)``) and bind it to ``split``."""
+    """Load the backbone (or reuse ``backbone=(model, tokenizer)``) and bind it to ``split``.
+
+    ``has_profiles``: whether the dataset has profile texts (which shapes the model);
+    default: whether any user of ``split`` has one (a node's split holds only its own
+    users, so it passes the dataset's answer)."""
     bert, tokenizer = backbone if backbone is not None else load_backbone(model_cfg.backbone)
     bert = bert.to(device)
     encoder = TextEncoder(bert, model_cfg)
-    has_profiles = any(split.profiles)
+    if has_profiles is None:
+        has_profiles = any(split.profiles)
     model = TwoTowerRecommender(
         encoder,
         n_items=split.n_items,
@@ -194,8 +200,8 @@ def build_catalog_model(
     items.cache_lower(encoder, progress=progress, public=True)  # the catalog is public
     profiles = None
     rows = np.full(split.n_users, -1, dtype=np.int64)
-    if has_profiles and model.uses_profiles:
-        with_profile = [u for u, text in enumerate(split.profiles) if text]
+    with_profile = [u for u, text in enumerate(split.profiles) if text]
+    if has_profiles and model.uses_profiles and with_profile:
         rows[with_profile] = np.arange(len(with_profile))
         profiles = TokenizedTexts.build(
             [split.profiles[u] for u in with_profile],

@@ -44,18 +44,33 @@ from fedrec.federated.flower.records import (
     read_config,
     train_reply,
 )
+from fedrec.federated.node_data import NodeDirSource, node_partition_id
 from fedrec.federated.sources import ClientSource
 from fedrec.privacy.mechanism import LocalMechanism
 from fedrec.privacy.policy import NodePolicy
 
+#: Node config key naming a SuperNode's own data directory (``fedrec data partition``).
+DATA_DIR = "data-dir"
+
 
 def partition_id(context: Context) -> int:
-    if PARTITION_ID not in context.node_config:
-        raise ConfigError(
-            "this SuperNode has no 'partition-id' in its node config: start it with "
-            "--node-config 'partition-id=N num-partitions=M'."
-        )
-    return int(context.node_config[PARTITION_ID])
+    """This node's partition id: node config ``partition-id``, else its data-dir's."""
+    if PARTITION_ID in context.node_config:
+        return int(context.node_config[PARTITION_ID])
+    if DATA_DIR in context.node_config:
+        return node_partition_id(str(context.node_config[DATA_DIR]))
+    raise ConfigError(
+        "this SuperNode has neither 'data-dir' nor 'partition-id' in its node config: start "
+        "it with --node-config \"data-dir='/path/to/node-0' state-dir='/path/to/state'\"."
+    )
+
+
+def _source(context: Context, source: ClientSource | None) -> ClientSource | None:
+    """Where this node's data comes from: its own directory when its node config names
+    one (deployment), else the app's source (simulation)."""
+    if DATA_DIR in context.node_config:
+        return NodeDirSource(str(context.node_config[DATA_DIR]))
+    return source
 
 
 def make_client_app(
@@ -83,7 +98,7 @@ def make_client_app(
         path = _state_path(context, state_dir)
         _require_state_dir(cfg, context, path)
         pid = partition_id(context)
-        counts, history = client_runtime(cfg, pid, source).popularity(
+        counts, history = client_runtime(cfg, pid, _source(context, source)).popularity(
             mechanism, _load_privacy(context, path), node.budget
         )
         if history is not None:
@@ -99,7 +114,7 @@ def make_client_app(
         local = cfg.privacy.privacy_mode == "local"
         path = _state_path(context, state_dir)
         _require_state_dir(cfg, context, path)
-        result = client_runtime(cfg, pid, source).train(
+        result = client_runtime(cfg, pid, _source(context, source)).train(
             from_arrays(msg.content[ARRAYS]),
             int(round_values.get(SERVER_ROUND, 0)),
             proximal_mu=float(round_values.get(PROXIMAL_MU, 0.0)),
@@ -114,7 +129,7 @@ def make_client_app(
     @app.evaluate()
     def evaluate(msg: Message, context: Context) -> Message:
         cfg, _ = read_config(msg)
-        runtime = client_runtime(cfg, partition_id(context), source)
+        runtime = client_runtime(cfg, partition_id(context), _source(context, source))
         return eval_reply(msg, runtime.evaluate(from_arrays(msg.content[ARRAYS])))
 
     return app
@@ -154,7 +169,7 @@ def _checked_request(
 
 
 def _require_state_dir(cfg: Config, context: Context, path: Path | None) -> None:
-    if cfg.privacy.privacy_mode == "local" and path is None and "data-dir" in context.node_config:
+    if cfg.privacy.privacy_mode == "local" and path is None and DATA_DIR in context.node_config:
         raise ConfigError(
             "local DP needs a persistent state directory, or a restart would forget "
             "this node's spent ε: start the SuperNode with --node-config "
@@ -171,7 +186,7 @@ def _node_policy(context: Context, app_policy: NodePolicy | None, cfg: Config) -
         return named
     if app_policy is not None:
         return app_policy
-    if "data-dir" in context.node_config:
+    if DATA_DIR in context.node_config:
         return NodePolicy()
     return NodePolicy.from_config(cfg)
 
