@@ -136,6 +136,21 @@ class Deployment:
         )
         self.processes.start(f"node-{i}", argv)
 
+    def restart_node(self, i: int, timeout: float = 150.0) -> None:
+        """Start node ``i`` again after a crash. The SuperLink refuses a node it still counts
+        online (until two missed 30 s heartbeats, about 60 s, have passed), and the refused
+        SuperNode exits: start it again until it stays up, as a supervisor would."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self.start_node(i)
+            try:
+                wait_until(lambda: not self.processes.alive(f"node-{i}"), 10.0, "")
+            except FedrecError:
+                return  # still up after 10 s: it was let in
+            if time.monotonic() > deadline:
+                raise FedrecError(f"node-{i} was not let back in within {timeout:.0f} s.")
+            time.sleep(5.0)
+
     def wait_online(self, count: int, timeout: float = 90.0) -> None:
         assert self.cli is not None
         wait_until(lambda: self.cli.online() >= count, timeout, f"{count} SuperNodes online")

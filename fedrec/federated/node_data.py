@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -172,31 +173,38 @@ def read_node(path: str | Path) -> NodeData:
     missing = [name for name in NODE_FILES if not (path / name).is_file()]
     if missing:
         raise DataError(f"node data {path} lacks {', '.join(missing)}: {fix}.")
-    try:
-        facts = json.loads((path / "node.json").read_text(encoding="utf-8"))
-        if facts.get("format") != FORMAT:
-            raise DataError(f"{path / 'node.json'} is not fedrec node data: {fix}.")
-        if facts.get("version") != VERSION:
-            raise DataError(
-                f"{path} is node data version {facts.get('version')}; this fedrec reads "
-                f"version {VERSION}: partition again with this version."
-            )
-        catalog_bytes = (path / "catalog.parquet").read_bytes()
-        if hashlib.sha256(catalog_bytes).hexdigest() != facts["catalog_sha256"]:
-            raise DataError(
-                f"{path / 'catalog.parquet'} is not the catalog this node's data was cut "
-                f"against (sha256 differs): copy the partition's catalog again."
-            )
-        catalog = pd.read_parquet(io.BytesIO(catalog_bytes))
-        rows = pd.read_parquet(path / "interactions.parquet")
-        valid = pd.read_parquet(path / "valid.parquet")
-        profiles = (
-            pd.read_parquet(path / PROFILES) if (path / PROFILES).is_file() else pd.DataFrame()
+    facts = _read(path, "node.json", lambda f: json.loads(f.read_text(encoding="utf-8")), fix)
+    if not isinstance(facts, dict) or facts.get("format") != FORMAT:
+        raise DataError(f"node.json of {path} is not fedrec node data: {fix}.")
+    if facts.get("version") != VERSION:
+        raise DataError(
+            f"{path} is node data version {facts.get('version')}; this fedrec reads "
+            f"version {VERSION}: partition again with this version."
         )
-    except (OSError, ValueError, KeyError, TypeError) as err:  # unreadable JSON or Parquet
-        raise DataError(f"node data {path} cannot be read ({err}): {fix}.") from None
+    catalog_bytes = (path / "catalog.parquet").read_bytes()
+    if hashlib.sha256(catalog_bytes).hexdigest() != facts.get("catalog_sha256"):
+        raise DataError(
+            f"catalog.parquet of {path} is not the catalog this node's data was cut "
+            f"against (sha256 differs): copy the partition's catalog again."
+        )
+    catalog = _read(
+        path, "catalog.parquet", lambda f: pd.read_parquet(io.BytesIO(catalog_bytes)), fix
+    )
+    rows = _read(path, "interactions.parquet", pd.read_parquet, fix)
+    valid = _read(path, "valid.parquet", pd.read_parquet, fix)
+    profiles = pd.DataFrame()
+    if (path / PROFILES).is_file():
+        profiles = _read(path, PROFILES, pd.read_parquet, fix)
     split, data = _node_split(path, catalog, rows, valid, profiles, list(facts["scenarios"]))
     return NodeData(split, data, facts)
+
+
+def _read(path: Path, name: str, reader: Callable[[Path], Any], fix: str) -> Any:
+    """``reader(path / name)``; a :class:`DataError` naming the file when it cannot be read."""
+    try:
+        return reader(path / name)
+    except (OSError, ValueError, KeyError, TypeError) as err:  # unreadable JSON or Parquet
+        raise DataError(f"{name} of node data {path} cannot be read ({err}): {fix}.") from None
 
 
 def _indices(ids: pd.Series | np.ndarray, index: pd.Index, path: Path, what: str) -> np.ndarray:

@@ -1,0 +1,115 @@
+"""Real Flower processes on loopback: a SuperLink with TLS, node authentication and a
+database, SuperNodes with their own data. Every process is stopped by pid, also when a
+test fails."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fedrec.audit.ledger_audit import audit_run
+from fedrec.deploy.demo import demo_config, prepare
+
+pytestmark = pytest.mark.slow
+
+
+def _values(tiny_overrides):
+    return dict(item.split("=", 1) for item in tiny_overrides)
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _recorded_pids(out):
+    return [int(p.read_text()) for p in (out / "pids").glob("*.pid")]
+
+
+def test_the_demo_runs_over_tls_with_authentication_and_passes_its_audit(tmp_path, tiny_overrides):
+    out = tmp_path / "demo"
+    sets = [arg for item in tiny_overrides for arg in ("--set", item)]
+    fedrec = str(Path(sys.executable).parent / "fedrec")
+    try:
+        proc = subprocess.run(
+            [fedrec, "deploy", "demo", "--out", str(out), "--nodes", "3", "--rounds", "2", *sets],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+    finally:
+        leftover = _recorded_pids(out) if out.exists() else []
+        for pid in leftover:
+            os.killpg(pid, 9)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert not leftover  # the demo stopped everything it started
+    assert "an unregistered node was refused" in proc.stdout
+    assert "audit passed" in proc.stdout
+    summary = json.loads((out / "run" / "summary.json").read_text())
+    assert summary["federation"]["clients"] == 3
+    assert summary["privacy"]["mode"] == "local"
+    assert json.loads((out / "run" / "audit.json").read_text())["ok"]
+    # TLS, node authentication and a database on the SuperLink, each node with its own dirs.
+    superlink_log = (out / "logs" / "superlink.log").read_text()
+    assert "https://127.0.0.1" in superlink_log
+    lines = [json.loads(line) for line in (out / "run" / "privacy_ledger.jsonl").open()]
+    assert {line["client"] for line in lines} == {0, 1, 2}
+    for i in range(3):
+        assert (out / "state" / f"node-{i}" / f"partition-{i}-privacy.json").is_file()
+
+
+@pytest.fixture
+def deployment(tmp_path, tiny_overrides):
+    values = _values(tiny_overrides)
+    out = tmp_path / "faults"
+    cfg = demo_config(values | {"min-replies": 1}, out, nodes=3, rounds=4)
+    dep = prepare(cfg, out, 3, say=lambda _: None)
+    try:
+        yield dep
+    finally:
+        dep.processes.stop_all()
+        assert not [pid for pid in _recorded_pids(out) if _alive(pid)]
+
+
+def _epsilons(run, client):
+    lines = [json.loads(line) for line in (run / "privacy_ledger.jsonl").open()]
+    return [line["epsilon"] for line in lines if line["client"] == client and line["trained"]]
+
+
+def test_a_killed_node_rejoins_and_a_corrupt_node_is_left_out(deployment):
+    dep = deployment
+    (dep.layout.data / "node-2" / "interactions.parquet").write_bytes(b"not parquet")
+    dep.start_superlink()
+    for i in range(3):
+        dep.cli.register(dep.layout.keys / f"node-{i}.pub")
+        dep.start_node(i)
+    dep.wait_online(3)
+    dep.start_run()
+    from fedrec.deploy.processes import wait_until
+
+    wait_until(lambda: dep.rounds_done() >= 1, 300, "round 1")
+    epsilon_before = _epsilons(dep.layout.run, 0)[-1]
+    dep.processes.kill("node-0")  # as a crash would
+    dep.restart_node(0)  # same key, same data, same state directory: over TLS + auth again
+    code = dep.wait_run(600)
+    log = dep.processes.log("flwr-run").read_text()
+    assert code == 0, log[-3000:]
+    run = dep.layout.run
+    metrics = [json.loads(line) for line in (run / "metrics.jsonl").open()]
+    assert [m["round"] for m in metrics][-1] == 4
+    # The node with corrupt data failed with a clear error each round; the others went on.
+    failures = [str(f) for m in metrics for f in m.get("failures", [])]
+    corrupt = [f for f in failures if "interactions.parquet" in f]
+    assert len(corrupt) == 4, failures
+    assert not _epsilons(run, 2)
+    # The restarted node trained again, and its ε went on from where it was, never reset.
+    after = _epsilons(run, 0)
+    assert after[-1] > epsilon_before
+    assert after == sorted(after)
+    assert audit_run(run).ok
