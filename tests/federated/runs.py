@@ -27,5 +27,6 @@ def sets(flat: dict[str, Any]) -> list[str]:
 def simulate(path: Path, flat: dict[str, Any], **overrides: Any) -> tuple[dict[str, Any], RunDir]:
     proc = cli("simulate", "--quiet", "--overwrite", "--out", str(path), *sets(flat | overrides))
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "deprecated" not in (proc.stdout + proc.stderr).lower(), proc.stderr[-3000:]
     run = RunDir(path)
     return run.read_summary(), run

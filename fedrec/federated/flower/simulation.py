@@ -52,7 +52,10 @@ def simulate(cfg: Config, run: RunDir, *, resume: bool = False) -> dict[str, Any
         run_inline(server_app, client_app, nodes)
         return run.read_summary()
     client_app = make_client_app(state_dir, policy)
-    from flwr.simulation import run_simulation
+    # Flower deprecates its public run_simulation() in favour of `flwr run` against a
+    # simulation SuperLink; the engine it wraps (the one `flwr run` uses) is this call.
+    from flwr.simulation.run_simulation import _run_simulation
+    from flwr.supercore.telemetry import EventType
 
     n_cores = os.cpu_count() or 1
     workers = max(1, int(n_cores // cfg.federation.client_cpus))  # clients training at once
@@ -61,10 +64,11 @@ def simulate(cfg: Config, run: RunDir, *, resume: bool = False) -> dict[str, Any
         "client_resources": {"num_cpus": cfg.federation.client_cpus, "num_gpus": gpus},
         "init_args": {"num_cpus": n_cores, "logging_level": "ERROR", "log_to_driver": False},
     }
-    run_simulation(
-        server_app=make_server_app(cfg.to_flat(), str(run.path), resume=resume, workers=workers),
-        client_app=client_app,
+    _run_simulation(
         num_supernodes=n_clients,
+        exit_event=EventType.PYTHON_API_RUN_SIMULATION_LEAVE,
+        client_app=client_app,
+        server_app=make_server_app(cfg.to_flat(), str(run.path), resume=resume, workers=workers),
         backend_config=backend,  # type: ignore[arg-type]
     )
     return run.read_summary()
