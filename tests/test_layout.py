@@ -14,6 +14,7 @@ PACKAGE = ROOT / "fedrec"
 #: when listed as a neighbour below.
 FLOORS = {
     "errors": -1,
+    "notices": -1,
     "files": 0,
     "device": 0,
     "plots": 0,

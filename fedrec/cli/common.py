@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 import sys
-import warnings
 from pathlib import Path
 from typing import Annotated
 
@@ -13,6 +12,8 @@ import typer
 from rich.console import Console
 from rich.logging import RichHandler
 from rich.markup import escape
+
+from fedrec.notices import quiet_dependency_notices
 
 app = typer.Typer(
     help="Federated, privacy-preserving recommendation with LoRA on BERT-family text models.",
@@ -55,9 +56,7 @@ def setup(quiet: bool = False) -> None:
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # "Loading weights" bars: not fedrec's progress
-    # Notices addressed to the maintainers of our dependencies, not to fedrec's users.
-    warnings.filterwarnings("ignore", "`is_gradient_checkpointing` is deprecated", FutureWarning)
-    warnings.filterwarnings("ignore", "Tip: In future versions of Ray", FutureWarning)
+    quiet_dependency_notices()
     # Flower prints through its own handler; keep its round-by-round chatter out of ours.
     flwr_log = logging.getLogger("flwr")
     flwr_log.propagate = False

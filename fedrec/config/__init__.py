@@ -18,7 +18,7 @@ from fedrec.config.parse import (
     read_toml,
     resolve,
 )
-from fedrec.config.privacy import PrivacyConfig
+from fedrec.config.privacy import APP_PRIVACY_DEFAULTS, PrivacyConfig
 from fedrec.config.sections import Config, known_keys
 from fedrec.config.values import (
     BASELINES,
@@ -29,6 +29,7 @@ from fedrec.config.values import (
 )
 
 __all__ = [
+    "APP_PRIVACY_DEFAULTS",
     "BASELINES",
     "DATASETS",
     "DP_TEXT",

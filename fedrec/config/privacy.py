@@ -177,3 +177,9 @@ class PrivacyConfig:
         check_min("dp-physical-batch", self.dp_physical_batch, 0)
         if self.budget_epsilon < 0:
             raise ConfigError(f"budget-epsilon={self.budget_epsilon} must be >= 0 (0 = no cap).")
+
+
+#: What ``flwr run .`` and ``fedrec deploy demo`` run with where the library's defaults
+#: would train without privacy: local DP at ε = 8, as a privacy framework should start.
+#: ``[tool.flwr.app.config]`` holds the library defaults with these on top.
+APP_PRIVACY_DEFAULTS: dict[str, object] = {"privacy-mode": "local", "target-epsilon": 8.0}

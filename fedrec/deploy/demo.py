@@ -21,7 +21,7 @@ from typing import Any
 
 from fedrec.audit.ledger_audit import audit_run
 from fedrec.audit.report import write_report
-from fedrec.config import Config, build_config
+from fedrec.config import APP_PRIVACY_DEFAULTS, Config, build_config
 from fedrec.data.loading import prepare_split
 from fedrec.deploy.certs import make_node_keys, make_server_certificates
 from fedrec.deploy.commands import (
@@ -39,8 +39,6 @@ from fedrec.privacy.policy import POLICY_KEYS
 #: The connection name the demo writes into its own FLWR_HOME.
 CONNECTION = "fedrec-demo"
 HOST = "127.0.0.1"
-#: What the demo runs unless told otherwise: local DP, as a privacy framework should.
-DEMO_DEFAULTS: dict[str, Any] = {"privacy-mode": "local", "target-epsilon": 8.0}
 
 
 def app_dir() -> Path:
@@ -214,7 +212,7 @@ def demo_config(values: dict[str, Any], out: Path, nodes: int, rounds: int) -> C
     if nodes < 1 or rounds < 1:
         raise ConfigError(f"--nodes={nodes} --rounds={rounds}: both must be at least 1.")
     return build_config(
-        DEMO_DEFAULTS
+        APP_PRIVACY_DEFAULTS
         | values
         | {
             "num-clients": nodes,

@@ -10,6 +10,7 @@ lower-layer states cached when they fit the memory cap.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -22,6 +23,7 @@ from transformers import PreTrainedTokenizerBase
 from fedrec.config import ModelConfig, parse_layer_spec, split_list
 from fedrec.errors import ConfigError
 from fedrec.models import text_cache
+from fedrec.notices import quiet_dependency_notices
 
 #: Cached lower-layer states above this many bytes are recomputed instead.
 CACHE_LIMIT_BYTES = 2 * 1024**3
@@ -58,7 +60,9 @@ class TextEncoder(nn.Module):
                 layers_pattern="layer",
                 bias="none",
             )
-            self.model = get_peft_model(backbone, lora)
+            with warnings.catch_warnings():  # PEFT reads a property transformers renamed
+                quiet_dependency_notices()
+                self.model = get_peft_model(backbone, lora)
             self.split_at = layers[0]
         else:
             self.model = backbone

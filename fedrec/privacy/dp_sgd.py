@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -240,7 +241,11 @@ class DPSGDTrainer:
                 text_negatives=self.privacy.dp_text_negatives,
                 generator=self.random.on_device,
             )
-            loss.backward()
+            with warnings.catch_warnings():
+                # Opacus' hooks need only the outputs' gradients; the frozen backbone's
+                # inputs need none, which torch points out on every step.
+                warnings.filterwarnings("ignore", "Full backward hook is firing", UserWarning)
+                loss.backward()
             if self.canaries is not None:  # the step's canaries join its last piece
                 self.canaries.append(
                     chosen if last else chosen[:0], self.optimizer.params, len(picked)

@@ -97,3 +97,21 @@ def plot_cold_users(summary: dict[str, Any], path: Path, k: int) -> Path | None:
         ylabel=f"cold users' NDCG@{k}",
         title=f"Cold-start users by clicks ({users} users, full ranking)",
     )
+
+
+def closing_sentence(summary: dict[str, Any], k: int = 10) -> str:
+    """One line for the end of a run: its test NDCG beside popularity's, and its guarantee."""
+    key = f"ndcg@{k}"
+    ndcg = summary.get("test", {}).get(key, float("nan"))
+    popularity = summary.get("baselines", {}).get("popularity", {}).get("test", {}).get(key)
+    beside = f" (popularity {popularity:.4f})" if popularity is not None else ""
+    privacy = summary.get("privacy", {})
+    mode = privacy.get("mode", "off")
+    if mode == "off":
+        guarantee = "no differential privacy (privacy-mode = off): updates were not protected"
+    else:
+        guarantee = (
+            f"{mode} DP per {privacy.get('unit', '?')}, ε = {privacy.get('epsilon', 0.0):.2f}, "
+            f"δ = {privacy.get('delta', 0.0):.1e} (the most any client spent)"
+        )
+    return f"fedrec: test NDCG@{k} {ndcg:.4f}{beside}; {guarantee}."

@@ -138,11 +138,12 @@ def test_simulation_configs_and_pyproject_defaults_are_valid():
     for path in sorted((root / "simulations").glob("*.toml")):
         build_config(load_toml(path))  # raises on any unknown key or bad value
     app_config = load_toml(root / "pyproject.toml")
-    from fedrec.config import Config
+    from fedrec.config import APP_PRIVACY_DEFAULTS, Config
 
-    assert app_config == Config().to_flat(), (
+    assert app_config == Config().to_flat() | APP_PRIVACY_DEFAULTS, (
         "pyproject's [tool.flwr.app.config] drifted from the defaults"
     )
+    assert app_config["privacy-mode"] == "local"  # `flwr run .` is private by default
 
 
 def test_train_with_dp_sgd_reports_the_guarantee(tmp_path, tiny_overrides):

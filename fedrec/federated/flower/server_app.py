@@ -40,6 +40,7 @@ from fedrec.federated.rounds import run_federation
 from fedrec.privacy.central import CentralDP
 from fedrec.privacy.mechanism import LocalMechanism
 from fedrec.runs.rundir import RunDir
+from fedrec.runs.summary import closing_sentence
 
 
 def make_server_app(
@@ -58,7 +59,11 @@ def make_server_app(
         values = flat_config if flat_config is not None else dict(context.run_config)
         cfg = build_config(values)
         run = RunDir(run_dir or cfg.federation.run_dir)
-        run_federation(FlowerFederation(grid, cfg, workers=workers), cfg, run, resume=resume)
+        summary = run_federation(
+            FlowerFederation(grid, cfg, workers=workers), cfg, run, resume=resume
+        )
+        if flat_config is None:  # `flwr run`: its streamed log ends with what the run gave
+            print(closing_sentence(summary, cfg.eval.k), flush=True)
 
     return app
 

@@ -62,3 +62,8 @@ def test_flwr_run_trains_and_writes_the_run_directory(tmp_path, fed_flat):
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["federation"]["clients"] == 2
     assert "ndcg@10" in summary["test"]
+    # The pyproject defaults are private, and the run's log ends saying what it spent.
+    assert summary["privacy"]["mode"] == "local"
+    assert f"ε = {summary['privacy']['epsilon']:.2f}" in proc.stdout + proc.stderr
+    notices = [x for x in (proc.stdout + proc.stderr).splitlines() if "deprecat" in x.lower()]
+    assert not notices
