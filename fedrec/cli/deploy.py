@@ -47,3 +47,40 @@ def deploy_demo(
     console.print(f"audit {verdict}: {result.run_dir / 'audit.md'}")
     if not result.ok:
         raise typer.Exit(code=1)
+
+
+@deploy_app.command("init")
+def deploy_init(
+    out: Annotated[Path, typer.Option("--out", help="New directory for the deployment.")],
+    host: Annotated[
+        list[str],
+        typer.Option("--host", help="SuperLink host name or IP the nodes use (repeatable)."),
+    ],
+    nodes: Annotated[int, typer.Option(help="SuperNodes (one key pair each).")] = 3,
+    port: Annotated[int, typer.Option(help="The SuperLink's port.")] = 9093,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    insecure: Annotated[
+        bool, typer.Option("--insecure", help="No TLS, no node authentication (testing only).")
+    ] = False,
+) -> None:
+    """Certificates (CA + SuperLink with these hosts as SANs), node key pairs, the
+    operator's flwr connection and run config, and COMMANDS.md with every command to run."""
+    setup(quiet=True)
+    from fedrec.config import APP_PRIVACY_DEFAULTS, build_config
+    from fedrec.config.parse import load_toml, parse_overrides
+    from fedrec.deploy.bringup import commands_text, init_deployment
+    from fedrec.deploy.commands import INSECURE_WARNING
+
+    if insecure:
+        console.print(f"[bold red]{INSECURE_WARNING}[/]")
+    try:
+        values = (load_toml(config) if config else {}) | parse_overrides(set_ or [])
+        cfg = build_config(APP_PRIVACY_DEFAULTS | values | {"num-clients": nodes})
+        plan = init_deployment(out, cfg, nodes, host, port, insecure=insecure)
+    except FedrecError as err:
+        fail(err)
+        return
+    text = commands_text(out.resolve(), plan, insecure=insecure)
+    (out / "COMMANDS.md").write_text(text, encoding="utf-8")
+    typer.echo(text)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fedrec.config import APP_PRIVACY_DEFAULTS, Config, build_config
 from fedrec.deploy.certs import ServerCertificates
 from fedrec.deploy.processes import executable, flower_env
 from fedrec.errors import FedrecError
@@ -37,9 +38,11 @@ def superlink_argv(
     certs: ServerCertificates | None,
     *,
     insecure: bool = False,
+    program: str | None = None,
 ) -> list[str]:
-    """The SuperLink's command line (``certs`` None only with ``insecure``)."""
-    argv = [executable("flower-superlink"), "--host", host, "--port", str(port)]
+    """The SuperLink's command line (``certs`` None only with ``insecure``); ``program``
+    names the executable as another machine should call it (default: this one's path)."""
+    argv = [program or executable("flower-superlink"), "--host", host, "--port", str(port)]
     argv += ["--database", str(database), "--disable-runtime-dependency-installation"]
     if insecure:
         return [*argv, "--insecure"]
@@ -79,9 +82,10 @@ def supernode_argv(
     root_ca: Path | None,
     private_key: Path | None,
     insecure: bool = False,
+    program: str | None = None,
 ) -> list[str]:
     """A SuperNode's command line: its SuperLink, its own runtime port, its node config."""
-    argv = [executable("flower-supernode"), "--superlink", superlink]
+    argv = [program or executable("flower-supernode"), "--superlink", superlink]
     argv += ["--port", str(runtime_port), "--node-config", node_config(config)]
     if insecure:
         return [*argv, "--insecure"]
@@ -158,3 +162,12 @@ class FlowerCli:
         ends, with the run's outcome)."""
         argv = [executable("flwr"), "run", str(app), self.connection, "--stream"]
         return [*argv, "--run-config", str(run_config)]
+
+
+def write_run_config(cfg: Config, path: Path) -> None:
+    """The run config ``flwr run`` sends (``--run-config FILE``): every key that differs
+    from ``[tool.flwr.app.config]``, which holds the library defaults and the app's."""
+    defaults = build_config(APP_PRIVACY_DEFAULTS).to_flat()
+    changed = {k: v for k, v in cfg.to_flat().items() if defaults.get(k) != v}
+    lines = [f"{key} = {toml_value(value)}\n" for key, value in sorted(changed.items())]
+    path.write_text("".join(lines), encoding="utf-8")

@@ -23,18 +23,18 @@ from fedrec.audit.ledger_audit import audit_run
 from fedrec.audit.report import write_report
 from fedrec.config import APP_PRIVACY_DEFAULTS, Config, build_config
 from fedrec.data.loading import prepare_split
+from fedrec.deploy.bringup import node_policy
 from fedrec.deploy.certs import make_node_keys, make_server_certificates
 from fedrec.deploy.commands import (
     FlowerCli,
     superlink_argv,
     supernode_argv,
-    toml_value,
     write_connection,
+    write_run_config,
 )
 from fedrec.deploy.processes import Processes, flower_env, free_port, port_open, wait_until
 from fedrec.errors import ConfigError, FedrecError
 from fedrec.federated.node_data import node_dir, write_partition
-from fedrec.privacy.policy import POLICY_KEYS
 
 #: The connection name the demo writes into its own FLWR_HOME.
 CONNECTION = "fedrec-demo"
@@ -112,14 +112,10 @@ class Deployment:
 
     def node_config(self, i: int) -> dict[str, Any]:
         """Node ``i``'s node config: its data, its state, its privacy policy."""
-        flat = self.cfg.to_flat()
-        policy = {key: flat[key] for key in POLICY_KEYS if key in flat}
-        if flat["privacy-mode"] == "off":
-            policy = {"privacy-mode": "off"}
         return {
             "data-dir": str(node_dir(self.layout.data, i)),
             "state-dir": str(self.layout.state(i)),
-            **policy,
+            **node_policy(self.cfg),
         }
 
     def start_node(self, i: int, key: str | None = None) -> None:
@@ -195,16 +191,6 @@ def prepare(cfg: Config, out: Path, nodes: int, say: Callable[[str], None]) -> D
     deployment.cli = FlowerCli(layout.home, CONNECTION)
     write_run_config(cfg, layout.run_config)
     return deployment
-
-
-def write_run_config(cfg: Config, path: Path) -> None:
-    """The run config ``flwr run`` sends: every key that differs from its default."""
-    defaults = build_config({}).to_flat()
-    changed = {k: v for k, v in cfg.to_flat().items() if defaults.get(k) != v}
-    path.write_text(
-        "".join(f"{key} = {toml_value(value)}\n" for key, value in sorted(changed.items())),
-        encoding="utf-8",
-    )
 
 
 def demo_config(values: dict[str, Any], out: Path, nodes: int, rounds: int) -> Config:

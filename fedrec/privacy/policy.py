@@ -79,6 +79,23 @@ class NodePolicy:
             secure_mode=p.secure_mode,
         )
 
+    def node_config(self) -> dict[str, Any]:
+        """The node config keys that state this policy (read back by ``from_node_config``)."""
+        if self.mode == "off":
+            return {"privacy-mode": "off"}
+        out: dict[str, Any] = {"privacy-mode": self.mode, "privacy-unit": self.unit}
+        if self.target_epsilon:
+            out["target-epsilon"] = self.target_epsilon
+        else:
+            out["noise-multiplier"] = self.noise_multiplier
+        if self.delta != MAX_DEFAULT_DELTA:
+            out["delta"] = self.delta
+        if self.budget_epsilon:
+            out["budget-epsilon"] = self.budget_epsilon
+        if self.secure_mode:
+            out["secure-mode"] = True
+        return out
+
     @classmethod
     def from_node_config(cls, node_config: Mapping[str, Any]) -> NodePolicy | None:
         """The policy a SuperNode's node config names, or None if it names none."""
