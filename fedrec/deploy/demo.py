@@ -87,6 +87,7 @@ class Deployment:
     port: int = 0
     node_ports: dict[int, int] = field(default_factory=dict)
     cli: FlowerCli | None = None
+    via: str = ""  # where nodes reach the SuperLink, if not directly (a relay)
 
     @property
     def address(self) -> str:
@@ -122,7 +123,7 @@ class Deployment:
         """Start SuperNode ``i`` signing in with key ``key`` (default: its own)."""
         port = self.node_ports.setdefault(i, free_port())
         argv = supernode_argv(
-            self.address,
+            self.via or self.address,
             port,
             self.node_config(i),
             root_ca=self.layout.certs / "ca.pem",
