@@ -72,6 +72,13 @@ class FederationConfig:
         default="",
         metadata={"help": "where clients keep their privacy accountant on disk ('' = memory)"},
     )
+    resume: bool = field(
+        default=False,
+        metadata={
+            "help": "flwr run: continue the run in run-dir from its last checkpoint (after "
+            "a SuperLink restart)"
+        },
+    )
 
     def __post_init__(self) -> None:
         check_min("num-server-rounds", self.num_server_rounds, 1)

@@ -179,7 +179,12 @@ class PrivacyConfig:
             raise ConfigError(f"budget-epsilon={self.budget_epsilon} must be >= 0 (0 = no cap).")
 
 
-#: What ``flwr run .`` and ``fedrec deploy demo`` run with where the library's defaults
-#: would train without privacy: local DP at ε = 8, as a privacy framework should start.
-#: ``[tool.flwr.app.config]`` holds the library defaults with these on top.
-APP_PRIVACY_DEFAULTS: dict[str, object] = {"privacy-mode": "local", "target-epsilon": 8.0}
+#: What ``flwr run .`` and ``fedrec deploy`` run with where the library's defaults would
+#: train without privacy: local DP, ε = 8 per user over the run, as a privacy framework
+#: should start (and what a node's default policy accepts). ``[tool.flwr.app.config]``
+#: holds the library defaults with these on top.
+APP_PRIVACY_DEFAULTS: dict[str, object] = {
+    "privacy-mode": "local",
+    "privacy-unit": "user",
+    "target-epsilon": 8.0,
+}

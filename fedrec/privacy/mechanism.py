@@ -27,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import secrets
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,6 +62,9 @@ class LocalMechanism:
     window: int  # seconds of one record under privacy-unit = interaction
     randomness: str  # where the noise and sampling come from: os | chacha20
     popularity_noise: float = 0.0  # σ of the popularity histogram released first (0: none)
+    #: A random id of the run this mechanism was fixed for (kept on resume): a node keys
+    #: its last reply by it, so a round asked again is answered without training again.
+    run_id: str = ""
 
     def steps(self, epochs: int) -> int:
         return self.steps_per_epoch * epochs
@@ -139,6 +143,7 @@ def resolve_local_mechanism(
         window=privacy.dp_window,
         randomness=CSPRNG if privacy.secure_mode else OS_SEEDED,
         popularity_noise=float(histogram),
+        run_id=secrets.token_hex(8),
     )
     mechanism.check()
     return mechanism

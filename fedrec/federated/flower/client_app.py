@@ -27,7 +27,15 @@ from flwr.supercore.differential_privacy import KEY_CLIPPING_NORM
 from fedrec.config import Config
 from fedrec.errors import ConfigError
 from fedrec.federated.client import client_runtime
-from fedrec.federated.client_state import History, load_history, save_history, state_file
+from fedrec.federated.client_state import (
+    History,
+    load_history,
+    reply_file,
+    save_history,
+    save_reply,
+    saved_reply,
+    state_file,
+)
 from fedrec.federated.drills import run_drills
 from fedrec.federated.flower.records import (
     ARRAYS,
@@ -45,6 +53,7 @@ from fedrec.federated.flower.records import (
     train_reply,
 )
 from fedrec.federated.node_data import NodeDirSource, node_partition_id
+from fedrec.federated.protocol import TrainResult
 from fedrec.federated.sources import ClientSource
 from fedrec.privacy.mechanism import LocalMechanism
 from fedrec.privacy.policy import NodePolicy
@@ -114,16 +123,26 @@ def make_client_app(
         local = cfg.privacy.privacy_mode == "local"
         path = _state_path(context, state_dir)
         _require_state_dir(cfg, context, path)
+        server_round = int(round_values.get(SERVER_ROUND, 0))
+        last = None if path is None else reply_file(path.parent, pid)
+        run_id = mechanism.run_id if mechanism is not None else ""
+        if last is not None and (sent := saved_reply(last, run_id, server_round)) is not None:
+            # Asked again for a round it answered (redelivered, or a resumed run): the same
+            # update, no training, no new spend.
+            result = TrainResult(pid, sent, num_examples=1, train_loss=0.0, train_seconds=0.0)
+            return train_reply(msg, result, cfg.federation.send_float16, local_dp=local)
         result = client_runtime(cfg, pid, _source(context, source)).train(
             from_arrays(msg.content[ARRAYS]),
-            int(round_values.get(SERVER_ROUND, 0)),
+            server_round,
             proximal_mu=float(round_values.get(PROXIMAL_MU, 0.0)),
             privacy_history=_load_privacy(context, path),
             mechanism=mechanism,
             budget=node.budget,
         )
         if result.privacy_history is not None:
-            _save_privacy(context, path, result.privacy_history)
+            _save_privacy(context, path, result.privacy_history)  # the spend first
+            if last is not None and run_id and result.state is not None:
+                save_reply(last, run_id, server_round, result.state)
         return train_reply(msg, result, cfg.federation.send_float16, local_dp=local)
 
     @app.evaluate()

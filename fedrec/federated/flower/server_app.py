@@ -60,7 +60,10 @@ def make_server_app(
         cfg = build_config(values)
         run = RunDir(run_dir or cfg.federation.run_dir)
         summary = run_federation(
-            FlowerFederation(grid, cfg, workers=workers), cfg, run, resume=resume
+            FlowerFederation(grid, cfg, workers=workers),
+            cfg,
+            run,
+            resume=resume or cfg.federation.resume,
         )
         if flat_config is None:  # `flwr run`: its streamed log ends with what the run gave
             print(closing_sentence(summary, cfg.eval.k), flush=True)

@@ -1,6 +1,7 @@
 """The ClientApp called directly with Flower messages (no simulation engine)."""
 
 import dataclasses
+import json
 import re
 
 import pytest
@@ -215,3 +216,46 @@ def test_local_dp_replies_are_the_same_for_datasets_one_user_apart(tmp_path, fed
         metadata.append(dict(reply.content[METRICS]))
     assert metadata[0] == metadata[1]
     assert metadata[0][NUM_EXAMPLES] == 1  # every client weighs the same in the mean
+
+
+def _dp_message_round(fed_flat, state, mechanism, server_round):
+    config = {
+        **build_config(fed_flat | LOCAL).to_flat(),
+        "server-round": server_round,
+        DP_MECHANISM: mechanism.to_json(),
+    }
+    content = RecordDict({ARRAYS: to_arrays(state), CONFIG: ConfigRecord(config)})
+    return Message(content=content, dst_node_id=7, message_type="train")
+
+
+def test_a_round_asked_again_gets_the_same_update_and_spends_nothing(tmp_path, fed_flat):
+    """A message delivered again after a crash, or a run resumed after a SuperLink restart,
+    asks for a round the node answered: it sends that update again and does not train."""
+    state = trainable_state(client_runtime(build_config(fed_flat | LOCAL), 0).cm.model)
+    mechanism = _mechanism(fed_flat)
+    accountant = tmp_path / "own-state" / "partition-0-privacy.json"
+    app = make_client_app()
+    first = app(
+        _dp_message_round(fed_flat, state, mechanism, 2),
+        _node(tmp_path, **{"budget-epsilon": 50.0}),
+    )
+    spent = json.loads(accountant.read_text())
+    again = app(
+        _dp_message_round(fed_flat, state, mechanism, 2),
+        _node(tmp_path, **{"budget-epsilon": 50.0}),
+    )
+    assert not first.has_error() and not again.has_error()
+    a, b = from_arrays(first.content[ARRAYS]), from_arrays(again.content[ARRAYS])
+    assert all(torch.equal(a[k], b[k]) for k in a)  # the same noised update, not a new draw
+    assert json.loads(accountant.read_text()) == spent  # and no second spend
+    # Another round, or the same round of another run, trains (and spends) again.
+    for msg in (
+        _dp_message_round(fed_flat, state, mechanism, 3),
+        _dp_message_round(fed_flat, state, dataclasses.replace(mechanism, run_id="other"), 3),
+    ):
+        reply = app(msg, _node(tmp_path, **{"budget-epsilon": 50.0}))
+        assert not reply.has_error()
+        c = from_arrays(reply.content[ARRAYS])
+        assert any(not torch.equal(a[k], c[k]) for k in a)
+    steps = [sum(h[2] for h in json.loads(accountant.read_text())["accountant"])]
+    assert steps == [3 * sum(h[2] for h in spent["accountant"])]  # three rounds' worth
