@@ -113,3 +113,61 @@ def test_a_killed_node_rejoins_and_a_corrupt_node_is_left_out(deployment):
     assert after[-1] > epsilon_before
     assert after == sorted(after)
     assert audit_run(run).ok
+
+
+def _answered(dep, i):
+    """The last round node i answered with training (its saved reply), 0 if none."""
+    from safetensors import safe_open
+
+    path = dep.layout.state(i) / f"partition-{i}-last-reply.safetensors"
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            return int((handle.metadata() or {}).get("round", 0))
+    except (OSError, ValueError, RuntimeError):
+        return 0
+
+
+def _node_epsilon(dep, i):
+    """What node i's own accountant says it spent (its state file), via the mechanism."""
+    from fedrec.privacy.mechanism import LocalMechanism
+
+    mechanism = LocalMechanism.from_json((dep.layout.run / "mechanism.json").read_text())
+    history = json.loads((dep.layout.state(i) / f"partition-{i}-privacy.json").read_text())
+    return mechanism.epsilon([tuple(h) for h in history["accountant"]])
+
+
+def test_a_restarted_superlink_resumes_the_run_and_no_ledger_line_is_lost_or_doubled(
+    deployment,
+):
+    dep = deployment
+    dep.start_superlink()
+    for i in range(3):
+        dep.cli.register(dep.layout.keys / f"node-{i}.pub")
+        dep.start_node(i)
+    dep.wait_online(3)
+    dep.start_run()
+    from fedrec.deploy.processes import wait_until
+
+    # Kill it once node 0 has trained round 2 (spent, and sent its update) but before the
+    # round is recorded: the update is lost with the SuperLink.
+    wait_until(lambda: _answered(dep, 0) == 2, 300, "node 0's round 2")
+    dep.processes.kill("superlink")  # with the ServerApp it runs
+    assert dep.rounds_done() == 1
+    dep.wait_run(60)  # `flwr run` loses its SuperLink and ends
+    dep.start_superlink()  # the same --database: registrations survive, nodes reconnect
+    dep.wait_online(3)
+    with dep.layout.run_config.open("a") as config:
+        config.write("resume = true\n")
+    dep.start_run()
+    code = dep.wait_run(600)
+    assert code == 0, dep.processes.log("flwr-run").read_text()[-3000:]
+    run = dep.layout.run
+    lines = [json.loads(line) for line in (run / "privacy_ledger.jsonl").open()]
+    keys = [(line["round"], line["client"]) for line in lines]
+    assert sorted(keys) == sorted((r, c) for r in range(5) for c in range(3))  # each once
+    assert audit_run(run).ok
+    # Each node's own accountant agrees with the server's ledger: whatever it trained
+    # before the SuperLink died, it did not train (or spend) again for that round.
+    for i in range(3):
+        ledger = max(line["epsilon"] for line in lines if line["client"] == i)
+        assert _node_epsilon(dep, i) == pytest.approx(ledger, rel=1e-6)
