@@ -12,6 +12,7 @@ run finished and the audit passed.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import time
 from collections.abc import Callable
@@ -138,13 +139,13 @@ class Deployment:
         deadline = time.monotonic() + timeout
         while True:
             self.start_node(i)
-            try:
-                wait_until(lambda: not self.processes.alive(f"node-{i}"), 10.0, "")
+            try:  # a refused SuperNode exits within about two seconds
+                wait_until(lambda: not self.processes.alive(f"node-{i}"), 6.0, "")
             except FedrecError:
-                return  # still up after 10 s: it was let in
+                return  # still up: it was let in
             if time.monotonic() > deadline:
                 raise FedrecError(f"node-{i} was not let back in within {timeout:.0f} s.")
-            time.sleep(5.0)
+            time.sleep(2.0)
 
     def wait_online(self, count: int, timeout: float = 90.0) -> None:
         assert self.cli is not None
@@ -164,6 +165,19 @@ class Deployment:
             raise FedrecError(
                 f"the run did not finish in {timeout:.0f} s: see {self.processes.log('flwr-run')}."
             ) from None
+
+    def gather_accountants(self) -> list[Path]:
+        """Copy each node's own accountant into the run's ``client-state/``, where
+        ``fedrec audit`` checks it against the server's ledger (on machines of their
+        own, each node's operator sends its ``partition-<i>-privacy.json``)."""
+        target = self.layout.run / "client-state"
+        target.mkdir(parents=True, exist_ok=True)
+        copied = []
+        for i in range(self.nodes):
+            for path in self.layout.state(i).glob("partition-*-privacy.json"):
+                copied.append(target / path.name)
+                shutil.copyfile(path, copied[-1])
+        return copied
 
     def rounds_done(self) -> int:
         """Server rounds the run directory has recorded so far."""
@@ -258,6 +272,7 @@ def run_demo(
     summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
     audit_ok = False
     if finished:
+        deployment.gather_accountants()
         report = audit_run(deployment.layout.run)
         write_report(report, deployment.layout.run)
         audit_ok = report.ok
