@@ -25,7 +25,7 @@ from fedrec.audit.report import write_report
 from fedrec.config import APP_PRIVACY_DEFAULTS, Config, build_config
 from fedrec.data.loading import prepare_split
 from fedrec.deploy.bringup import node_policy
-from fedrec.deploy.certs import make_node_keys, make_server_certificates
+from fedrec.deploy.certs import ServerCertificates, make_node_keys, make_server_certificates
 from fedrec.deploy.commands import (
     FlowerCli,
     superlink_argv,
@@ -96,8 +96,6 @@ class Deployment:
 
     def start_superlink(self, timeout: float = 60.0) -> None:
         certs = self.layout.certs
-        from fedrec.deploy.certs import ServerCertificates
-
         argv = superlink_argv(
             HOST,
             self.port,
@@ -184,8 +182,13 @@ class Deployment:
         path = self.layout.run / "metrics.jsonl"
         if not path.is_file():
             return 0
-        rounds = [json.loads(line).get("round", 0) for line in path.read_text().splitlines()]
-        return max([int(r) for r in rounds if isinstance(r, int)], default=0)
+        rounds = []
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                rounds.append(int(json.loads(line)["round"]))
+            except (ValueError, KeyError, TypeError):
+                continue  # a line being written
+        return max(rounds, default=0)
 
 
 def prepare(cfg: Config, out: Path, nodes: int, say: Callable[[str], None]) -> Deployment:
