@@ -6,7 +6,9 @@ In its state directory, per client (written atomically and fsynced, :mod:`fedrec
 - ``partition-<id>-last-reply.safetensors``: under local DP, the noised update it last
   sent, with the run id and round it answered. A round asked again (a message
   delivered again after a crash, or a run resumed after a SuperLink restart) gets
-  this update back: the client neither trains nor spends twice for one round.
+  this update back: the client neither trains nor spends twice for one round;
+- ``partition-<id>-last-popularity.safetensors``: the same for its noised popularity
+  histogram (round 0).
 """
 
 from __future__ import annotations
@@ -39,8 +41,10 @@ def save_history(path: Path, history: History) -> None:
     atomic_write_json(path, {"accountant": history}, indent=None)
 
 
-def reply_file(directory: str | Path, partition_id: int) -> Path:
-    return Path(directory) / f"partition-{partition_id}-last-reply.safetensors"
+def reply_file(directory: str | Path, partition_id: int, kind: str = "reply") -> Path:
+    """Where a client keeps what it last released: its update (``reply``) or its
+    popularity histogram (``popularity``)."""
+    return Path(directory) / f"partition-{partition_id}-last-{kind}.safetensors"
 
 
 def save_reply(path: Path, run_id: str, server_round: int, state: dict[str, torch.Tensor]) -> None:

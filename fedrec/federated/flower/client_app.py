@@ -19,6 +19,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import torch
 from flwr.app import ConfigRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 from flwr.clientapp.mod import fixedclipping_mod
@@ -43,6 +44,7 @@ from fedrec.federated.flower.records import (
     DP_MECHANISM,
     METRICS,
     PARTITION_ID,
+    POPULARITY,
     PRIVACY_STATE,
     PROXIMAL_MU,
     SERVER_ROUND,
@@ -60,6 +62,9 @@ from fedrec.privacy.policy import NodePolicy
 
 #: Node config key naming a SuperNode's own data directory (``fedrec data partition``).
 DATA_DIR = "data-dir"
+#: Node config key naming a SuperNode's own state directory. Only such a node keeps its
+#: last releases (a simulation of thousands of clients would keep thousands of updates).
+STATE_DIR = "state-dir"
 
 
 def partition_id(context: Context) -> int:
@@ -107,11 +112,16 @@ def make_client_app(
         path = _state_path(context, state_dir)
         _require_state_dir(cfg, context, path)
         pid = partition_id(context)
+        released = _released(path, pid, "popularity", mechanism, 0)
+        if released is not None:  # asked again: the same histogram, no new spend
+            return popularity_reply(msg, pid, released[POPULARITY].numpy())
         counts, history = client_runtime(cfg, pid, _source(context, source)).popularity(
             mechanism, _load_privacy(context, path), node.budget
         )
         if history is not None:
-            _save_privacy(context, path, history)
+            _save_privacy(context, path, history)  # the spend first
+            if counts is not None and STATE_DIR in context.node_config:
+                _keep(path, pid, "popularity", mechanism, 0, {POPULARITY: torch.as_tensor(counts)})
         return popularity_reply(msg, pid, counts)
 
     @app.train(mods=[central_clipping])
@@ -124,11 +134,8 @@ def make_client_app(
         path = _state_path(context, state_dir)
         _require_state_dir(cfg, context, path)
         server_round = int(round_values.get(SERVER_ROUND, 0))
-        last = None if path is None else reply_file(path.parent, pid)
-        run_id = mechanism.run_id if mechanism is not None else ""
-        if last is not None and (sent := saved_reply(last, run_id, server_round)) is not None:
-            # Asked again for a round it answered (redelivered, or a resumed run): the same
-            # update, no training, no new spend.
+        sent = _released(path, pid, "reply", mechanism, server_round)
+        if sent is not None:  # asked again for a round it answered: no training, no spend
             result = TrainResult(pid, sent, num_examples=1, train_loss=0.0, train_seconds=0.0)
             return train_reply(msg, result, cfg.federation.send_float16, local_dp=local)
         result = client_runtime(cfg, pid, _source(context, source)).train(
@@ -141,8 +148,8 @@ def make_client_app(
         )
         if result.privacy_history is not None:
             _save_privacy(context, path, result.privacy_history)  # the spend first
-            if last is not None and run_id and result.state is not None:
-                save_reply(last, run_id, server_round, result.state)
+            if result.state is not None and STATE_DIR in context.node_config:
+                _keep(path, pid, "reply", mechanism, server_round, result.state)
         return train_reply(msg, result, cfg.federation.send_float16, local_dp=local)
 
     @app.evaluate()
@@ -187,6 +194,30 @@ def _checked_request(
     return cfg, mechanism, node
 
 
+def _released(
+    path: Path | None, pid: int, kind: str, mechanism: LocalMechanism | None, server_round: int
+) -> dict[str, torch.Tensor] | None:
+    """What this node already released for this run and round (``kind``: its update or its
+    popularity histogram), if it did: a message delivered again after a crash, or a run
+    resumed after a SuperLink restart, gets it back rather than a second release."""
+    if path is None or mechanism is None:
+        return None
+    return saved_reply(reply_file(path.parent, pid, kind), mechanism.run_id, server_round)
+
+
+def _keep(
+    path: Path | None,
+    pid: int,
+    kind: str,
+    mechanism: LocalMechanism | None,
+    server_round: int,
+    tensors: dict[str, torch.Tensor],
+) -> None:
+    """Keep a release (after its spend is saved) for :func:`_released`."""
+    if path is not None and mechanism is not None and mechanism.run_id:
+        save_reply(reply_file(path.parent, pid, kind), mechanism.run_id, server_round, tensors)
+
+
 def _require_state_dir(cfg: Config, context: Context, path: Path | None) -> None:
     if cfg.privacy.privacy_mode == "local" and path is None and DATA_DIR in context.node_config:
         raise ConfigError(
@@ -213,7 +244,7 @@ def _node_policy(context: Context, app_policy: NodePolicy | None, cfg: Config) -
 def _state_path(context: Context, state_dir: str | Path | None) -> Path | None:
     """This node's accountant file: node config ``state-dir`` or the app's ``state_dir``;
     None keeps it in memory (Context.state) only."""
-    base = str(context.node_config.get("state-dir", "") or state_dir or "")
+    base = str(context.node_config.get(STATE_DIR, "") or state_dir or "")
     return state_file(base, partition_id(context)) if base else None
 
 

@@ -20,6 +20,8 @@ from fedrec.federated.flower.records import (
     DP_MECHANISM,
     METRICS,
     NUM_EXAMPLES,
+    POPULARITY,
+    REQUEST,
     from_arrays,
     to_arrays,
     train_reply,
@@ -259,3 +261,31 @@ def test_a_round_asked_again_gets_the_same_update_and_spends_nothing(tmp_path, f
         assert any(not torch.equal(a[k], c[k]) for k in a)
     steps = [sum(h[2] for h in json.loads(accountant.read_text())["accountant"])]
     assert steps == [3 * sum(h[2] for h in spent["accountant"])]  # three rounds' worth
+
+
+def test_a_popularity_query_asked_again_gets_the_same_histogram_and_spends_nothing(
+    tmp_path, fed_flat
+):
+    mechanism = _mechanism(fed_flat)
+    assert mechanism.popularity_noise > 0
+    config = {
+        **build_config(fed_flat | LOCAL).to_flat(),
+        DP_MECHANISM: mechanism.to_json(),
+        REQUEST: POPULARITY,
+    }
+    accountant = tmp_path / "own-state" / "partition-0-privacy.json"
+    app = make_client_app()
+    replies, spent = [], []
+    for run_id in (mechanism.run_id, mechanism.run_id, "another-run"):
+        same = dataclasses.replace(mechanism, run_id=run_id)
+        msg = Message(
+            RecordDict({CONFIG: ConfigRecord(config | {DP_MECHANISM: same.to_json()})}),
+            dst_node_id=7,
+            message_type="query",
+        )
+        reply = app(msg, _node(tmp_path, **{"budget-epsilon": 50.0}))
+        assert not reply.has_error(), reply.error.reason[-800:] if reply.has_error() else ""
+        replies.append(reply.content[ARRAYS][POPULARITY].numpy())
+        spent.append(json.loads(accountant.read_text())["accountant"])
+    assert (replies[0] == replies[1]).all() and spent[0] == spent[1]  # asked again
+    assert not (replies[0] == replies[2]).all() and spent[2] != spent[1]  # another run: anew
