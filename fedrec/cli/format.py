@@ -110,8 +110,22 @@ def print_summary(summary: dict[str, Any], k: int) -> None:
             _fmt(metrics.get("users")),
         )
     console.print(table)
+    print_scenarios(summary, k)
     print_cold_users_curve(summary, k)
     print_privacy(summary)
+
+
+def print_scenarios(summary: dict[str, Any], k: int) -> None:
+    """Test NDCG@K per scenario, the model beside every baseline (one row per method)."""
+    scenarios = list(summary.get("scenarios") or {})
+    if len(scenarios) < 2:
+        return
+    table = Table("method", *scenarios, title=f"test NDCG@{k} by scenario")
+    rows = [("model", summary["scenarios"])]
+    rows += [(n, r.get("scenarios") or {}) for n, r in summary.get("baselines", {}).items()]
+    for method, per in rows:
+        table.add_row(method, *[_fmt(per.get(s, {}).get(f"ndcg@{k}")) for s in scenarios])
+    console.print(table)
 
 
 def print_cold_users_curve(summary: dict[str, Any], k: int) -> None:

@@ -49,7 +49,11 @@ def test_train_writes_the_run_directory(trained):
     assert set(summary["scenarios"]) == {"ecommerce", "music", "news"}
     for base in ("popularity", "ease", "itemknn", "zero-shot"):
         assert set(summary["baselines"][base]["test"]) >= SUMMARY_KEYS
+        assert set(summary["baselines"][base]["scenarios"]) == set(summary["scenarios"])
         assert "cold_items" in summary["baselines"][base]
+    # The printed per-scenario table: the model and every baseline, a row each.
+    table = output[output.index("test NDCG@10 by scenario") :]
+    assert all(name in table for name in ("ecommerce", "music", "news", "popularity", "ease"))
     epochs = [
         json.loads(line)["epoch"] for line in (out / "metrics.jsonl").read_text().splitlines()
     ]
