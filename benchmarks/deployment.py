@@ -75,19 +75,8 @@ def _deploy(values: dict[str, Any], out: Path, nodes: int, rounds: int) -> dict[
     dep = prepare(cfg, out, nodes, say=lambda _: None)
     relay = Relay(dep.port)
     dep.via = f"127.0.0.1:{relay.port}"
-    times: dict[str, float] = {}
     with dep.processes:
-        start = time.perf_counter()
-        dep.start_superlink()
-        times["superlink_up"] = time.perf_counter() - start
-        assert dep.cli is not None
-        for i in range(nodes):
-            dep.cli.register(dep.layout.keys / f"node-{i}.pub")
-        start = time.perf_counter()
-        for i in range(nodes):
-            dep.start_node(i)
-        dep.wait_online(nodes)
-        times["nodes_online"] = time.perf_counter() - start
+        times = dep.bring_up()
         setup_bytes = relay.up + relay.down
         start = time.perf_counter()
         dep.start_run()

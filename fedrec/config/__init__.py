@@ -17,6 +17,7 @@ from fedrec.config.parse import (
     parse_overrides,
     read_toml,
     resolve,
+    toml_value,
 )
 from fedrec.config.privacy import APP_PRIVACY_DEFAULTS, PrivacyConfig
 from fedrec.config.sections import Config, known_keys
@@ -50,4 +51,5 @@ __all__ = [
     "read_toml",
     "resolve",
     "split_list",
+    "toml_value",
 ]

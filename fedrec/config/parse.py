@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import functools
+import json
 import tomllib
 import types
 import typing
@@ -143,3 +144,13 @@ def describe_keys() -> list[tuple[str, str, str]]:
         default = f.default if f.default is not dataclasses.MISSING else ""
         rows.append((key, repr(default), str(f.metadata.get("help", ""))))
     return rows
+
+
+def toml_value(value: Any) -> str:
+    """A config value as TOML (strings as basic strings with JSON escapes), for the files
+    and ``key=value`` arguments fedrec writes."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    return json.dumps(str(value))

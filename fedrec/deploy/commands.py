@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fedrec.config import APP_PRIVACY_DEFAULTS, Config, build_config
+from fedrec.config import APP_PRIVACY_DEFAULTS, Config, build_config, toml_value
 from fedrec.deploy.certs import ServerCertificates
 from fedrec.deploy.processes import executable, flower_env
 from fedrec.errors import FedrecError
@@ -63,15 +63,6 @@ def superlink_argv(
 def node_config(values: Mapping[str, Any]) -> str:
     """``--node-config`` text: space-separated ``key=value`` with TOML values."""
     return " ".join(f"{key}={toml_value(value)}" for key, value in values.items())
-
-
-def toml_value(value: Any) -> str:
-    """``value`` as a TOML value (a string as a basic string, JSON escapes)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    return json.dumps(str(value))
 
 
 def supernode_argv(

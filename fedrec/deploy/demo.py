@@ -118,6 +118,22 @@ class Deployment:
             **node_policy(self.cfg),
         }
 
+    def bring_up(self) -> dict[str, float]:
+        """The SuperLink, every node's key registered, every SuperNode started and signed
+        in; seconds the SuperLink took to come up and the nodes to sign in."""
+        assert self.cli is not None
+        start = time.perf_counter()
+        self.start_superlink()
+        times = {"superlink_up": time.perf_counter() - start}
+        for i in range(self.nodes):
+            self.cli.register(self.layout.keys / f"node-{i}.pub")
+        start = time.perf_counter()
+        for i in range(self.nodes):
+            self.start_node(i)
+        self.wait_online(self.nodes)
+        times["nodes_online"] = time.perf_counter() - start
+        return times
+
     def start_node(self, i: int, key: str | None = None) -> None:
         """Start SuperNode ``i`` signing in with key ``key`` (default: its own)."""
         port = self.node_ports.setdefault(i, free_port())
@@ -257,14 +273,8 @@ def run_demo(
     deployment = prepare(cfg, out, nodes, say)
     with deployment.processes:
         say(f"SuperLink with TLS, node authentication and --database on {deployment.address}")
-        deployment.start_superlink()
-        assert deployment.cli is not None
-        for i in range(nodes):
-            deployment.cli.register(deployment.layout.keys / f"node-{i}.pub")
-        say(f"{nodes} SuperNodes registered; starting them with their own data and state")
-        for i in range(nodes):
-            deployment.start_node(i)
-        deployment.wait_online(nodes)
+        say(f"registering and starting {nodes} SuperNodes with their own data and state")
+        deployment.bring_up()
         refused = stranger_refused(deployment)
         say("an unregistered node was refused" if refused else "an unregistered node got in!")
         say(f"flwr run: {rounds} rounds (log: {deployment.processes.log('flwr-run')})")

@@ -40,7 +40,7 @@ from fedrec.errors import ConfigError, DataError
 from fedrec.federated.partition import ClientData, check_partition, client_data
 from fedrec.federated.sources import ClientInputs
 from fedrec.files import atomic_write_bytes, atomic_write_json
-from fedrec.models.catalog_model import CatalogModel, build_catalog_model
+from fedrec.models.catalog_model import build_catalog_model
 
 FORMAT = "fedrec-node-data"
 VERSION = 1
@@ -272,16 +272,14 @@ class NodeDirSource:
     path: str
 
     def inputs(self, cfg: Config, partition_id: int) -> ClientInputs:
-        node = read_node(self.path)
-        if int(node.facts["partition_id"]) != partition_id:
-            raise ConfigError(
-                f"data-dir {self.path} holds partition {node.facts['partition_id']}, but this "
-                f"node's partition-id is {partition_id}: fix one of them."
-            )
         threads = cfg.train.threads or cores()  # a SuperNode has its machine to itself
-        sha = str(node.facts["catalog_sha256"])
-        cm = _node_model(self.path, sha, cfg.model, cfg.data, cfg.train.device, threads)
-        return ClientInputs(node.data, node.split, cm)
+        inputs, held = _node_inputs(self.path, cfg.model, cfg.data, cfg.train.device, threads)
+        if held != partition_id:
+            raise ConfigError(
+                f"data-dir {self.path} holds partition {held}, but this node's "
+                f"partition-id is {partition_id}: fix one of them."
+            )
+        return inputs
 
 
 def node_partition_id(path: str | Path) -> int:
@@ -297,15 +295,16 @@ def node_partition_id(path: str | Path) -> int:
 
 
 @lru_cache(maxsize=2)
-def _node_model(
-    path: str, sha: str, model: ModelConfig, data: DataConfig, device: str, threads: int
-) -> CatalogModel:
-    """The catalog model over a node's catalog (``sha`` keys the cache to its content)."""
+def _node_inputs(
+    path: str, model: ModelConfig, data: DataConfig, device: str, threads: int
+) -> tuple[ClientInputs, int]:
+    """A node directory read once and the model built over its catalog; its partition id."""
     node = read_node(path)
-    return build_catalog_model(
+    cm = build_catalog_model(
         node.split,
         model,
         data,
         pick_device(device, threads),
         has_profiles=bool(node.facts["has_profiles"]),
     )
+    return ClientInputs(node.data, node.split, cm), int(node.facts["partition_id"])

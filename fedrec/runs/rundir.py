@@ -24,7 +24,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save
 
-from fedrec.config import Config, build_config, known_keys, load_toml
+from fedrec.config import Config, build_config, known_keys, load_toml, toml_value
 from fedrec.errors import FedrecError
 from fedrec.files import (
     append_line,
@@ -108,7 +108,7 @@ class RunDir:
     # -- config ------------------------------------------------------------------------
     def write_config(self, cfg: Config) -> None:
         lines = ["# Resolved configuration of this run (fedrec).", "[fedrec]"]
-        lines += [f"{key} = {_toml_value(value)}" for key, value in cfg.to_flat().items()]
+        lines += [f"{key} = {toml_value(value)}" for key, value in cfg.to_flat().items()]
         atomic_write_text(self.path / CONFIG, "\n".join(lines) + "\n")
 
     def read_config(self, *, lenient: bool = False) -> Config:
@@ -150,11 +150,3 @@ class RunDir:
         if not path.is_file():
             raise FedrecError(f"{path} is missing: the run has not finished.")
         return json.loads(path.read_text(encoding="utf-8"))
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    return json.dumps(str(value))

@@ -12,6 +12,7 @@ import pytest
 
 from fedrec.audit.ledger_audit import audit_run
 from fedrec.deploy.demo import demo_config, prepare
+from fedrec.deploy.processes import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -89,14 +90,8 @@ def _epsilons(run, client):
 def test_a_killed_node_rejoins_and_a_corrupt_node_is_left_out(deployment):
     dep = deployment
     (dep.layout.data / "node-2" / "interactions.parquet").write_bytes(b"not parquet")
-    dep.start_superlink()
-    for i in range(3):
-        dep.cli.register(dep.layout.keys / f"node-{i}.pub")
-        dep.start_node(i)
-    dep.wait_online(3)
+    dep.bring_up()
     dep.start_run()
-    from fedrec.deploy.processes import wait_until
-
     wait_until(lambda: dep.rounds_done() >= 1, 300, "round 1")
     epsilon_before = _epsilons(dep.layout.run, 0)[-1]
     dep.processes.kill("node-0")  # as a crash would
@@ -148,14 +143,8 @@ def test_a_restarted_superlink_resumes_the_run_and_no_ledger_line_is_lost_or_dou
     deployment,
 ):
     dep = deployment
-    dep.start_superlink()
-    for i in range(3):
-        dep.cli.register(dep.layout.keys / f"node-{i}.pub")
-        dep.start_node(i)
-    dep.wait_online(3)
+    dep.bring_up()
     dep.start_run()
-    from fedrec.deploy.processes import wait_until
-
     # Kill it once node 0 has trained round 2 (spent, and sent its update) but before the
     # round is recorded: the update is lost with the SuperLink.
     wait_until(lambda: _answered(dep, 0) == 2, 300, "node 0's round 2")
