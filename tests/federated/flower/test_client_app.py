@@ -289,3 +289,49 @@ def test_a_popularity_query_asked_again_gets_the_same_histogram_and_spends_nothi
         spent.append(json.loads(accountant.read_text())["accountant"])
     assert (replies[0] == replies[1]).all() and spent[0] == spent[1]  # asked again
     assert not (replies[0] == replies[2]).all() and spent[2] != spent[1]  # another run: anew
+
+
+def test_a_hostile_server_asking_again_with_another_state_learns_nothing_new(tmp_path, fed_flat):
+    """Same run id and round, a different global state: the node does not train on it;
+    it sends the update it already released and spends nothing."""
+    state = trainable_state(client_runtime(build_config(fed_flat | LOCAL), 0).cm.model)
+    other = {k: v + 0.5 for k, v in state.items()}
+    mechanism = _mechanism(fed_flat)
+    accountant = tmp_path / "own-state" / "partition-0-privacy.json"
+    app = make_client_app()
+    node = {"budget-epsilon": 50.0}
+    first = app(_dp_message_round(fed_flat, state, mechanism, 1), _node(tmp_path, **node))
+    spent = accountant.read_text()
+    again = app(_dp_message_round(fed_flat, other, mechanism, 1), _node(tmp_path, **node))
+    a, b = from_arrays(first.content[ARRAYS]), from_arrays(again.content[ARRAYS])
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert accountant.read_text() == spent
+
+
+def test_a_node_killed_between_its_spend_and_its_saved_update_counts_both(
+    tmp_path, fed_flat, monkeypatch
+):
+    """The spend is written before the update is kept: a crash between the two leaves a
+    node that trains the round again when asked, and its own accountant counts both."""
+    from fedrec.federated.flower import client_app as module
+
+    state = trainable_state(client_runtime(build_config(fed_flat | LOCAL), 0).cm.model)
+    mechanism = _mechanism(fed_flat)
+    accountant = tmp_path / "own-state" / "partition-0-privacy.json"
+    node = {"budget-epsilon": 50.0}
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt("killed")
+
+    monkeypatch.setattr(module, "save_reply", killed)
+    with pytest.raises(KeyboardInterrupt):
+        make_client_app()(_dp_message_round(fed_flat, state, mechanism, 1), _node(tmp_path, **node))
+    once = sum(h[2] for h in json.loads(accountant.read_text())["accountant"])
+    assert once > 0  # the spend reached the disk before the crash
+    monkeypatch.undo()
+    reply = make_client_app()(
+        _dp_message_round(fed_flat, state, mechanism, 1), _node(tmp_path, **node)
+    )
+    assert not reply.has_error()
+    twice = sum(h[2] for h in json.loads(accountant.read_text())["accountant"])
+    assert twice == 2 * once  # never under-counted
