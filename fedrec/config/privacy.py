@@ -32,6 +32,14 @@ class PrivacyConfig:
             "choices": ("client", "server"),
         },
     )
+    secure_aggregation: bool = field(
+        default=False,
+        metadata={
+            "help": "central: Flower's SecAgg+ masks every client's clipped update (and "
+            "popularity histogram), so the server learns only their sum (needs "
+            "central-clipping=client and at least 2 clients in a round)"
+        },
+    )
     target_epsilon: float = field(
         default=0.0,
         metadata={"help": "pick the noise for this ε over the run (0 = use noise-multiplier)"},
@@ -166,6 +174,17 @@ class PrivacyConfig:
                 f"privacy-mode={self.privacy_mode!r} with noise-multiplier=0 adds no noise: "
                 "there is no guarantee to give. Set target-epsilon (or noise-multiplier > 0), "
                 "or privacy-mode=off."
+            )
+        if self.secure_aggregation and self.privacy_mode != "central":
+            raise ConfigError(
+                f"secure-aggregation=true with privacy-mode={self.privacy_mode!r}: secure "
+                "aggregation hides each client's update in a sum under central DP. Set "
+                "privacy-mode='central' (under local DP updates leave clients noised already)."
+            )
+        if self.secure_aggregation and self.central_clipping != "client":
+            raise ConfigError(
+                "secure-aggregation=true needs central-clipping='client': the server never "
+                "sees an update it could clip."
             )
         check_min("dp-negatives", self.dp_negatives, 1)
         check_min("dp-text-negatives", self.dp_text_negatives, 1)

@@ -53,6 +53,13 @@ class Config:
                 "is added by Flower's DP wrapper with numpy's generator. Set secure-mode=false "
                 "or use privacy-mode='local'."
             )
+        if self.privacy.secure_aggregation and self.federation.clients_per_round > 500:
+            raise ConfigError(
+                f"clients-per-round={self.federation.clients_per_round} with "
+                "secure-aggregation=true: SecAgg+ sums at most 1,000 clients in a round "
+                "(2^22 quantization levels each under a 2^32 modulus). Lower clients-per-round "
+                "to 500 or less."
+            )
         if self.privacy.privacy_mode == "local" and self.federation.strategy == "fedprox":
             raise ConfigError(
                 "strategy='fedprox' with privacy-mode='local' is not supported: the proximal "

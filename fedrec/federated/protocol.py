@@ -35,6 +35,7 @@ class TrainResult:
     train_seconds: float
     spend: PrivacySpend | None = None  # local DP: this round's mechanism and ε
     privacy_history: list[tuple[float, float, int]] | None = field(default=None, repr=False)
+    masked: bool = False  # the update went into a secure sum (``state`` is empty)
 
     @property
     def declined(self) -> bool:
@@ -77,6 +78,17 @@ class Failure:
     error: str  # the end of the client's error (its traceback's last lines)
 
 
+@dataclass(frozen=True)
+class Histograms:
+    """The clients' popularity histograms, summed (the server needs nothing else of them;
+    under secure aggregation it never sees one alone)."""
+
+    total: np.ndarray | None  # the sum; None: no client sent one
+    sent: list[int]  # the partition ids in the sum
+    declined: list[int]  # local DP: partition ids over their budget
+    failures: list[Failure]
+
+
 class Federation(Protocol):
     """The server's view of its clients."""
 
@@ -97,10 +109,8 @@ class Federation(Protocol):
         """Node id → its partition (client) id."""
         ...
 
-    def histograms(
-        self, nodes: Sequence[int]
-    ) -> tuple[list[tuple[int, np.ndarray | None]], list[Failure]]:
-        """Each node's popularity histogram (partition id, counts; None: declined)."""
+    def histograms(self, nodes: Sequence[int]) -> Histograms:
+        """The sum of the nodes' popularity histograms, and who is in it."""
         ...
 
     def train(

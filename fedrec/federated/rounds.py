@@ -121,11 +121,10 @@ class RoundLoop:
         DP), summed, becomes the starting item bias (:mod:`fedrec.privacy.histogram`)."""
         if not self.cfg.model.popularity_prior or not self.server.has_item_bias:
             return state
-        replies, failed = self.fed.histograms(self.nodes)
-        for failure in failed:
+        got = self.fed.histograms(self.nodes)
+        for failure in got.failures:
             log.warning("popularity: client on node %s failed: %s", failure.node, failure.error)
-        counts = [c for _, c in replies if c is not None]
-        total = np.sum(counts, axis=0) if counts else np.zeros(self.server.split.n_items)
+        total = got.total if got.total is not None else np.zeros(self.server.split.n_items)
         if self.central is not None and self.spends is not None:
             # The server is trusted under central DP: it adds the noise once, to the sum.
             random = PrivateRandomness(torch.device("cpu"))
@@ -134,11 +133,10 @@ class RoundLoop:
                 self.central, self.cfg.train.privacy_unit
             )
         elif self.local is not None and self.local_spends is not None:
-            for client, got in replies:
-                if got is not None:
-                    self.local_spends.record_histogram(self.local, client)
-            entry["ledger_clients"] = sorted(c for c, got in replies if got is not None)
-        entry["popularity_clients"] = len(counts)
+            for client in got.sent:
+                self.local_spends.record_histogram(self.local, client)
+            entry["ledger_clients"] = sorted(got.sent)
+        entry["popularity_clients"] = len(got.sent)
         return self.server.with_popularity_prior(state, total)
 
     def _choose(self, rnd: int) -> list[int] | None:
@@ -193,7 +191,8 @@ class RoundLoop:
         state = self._aggregate(rnd, state, ok, entry)
         entry["train_phase_seconds"] = t_train
         entry["aggregate_seconds"] = time.perf_counter() - t_agg
-        if self.local is None:  # under local DP replies carry no loss, time or count
+        # Under local DP or secure aggregation replies carry no loss, time or count.
+        if self.local is None and not any(r.result.masked for r in ok):
             entry.update(_weighted([(r.result.num_examples, _reply_report(r)) for r in ok]))
             entry["examples"] = int(sum(r.result.num_examples for r in ok))
             entry.update(self._overhead(t_train, [r.result.train_seconds for r in ok]))
@@ -258,7 +257,7 @@ class RoundLoop:
             # Every round releases a noised aggregate, whoever replied (min-replies does not
             # apply: keeping the old state would reveal that nobody's update arrived).
             # A zero update adds nothing to the sum (and Flower cannot clip it).
-            moved = [r for r in ok if _moved(r.result.state, state)]
+            moved = [r for r in ok if r.result.masked or _moved(r.result.state, state)]
             reseed_numpy_global()  # Flower's wrapper draws the noise from numpy's generator
             agg = self.fed.aggregate(rnd, moved) if moved else None
             entry["aggregated"] = True

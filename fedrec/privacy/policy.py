@@ -39,6 +39,7 @@ POLICY_KEYS = (
     "delta",
     "budget-epsilon",
     "secure-mode",
+    "secure-aggregation",
 )
 #: Slack for σ computed by two parties with the same accountant.
 _SIGMA_SLACK = 1e-6
@@ -59,6 +60,7 @@ class NodePolicy:
     delta: float = MAX_DEFAULT_DELTA  # the largest δ
     budget_epsilon: float = 0.0  # the node's ε cap over every round (0: target_epsilon)
     secure_mode: bool = False  # draw the noise from a CSPRNG whatever the server asks
+    secure_aggregation: bool = False  # under central DP: send updates masked (SecAgg+) only
 
     @property
     def budget(self) -> float:
@@ -77,6 +79,7 @@ class NodePolicy:
             delta=p.delta or MAX_DEFAULT_DELTA,
             budget_epsilon=p.budget_epsilon,
             secure_mode=p.secure_mode,
+            secure_aggregation=p.secure_aggregation,
         )
 
     def node_config(self) -> dict[str, Any]:
@@ -94,6 +97,8 @@ class NodePolicy:
             out["budget-epsilon"] = self.budget_epsilon
         if self.secure_mode:
             out["secure-mode"] = True
+        if self.secure_aggregation:
+            out["secure-aggregation"] = True
         return out
 
     @classmethod
@@ -111,14 +116,22 @@ class NodePolicy:
                 f"this node's privacy policy (node config) is invalid: {err}"
             ) from None
 
-    def check(self, cfg: Config, mechanism: LocalMechanism | None) -> None:
+    def check(self, cfg: Config, mechanism: LocalMechanism | None, masked: bool = False) -> None:
         """Refuse a request (the run config, and the local mechanism under local DP) that
-        is weaker than this policy; return quietly when it is as strong or stronger."""
+        is weaker than this policy; return quietly when it is as strong or stronger.
+        ``masked``: the reply will leave this node through SecAgg+ (known to the node,
+        never taken from the message)."""
         asked = cfg.privacy.privacy_mode
         if _MODE_STRENGTH[asked] < _MODE_STRENGTH[self.mode]:
             raise PolicyRefusal(
                 f"the server asked for privacy-mode={asked!r}; this node's policy requires "
                 f"privacy-mode={self.mode!r} or stronger. Refused: nothing was trained."
+            )
+        if self.secure_aggregation and asked == "central" and not masked:
+            raise PolicyRefusal(
+                "the server asked for central DP without secure aggregation; this node's "
+                "policy (secure-aggregation=true) sends its update only masked, through "
+                "SecAgg+. Refused: nothing was trained."
             )
         if self.mode != "local" or asked != "local":
             return

@@ -8,7 +8,14 @@ import torch
 
 from fedrec.config import build_config
 from fedrec.data.loading import prepare_split
-from fedrec.federated.protocol import EvalReply, EvalResult, Failure, TrainReply, TrainResult
+from fedrec.federated.protocol import (
+    EvalReply,
+    EvalResult,
+    Failure,
+    Histograms,
+    TrainReply,
+    TrainResult,
+)
 from fedrec.federated.rounds import run_federation
 from fedrec.privacy.ledger import PrivacyLedger
 from fedrec.runs.rundir import RunDir
@@ -38,15 +45,15 @@ class ScriptedFederation:
 
     def histograms(self, nodes):
         """Each client holds item 0 once; node 11 declines when it is to decline."""
-        out, failures = [], []
-        for n in nodes:
-            if n in self.fail:
-                failures.append(Failure(n, "boom"))
-                continue
-            counts = np.zeros(self.n_items)
-            counts[0] = 1.0
-            out.append((n - 10, None if n in self.decline else counts))
-        return out, failures
+        sent = [n - 10 for n in nodes if n not in self.fail and n not in self.decline]
+        total = np.zeros(self.n_items)
+        total[0] = float(len(sent))
+        return Histograms(
+            total if sent else None,
+            sent,
+            [n - 10 for n in nodes if n in self.decline and n not in self.fail],
+            [Failure(n, "boom") for n in nodes if n in self.fail],
+        )
 
     def train(self, server_round, state, nodes):
         self.trained.append((server_round, list(nodes)))

@@ -47,6 +47,7 @@ from fedrec.federated.flower.records import (
     POPULARITY,
     PRIVACY_STATE,
     PROXIMAL_MU,
+    REQUEST,
     SERVER_ROUND,
     eval_reply,
     from_arrays,
@@ -54,6 +55,7 @@ from fedrec.federated.flower.records import (
     read_config,
     train_reply,
 )
+from fedrec.federated.flower.secure_aggregation import masked, secure_aggregation_mod
 from fedrec.federated.node_data import NodeDirSource, node_partition_id
 from fedrec.federated.protocol import TrainResult
 from fedrec.federated.sources import ClientSource
@@ -124,9 +126,11 @@ def make_client_app(
                 _keep(path, pid, "popularity", mechanism, 0, {POPULARITY: torch.as_tensor(counts)})
         return popularity_reply(msg, pid, counts)
 
-    @app.train(mods=[central_clipping])
+    @app.train(mods=[secure_aggregation_mod, central_clipping])
     def train(msg: Message, context: Context) -> Message:
         cfg, round_values = read_config(msg)
+        if round_values.get(REQUEST) == POPULARITY:  # asked through SecAgg+ (train messages)
+            return query(msg, context)
         pid = partition_id(context)
         run_drills(cfg, pid)
         cfg, mechanism, node = _checked_request(msg, context, policy)
@@ -188,7 +192,7 @@ def _checked_request(
     mechanism = None
     if DP_MECHANISM in round_values:
         mechanism = LocalMechanism.from_json(str(round_values[DP_MECHANISM]))
-    node.check(cfg, mechanism)  # refuses a request weaker than this node's policy
+    node.check(cfg, mechanism, masked())  # refuses a request weaker than this node's policy
     if mechanism is not None:
         mechanism = dataclasses.replace(mechanism, randomness=node.randomness(mechanism))
     return cfg, mechanism, node

@@ -9,11 +9,13 @@ or DP-FedAvg under central DP), and turns replies into fedrec's values.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
+import torch
 from flwr.app import ArrayRecord, Context, Message, MessageType, RecordDict
 from flwr.serverapp import Grid, ServerApp
 
@@ -21,12 +23,16 @@ from fedrec.config import Config, build_config
 from fedrec.errors import ConfigError
 from fedrec.federated.flower.records import (
     ARRAYS,
+    BYTES_RECEIVED,
+    BYTES_SENT,
     CONFIG,
+    DECLINED,
     DP_MECHANISM,
     METRICS,
     PARTITION_ID,
     POPULARITY,
     REQUEST,
+    SERVER_ROUND,
     config_record,
     from_arrays,
     read_eval_reply,
@@ -34,13 +40,23 @@ from fedrec.federated.flower.records import (
     read_train_reply,
     to_arrays,
 )
-from fedrec.federated.flower.strategy import make_strategy, noise_only
-from fedrec.federated.protocol import EvalReply, Failure, State, TrainReply
+from fedrec.federated.flower.secure_aggregation import SecureRound, secure_sum
+from fedrec.federated.flower.strategy import add_central_noise, make_strategy, noise_only
+from fedrec.federated.protocol import (
+    EvalReply,
+    Failure,
+    Histograms,
+    State,
+    TrainReply,
+    TrainResult,
+)
 from fedrec.federated.rounds import run_federation
 from fedrec.privacy.central import CentralDP
 from fedrec.privacy.mechanism import LocalMechanism
 from fedrec.runs.rundir import RunDir
 from fedrec.runs.summary import closing_sentence
+
+log = logging.getLogger(__name__)
 
 
 def make_server_app(
@@ -81,8 +97,10 @@ class FlowerFederation:
         self.workers = workers
         self.float16 = cfg.federation.send_float16
         self.strategy: Any = None
+        self.central: CentralDP | None = None
         self.round_values: dict[str, str] = {}
         self._replies: dict[int, Message] = {}
+        self._secure: tuple[State, list[np.ndarray] | None] | None = None  # sent, sum
 
     def connect(self, count: int) -> list[int]:
         deadline = time.monotonic() + self.wait_seconds
@@ -97,6 +115,7 @@ class FlowerFederation:
 
     def begin(self, central: CentralDP | None, local: LocalMechanism | None) -> None:
         self.strategy = make_strategy(self.cfg, central)
+        self.central = central
         self.round_values = {DP_MECHANISM: local.to_json()} if local is not None else {}
 
     def partitions(self, nodes: Sequence[int]) -> dict[int, int]:
@@ -114,20 +133,32 @@ class FlowerFederation:
             out[reply.metadata.src_node_id] = int(reply.content[METRICS][PARTITION_ID])
         return out
 
-    def histograms(
-        self, nodes: Sequence[int]
-    ) -> tuple[list[tuple[int, np.ndarray | None]], list[Failure]]:
+    def histograms(self, nodes: Sequence[int]) -> Histograms:
         config = config_record(self.cfg, **self.round_values, **{REQUEST: POPULARITY})
+        if self.cfg.privacy.secure_aggregation:
+            got = secure_sum(self.grid, 0, nodes, ArrayRecord(), config, clipping_range=1.0)
+            total = None if got.total is None else got.total[0]
+            sent = [int(m[PARTITION_ID]) for m in got.metrics.values()]
+            return Histograms(total, sent, [], _secure_failures(got, nodes))
         queries = [
             Message(RecordDict({CONFIG: config}), dst_node_id=n, message_type=MessageType.QUERY)
             for n in nodes
         ]
         ok, failed = _split_replies(self.grid.send_and_receive(queries))
-        return [read_popularity_reply(m) for m in ok], failed
+        replies = [read_popularity_reply(m) for m in ok]
+        counts = [c for _, c in replies if c is not None]
+        return Histograms(
+            np.sum(counts, axis=0) if counts else None,
+            [p for p, c in replies if c is not None],
+            [p for p, c in replies if c is None],
+            failed,
+        )
 
     def train(
         self, server_round: int, state: State, nodes: Sequence[int]
     ) -> tuple[list[TrainReply], list[Failure]]:
+        if self.cfg.privacy.secure_aggregation:
+            return self._secure_train(server_round, state, nodes)
         ok, failed = self._send(self.strategy.configure_train, server_round, state, nodes)
         self._replies = {r.metadata.src_node_id: r for r in ok}
         replies = []
@@ -136,7 +167,55 @@ class FlowerFederation:
             replies.append(TrainReply(message.metadata.src_node_id, result, sent, received))
         return replies, failed
 
+    def _secure_train(
+        self, server_round: int, state: State, nodes: Sequence[int]
+    ) -> tuple[list[TrainReply], list[Failure]]:
+        """The round through SecAgg+: per node only whether it sent; the sum kept."""
+        self._secure = None
+        if len(nodes) < 2:  # one update alone cannot hide in a sum: the round is noise only
+            log.warning(
+                "round %d: %d client(s) sampled; secure aggregation needs 2 or more, so this "
+                "round releases noise only",
+                server_round,
+                len(nodes),
+            )
+            return [], []
+        config = config_record(self.cfg, **self.round_values, **{SERVER_ROUND: server_round})
+        got = secure_sum(
+            self.grid,
+            server_round,
+            nodes,
+            to_arrays(state),
+            config,
+            clipping_range=self.cfg.privacy.max_grad_norm,
+        )
+        self._secure = (state, got.total)
+        replies = []
+        for node, m in got.metrics.items():
+            declined = bool(int(m[DECLINED]))
+            result = TrainResult(
+                int(m[PARTITION_ID]),
+                None if declined else {},
+                1,
+                float("nan"),
+                float("nan"),
+                masked=not declined,
+            )
+            replies.append(TrainReply(node, result, int(m[BYTES_SENT]), int(m[BYTES_RECEIVED])))
+        return replies, _secure_failures(got, nodes)
+
     def aggregate(self, server_round: int, replies: Sequence[TrainReply]) -> State | None:
+        if self._secure is not None:  # global + (sum + noise) / expected, as DP-FedAvg
+            sent, total = self._secure
+            if total is None or self.central is None:
+                return None
+            dp = self.central
+            base = [v.numpy().astype(np.float64) for v in sent.values()]
+            new = [b + t / dp.expected_clients for b, t in zip(base, total, strict=True)]
+            add_central_noise(new, dp.noise_multiplier, dp.clipping_norm, dp.expected_clients)
+            return {
+                k: torch.as_tensor(v, dtype=torch.float32) for k, v in zip(sent, new, strict=True)
+            }
         messages = [self._replies[r.node] for r in replies]
         if self.float16:  # replies sent in float16 are averaged in float32
             messages = [_as_float32(m) for m in messages]
@@ -188,6 +267,16 @@ def _split_replies(replies: Iterable[Message]) -> tuple[list[Message], list[Fail
         else:
             ok.append(reply)
     return ok, failed
+
+
+def _secure_failures(got: SecureRound, nodes: Sequence[int]) -> list[Failure]:
+    """A failure for each node that did not finish the secure sum."""
+    reasons = "; ".join(f.error for f in got.failures)[-1500:] or "no reply in time"
+    return [
+        Failure(n, f"dropped out of secure aggregation: {reasons}")
+        for n in nodes
+        if n not in got.metrics
+    ]
 
 
 def _as_float32(reply: Message) -> Message:
