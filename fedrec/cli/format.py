@@ -32,6 +32,11 @@ def print_privacy(summary: dict[str, Any]) -> None:
             f"{privacy['max_grad_norm']:g}, {privacy['releases']} releases at rate "
             f"{privacy['sample_rate']:.3f}"
         )
+        if privacy.get("secure_aggregation"):
+            console.print(
+                "secure aggregation (SecAgg+): the server saw only sums of 2 or more clients' "
+                "clipped updates, never one alone"
+            )
         return
     console.print(
         f"privacy: DP-SGD, ({privacy['epsilon']:.2f}, {privacy['delta']:.1e})-DP per "

@@ -23,7 +23,11 @@ class DataConfig:
     data_path: str = field(default="", metadata={"help": "local folder or file of a real dataset"})
     download: bool = field(default=False, metadata={"help": "download MovieLens (checksummed)"})
     scenario_field: str = field(
-        default="auto", metadata={"help": "item field giving the scenario; 'none' = one scenario"}
+        default="auto",
+        metadata={
+            "help": "item field giving the scenario; 'none' = one scenario; amazon: 'file' = "
+            "one scenario per category file"
+        },
     )
     columns: str = field(
         default="", metadata={"help": "csv column mapping, e.g. 'user_id=uid,item_id=iid'"}

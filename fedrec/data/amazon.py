@@ -60,9 +60,10 @@ def load_amazon(
             ``*.json[l][.gz]`` file of ``path`` not starting with ``meta_``.
         meta: a meta file; ``None`` loads every ``meta_*`` file of ``path``.
         scenario_field: ``"auto"`` (2023: ``main_category``; 2018: ``main_cat``; else the
-            first category), ``None`` (one scenario ``"amazon"``) or a meta key whose
-            value (or first list element) names the scenario. Empty values fall back to
-            ``"amazon"``.
+            first category), ``"file"`` (one scenario per category file: ``meta_All_Beauty``
+            gives ``"All Beauty"``), ``None`` (one scenario ``"amazon"``) or a meta key
+            whose value (or first list element) names the scenario. Empty values fall back
+            to ``"amazon"``.
 
     Raises:
         DataError: a missing file, an unreadable line (file and line named), review and
@@ -215,8 +216,9 @@ def _read_meta(
     files: list[Path], release: str, wanted: set[str], scenario_field: str | None
 ) -> pd.DataFrame:
     rows: list[tuple[str, str, str, str]] = []
-    field_seen = scenario_field in (None, "auto")
+    field_seen = scenario_field in (None, "auto", "file")
     for file in files:
+        category = _file_category(file)
         checked = False
         for lineno, rec in _records(file):
             if not checked:
@@ -226,12 +228,16 @@ def _read_meta(
             if item is None or str(item) not in wanted:
                 continue
             field_seen = field_seen or scenario_field in rec
+            if scenario_field == "file":
+                scenario = category
+            else:
+                scenario = _scenario(rec, release, scenario_field)
             rows.append(
                 (
                     str(item),
                     _text(rec.get("title")),
                     _attributes(rec, release),
-                    _scenario(rec, release, scenario_field),
+                    scenario,
                 )
             )
     if not rows:
@@ -283,6 +289,16 @@ def _scenario(rec: dict[str, Any], release: str, field: str | None) -> str:
         return main or (_text(cats[0]) if cats else "") or DEFAULT_SCENARIO
     values = _as_list(rec.get(field))
     return (_text(values[0]) if values else "") or DEFAULT_SCENARIO
+
+
+def _file_category(file: Path) -> str:
+    """The category a meta file is named for: ``meta_All_Beauty.jsonl.gz`` -> ``All Beauty``."""
+    name = file.name
+    for suffix in sorted(SUFFIXES, key=len, reverse=True):
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+            break
+    return name.removeprefix("meta_").replace("_", " ").strip() or DEFAULT_SCENARIO
 
 
 def _as_list(value: Any) -> list[Any]:

@@ -210,12 +210,14 @@ class RoundLoop:
         self, rnd: int, state: State, chosen: list[int]
     ) -> tuple[list[EvalReply], list[Failure]]:
         """The chosen clients' evaluation of the new state on their own validation cases,
-        every ``client-eval-every`` rounds (and the last). Under local DP never: their
-        metrics would leave them unprotected; the server evaluates the global model."""
+        every ``client-eval-every`` rounds (and the last). Under local DP or secure
+        aggregation never: their metrics would leave them unprotected, one by one; the
+        server evaluates the global model."""
         fed = self.cfg.federation
         every = fed.client_eval_every
         due = every > 0 and (rnd % every == 0 or rnd == fed.num_server_rounds)
-        if self.local is not None or not due or not chosen:
+        silent = self.local is not None or self.cfg.privacy.secure_aggregation
+        if silent or not due or not chosen:
             return [], []
         return self.fed.evaluate(rnd, state, chosen)
 

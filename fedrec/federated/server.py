@@ -239,6 +239,7 @@ class ServerRuntime:
             out["unit"] = "client"
             out["epsilon_unsampled"] = max(e["epsilon_unsampled"] for e in last.values())
             out["releases"] = steps[worst["client"]]
+            out["secure_aggregation"] = self.cfg.privacy.secure_aggregation
         return out
 
     def _plot(self, records: list[dict[str, Any]], baselines: dict[str, Any]) -> None:

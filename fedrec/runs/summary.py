@@ -114,4 +114,6 @@ def closing_sentence(summary: dict[str, Any], k: int = 10) -> str:
             f"{mode} DP per {privacy.get('unit', '?')}, ε = {privacy.get('epsilon', 0.0):.2f}, "
             f"δ = {privacy.get('delta', 0.0):.1e} (the most any client spent)"
         )
+        if privacy.get("secure_aggregation"):
+            guarantee += "; secure aggregation: the server saw only sums of updates"
     return f"fedrec: test NDCG@{k} {ndcg:.4f}{beside}; {guarantee}."

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from fedrec.audit.ledger_audit import audit_run
+from fedrec.deploy.bringup import node_policy
 from fedrec.deploy.demo import demo_config, prepare
 from fedrec.deploy.processes import wait_until
 
@@ -64,6 +65,43 @@ def test_the_demo_runs_over_tls_with_authentication_and_passes_its_audit(tmp_pat
     assert (out / "run" / "client-state" / "partition-1-privacy.json").is_file()  # gathered
     for i in range(2):
         assert (out / "state" / f"node-{i}" / f"partition-{i}-privacy.json").is_file()
+
+
+def test_central_dp_with_secure_aggregation_runs_over_the_deployment(tmp_path, tiny_overrides):
+    """SecAgg+ between real SuperNodes whose own policy requires it: a plain central round
+    would be refused, so a finished run means every update left its node masked."""
+    out = tmp_path / "secagg"
+    sets = [
+        arg
+        for item in [*tiny_overrides, "privacy-mode=central", "secure-aggregation=true"]
+        for arg in ("--set", item)
+    ]
+    fedrec = str(Path(sys.executable).parent / "fedrec")
+    try:
+        proc = subprocess.run(
+            [fedrec, "deploy", "demo", "--out", str(out), "--nodes", "2", "--rounds", "1", *sets],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+    finally:
+        leftover = _recorded_pids(out) if out.exists() else []
+        for pid in leftover:
+            os.killpg(pid, 9)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert not leftover
+    assert "audit passed" in proc.stdout
+    run_log = (out / "logs" / "flwr-run.log").read_text()
+    # The histogram and the round, each through SecAgg+; the closing line says so.
+    assert run_log.count("Secure aggregation completed") == 2
+    assert "secure aggregation: the server saw only sums of updates" in run_log
+    values = _values(tiny_overrides) | {"privacy-mode": "central", "secure-aggregation": True}
+    assert node_policy(demo_config(values, out, 2, 1))["secure-aggregation"] is True
+    summary = json.loads((out / "run" / "summary.json").read_text())
+    assert summary["privacy"]["mode"] == "central" and summary["privacy"]["secure_aggregation"]
+    rounds = [json.loads(line) for line in (out / "run" / "metrics.jsonl").open()]
+    assert rounds[0]["popularity_clients"] == 2
+    assert rounds[1]["replies"] == 2 and "train_loss" not in rounds[1]
 
 
 @pytest.fixture

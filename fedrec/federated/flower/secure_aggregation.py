@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextvars
 import json
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -64,8 +63,6 @@ from fedrec.federated.flower.records import (
     read_config,
 )
 from fedrec.federated.protocol import Failure
-
-log = logging.getLogger(__name__)
 
 #: Round value naming the arrays' keys, in order (legacy parameters carry no names).
 STATE_KEYS = "state-keys"
@@ -176,7 +173,7 @@ def secure_aggregation_mod(msg: Message, context: Context, call_next: Any) -> Me
     every other message passes through."""
     if RECORD_KEY_CONFIGS not in msg.content.config_records:
         return call_next(msg, context)
-    _check_setup(msg)
+    _check_stage(msg)
 
     def masked_train(inner: Message, ctx: Context) -> Message:
         return _bridge(inner, ctx, call_next)
@@ -184,19 +181,31 @@ def secure_aggregation_mod(msg: Message, context: Context, call_next: Any) -> Me
     return secaggplus_mod(msg, context, masked_train)
 
 
-def _check_setup(msg: Message) -> None:
-    """Refuse protocol settings with which the server could unmask one node's vector."""
+def _check_stage(msg: Message) -> None:
+    """Refuse what would let the server unmask this node's vector alone: protocol
+    settings with fewer than 2 nodes or a threshold not above half the shares, or an
+    unmask request that names one node both alive (asking for its mask seed's share)
+    and dropped (asking for its key's share). Flower's SecAgg+ is the semi-honest
+    protocol; these are the checks a node can make on its own."""
     configs = msg.content.config_records[RECORD_KEY_CONFIGS]
-    if configs.get(Key.STAGE) != Stage.SETUP:
-        return
-    samples, shares = int(configs[Key.SAMPLE_NUMBER]), int(configs[Key.SHARE_NUMBER])
-    threshold = int(configs[Key.THRESHOLD])
-    if samples < 2 or shares < 2 or 2 * threshold <= shares:
-        raise ConfigError(
-            f"refused secure aggregation over {samples} nodes with {shares} shares and "
-            f"threshold {threshold}: it needs at least 2 nodes and a threshold above half "
-            "the shares, or the server could unmask one node's update."
-        )
+    stage = configs.get(Key.STAGE)
+    if stage == Stage.SETUP:
+        samples, shares = int(configs[Key.SAMPLE_NUMBER]), int(configs[Key.SHARE_NUMBER])
+        threshold = int(configs[Key.THRESHOLD])
+        if samples < 2 or shares < 2 or 2 * threshold <= shares:
+            raise ConfigError(
+                f"refused secure aggregation over {samples} nodes with {shares} shares and "
+                f"threshold {threshold}: it needs at least 2 nodes and a threshold above "
+                "half the shares, or the server could unmask one node's update."
+            )
+    if stage == Stage.UNMASK:
+        active = set(configs.get(Key.ACTIVE_NODE_ID_LIST, []))
+        both = active & set(configs.get(Key.DEAD_NODE_ID_LIST, []))
+        if both:
+            raise ConfigError(
+                f"refused to unmask: the server names node(s) {sorted(both)} both alive and "
+                "dropped out, which would unmask their updates one by one."
+            )
 
 
 def _bridge(msg: Message, context: Context, call_next: Any) -> Message:

@@ -271,7 +271,9 @@ def _split_replies(replies: Iterable[Message]) -> tuple[list[Message], list[Fail
 
 def _secure_failures(got: SecureRound, nodes: Sequence[int]) -> list[Failure]:
     """A failure for each node that did not finish the secure sum."""
-    reasons = "; ".join(f.error for f in got.failures)[-1500:] or "no reply in time"
+    reasons = "; ".join(f.error for f in got.failures)[-1500:] or (
+        "the protocol halted: too few nodes finished it" if got.total is None else "no reply"
+    )
     return [
         Failure(n, f"dropped out of secure aggregation: {reasons}")
         for n in nodes

@@ -215,6 +215,18 @@ def test_a_node_refuses_protocol_settings_that_would_unmask_it(
     assert context.state.config_records == {}  # nothing of the protocol was started
 
 
+def test_a_node_refuses_to_unmask_a_node_named_both_alive_and_dropped(fed_flat):
+    app, context, _ = _node(fed_flat, NodePolicy(mode="central", secure_aggregation=True))
+    unmask = ConfigRecord(
+        {Key.STAGE: Stage.UNMASK, Key.ACTIVE_NODE_ID_LIST: [7, 8, 9], Key.DEAD_NODE_ID_LIST: [8]}
+    )
+    msg = Message(
+        RecordDict({RECORD_KEY_CONFIGS: unmask}), dst_node_id=7, message_type=MessageType.TRAIN
+    )
+    with pytest.raises(ConfigError, match=r"node\(s\) \[8\] both alive and dropped"):
+        app(msg, context)
+
+
 def test_secure_aggregation_is_for_central_dp_with_client_clipping():
     with pytest.raises(ConfigError, match="privacy-mode='central'"):
         build_config({"secure-aggregation": True, "privacy-mode": "local"})
