@@ -93,7 +93,7 @@ def test_central_dp_with_secure_aggregation_runs_over_the_deployment(tmp_path, t
     assert "audit passed" in proc.stdout
     run_log = (out / "logs" / "flwr-run.log").read_text()
     # The histogram and the round, each through SecAgg+; the closing line says so.
-    assert run_log.count("Secure aggregation completed") == 2
+    assert run_log.count("INFO:Secure aggregation completed") == 2
     assert "secure aggregation: the server saw only sums of updates" in run_log
     values = _values(tiny_overrides) | {"privacy-mode": "central", "secure-aggregation": True}
     assert node_policy(demo_config(values, out, 2, 1))["secure-aggregation"] is True
