@@ -134,20 +134,27 @@ def print_scenarios(summary: dict[str, Any], k: int) -> None:
 
 
 def print_cold_users_curve(summary: dict[str, Any], k: int) -> None:
-    """Cold users' NDCG@K by how many first clicks are known (one row per method)."""
-    curve = summary.get("cold_users_curve") or {}
-    if not curve:
-        return
-    clicks = sorted(curve, key=int)
-    users = _fmt(curve[clicks[0]].get("users"))
-    table = Table(
-        "method",
-        *[f"{c} clicks" for c in clicks],
-        title=f"cold users by first clicks known: NDCG@{k}, {users} users",
-    )
-    rows = [("model", curve), ("model, no profile", summary.get("cold_users_curve_no_profile"))]
-    rows += [(n, r.get("cold_users_curve")) for n, r in summary.get("baselines", {}).items()]
-    for method, points in rows:
-        if points:
-            table.add_row(method, *[_fmt(points[c].get(f"ndcg@{k}")) for c in clicks])
-    console.print(table)
+    """Cold users' and new-to-scenario users' NDCG@K by how many clicks are known (one
+    row per method)."""
+    titles = {
+        "cold_users_curve": ("clicks", "cold users by first clicks known"),
+        "new_to_scenario_curve": (
+            "in it",
+            "users new to a scenario (history elsewhere kept), by events known in it",
+        ),
+    }
+    for name, (unit, title) in titles.items():
+        curve = summary.get(name) or {}
+        if not curve:
+            continue
+        clicks = sorted(curve, key=int)
+        users = _fmt(curve[clicks[0]].get("users"))
+        table = Table(
+            "method", *[f"{c} {unit}" for c in clicks], title=f"{title}: NDCG@{k}, {users} users"
+        )
+        rows = [("model", curve), ("model, no profile", summary.get(f"{name}_no_profile"))]
+        rows += [(n, r.get(name)) for n, r in summary.get("baselines", {}).items()]
+        for method, points in rows:
+            if points:
+                table.add_row(method, *[_fmt(points[c].get(f"ndcg@{k}")) for c in clicks])
+        console.print(table)

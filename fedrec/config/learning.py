@@ -50,11 +50,20 @@ class DataConfig:
     cold_user_history: int = field(
         default=3, metadata={"help": "first clicks a cold user is scored from (0 = profile only)"}
     )
+    new_to_scenario_fraction: float = field(
+        default=0.0,
+        metadata={
+            "help": "fraction of users whose history in the scenario of their last "
+            "interaction is withheld from training, then scored on that scenario's items "
+            "from their other scenarios (the new-to-scenario slice; 0 = none)"
+        },
+    )
     max_history: int = field(default=20, metadata={"help": "most recent items a user is seen by"})
 
     def __post_init__(self) -> None:
         check_fraction("cold-item-fraction", self.cold_item_fraction, high=0.9)
         check_fraction("cold-user-fraction", self.cold_user_fraction, high=0.9)
+        check_fraction("new-to-scenario-fraction", self.new_to_scenario_fraction, high=0.9)
         check_min("cold-user-history", self.cold_user_history, 0)
         check_min("max-history", self.max_history, 1)
         check_min("kcore", self.kcore, 0)

@@ -86,6 +86,7 @@ def _load_split(cfg: DataConfig, *, seed: int, progress: bool = False) -> Split:
         cold_item_fraction=cfg.cold_item_fraction,
         cold_user_fraction=cfg.cold_user_fraction,
         cold_user_history=cfg.cold_user_history,
+        new_to_scenario_fraction=cfg.new_to_scenario_fraction,
         seed=seed,
     )
 

@@ -16,7 +16,14 @@ Policy, in order:
    Each is scored from its profile text (where present) and its first
    ``cold_user_history`` warm interactions; its last warm interaction is its
    test target.
-4. **Leave-last-out** for every other user, by time: the last warm interaction is
+4. **New to a scenario** (``new_to_scenario_fraction``, off by default): users
+   whose last warm interaction is in a scenario S where they have at least
+   four interactions, and who have at least two interactions elsewhere before
+   it. Every interaction of theirs in S is withheld from training; they are
+   scored on S's items from their history in the other scenarios (and the
+   first 0, 1 or 3 events in S), the last one in S being the target. Their
+   interactions elsewhere train and are evaluated like any warm user's.
+5. **Leave-last-out** for every other user, by time: the last warm interaction is
    the test target, the second-to-last the validation target, the rest train.
    Users with fewer than three warm interactions train on all of them and are
    not evaluated.
@@ -35,6 +42,8 @@ from fedrec.errors import DataError
 
 #: Clicks a cold user is scored from at each point of the cold-users curve.
 CURVE_CLICKS = (0, 1, 3, 5)
+#: Events in the new scenario a new-to-scenario user is scored from, at each point.
+NEW_SCENARIO_CLICKS = (0, 1, 3)
 
 
 @dataclass(frozen=True)
@@ -81,6 +90,28 @@ class Split:
     stats: dict[str, int] = field(default_factory=dict)
     #: Each cold user's warm interactions in time order (``cold_user_cases`` order).
     cold_user_items: list[np.ndarray] = field(default_factory=list)
+    #: New-to-scenario users: (user, scenario S, warm interactions up to the last one in
+    #: S, which is the target), time order; their S rows are not in ``train``.
+    new_to_scenario_items: list[tuple[int, int, np.ndarray]] = field(default_factory=list)
+
+    def new_to_scenario_curve(
+        self, clicks: Sequence[int] = NEW_SCENARIO_CLICKS
+    ) -> dict[int, Cases]:
+        """New-to-scenario users scored from their interactions elsewhere and their
+        first ``c`` events in S, for each ``c``; the target is their last event in S
+        (rank it among S's items). The same users at every point."""
+        out = {}
+        users = np.array([u for u, _, _ in self.new_to_scenario_items], dtype=np.int64)
+        for c in clicks:
+            history = []
+            for _, scenario, seq in self.new_to_scenario_items:
+                inside = self.item_scenario[seq] == scenario
+                keep = ~inside | (np.cumsum(inside) <= c)
+                keep[-1] = False  # the target
+                history.append(seq[keep])
+            targets = [seq[-1:] for _, _, seq in self.new_to_scenario_items]
+            out[c] = Cases(users, history, targets)
+        return out
 
     def cold_user_curve(self, clicks: Sequence[int] = CURVE_CLICKS) -> dict[int, Cases]:
         """The cold users with more than ``max(clicks)`` warm interactions, scored from
@@ -146,6 +177,7 @@ def split_dataset(
     cold_user_fraction: float,
     cold_user_history: int,
     seed: int,
+    new_to_scenario_fraction: float = 0.0,
 ) -> Split:
     """Divide ``ds`` as described in the module docstring (deterministic by seed)."""
     rng = np.random.default_rng(seed)
@@ -185,6 +217,17 @@ def split_dataset(
     cold_user_mask = np.zeros(len(user_ids), dtype=bool)
     cold_user_mask[cold_users] = True
 
+    item_scenario = items["scenario"].map(scen_index).to_numpy(dtype=np.int64)
+    new_to_scenario: list[tuple[int, int, np.ndarray]] = []
+    if new_to_scenario_fraction > 0:  # no draw otherwise: other splits stay as they were
+        withheld, new_to_scenario = _new_to_scenario(
+            warm,
+            item_scenario,
+            cold_user_mask,
+            round(new_to_scenario_fraction * len(user_ids)),
+            rng,
+        )
+        warm = warm[~withheld]
     train, valid, test, cold_user_cases, cold_items_of = _leave_last_out(
         warm, cold_user_mask, cold_user_history
     )
@@ -194,7 +237,7 @@ def split_dataset(
     return Split(
         item_ids=items["item_id"].to_numpy(dtype=object),
         item_text=ds.item_text(),
-        item_scenario=items["scenario"].map(scen_index).to_numpy(dtype=np.int64),
+        item_scenario=item_scenario,
         scenarios=scenarios,
         user_ids=user_ids,
         profiles=profiles,
@@ -209,9 +252,39 @@ def split_dataset(
             "cold_items": int(cold_items.sum()),
             "cold_users": int(n_cold_users),
             "test_users": len(test.users),
+            "new_to_scenario_users": len(new_to_scenario),
         },
         cold_user_items=cold_items_of,
+        new_to_scenario_items=new_to_scenario,
     )
+
+
+def _new_to_scenario(
+    warm: pd.DataFrame,
+    item_scenario: np.ndarray,
+    cold_user_mask: np.ndarray,
+    count: int,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, list[tuple[int, int, np.ndarray]]]:
+    """Pick up to ``count`` eligible users (module docstring, step 4); the mask of their
+    rows in their new scenario, and each one's (user, scenario, sequence)."""
+    users, items = warm["user"].to_numpy(), warm["item"].to_numpy()
+    scenario = item_scenario[items]
+    need = max(NEW_SCENARIO_CLICKS) + 1
+    candidates = []
+    for user, first, n in zip(*_runs(users), strict=True):
+        seq = scenario[first : first + n]
+        inside = seq == seq[-1]
+        if not cold_user_mask[user] and inside.sum() >= need and (~inside).sum() >= 2:
+            candidates.append((int(user), int(first), int(n)))
+    picked = rng.choice(len(candidates), size=min(count, len(candidates)), replace=False)
+    withheld = np.zeros(len(warm), dtype=bool)
+    chosen = []
+    for user, first, n in sorted(candidates[i] for i in picked):
+        s = int(scenario[first + n - 1])
+        withheld[first : first + n] = scenario[first : first + n] == s
+        chosen.append((user, s, np.asarray(items[first : first + n], dtype=np.int64)))
+    return withheld, chosen
 
 
 def _runs(users: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

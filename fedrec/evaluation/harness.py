@@ -10,7 +10,10 @@ the same harness on the same split. Slices:
   among that scenario's items (one model serving many domains);
 - ``cold_items``: warm users' withheld interactions with cold items, ranked among
   the cold items only;
-- ``cold_users``: withheld users, scored from their profile and first clicks.
+- ``cold_users``: withheld users, scored from their profile and first clicks;
+- ``new_to_scenario_curve``: users whose history in one scenario was withheld,
+  scored from their other scenarios (and their first 0, 1, 3 events in it) and
+  ranked among that scenario's items.
 """
 
 from __future__ import annotations
@@ -78,6 +81,7 @@ def evaluate_split(
         ),
         "cold_users": evaluate_cases(scorer, split.cold_user_cases, split, **common),
         "cold_users_curve": cold_users_curve(scorer, split, **common),
+        "new_to_scenario_curve": new_to_scenario_curve(scorer, split, **common),
     }
     target_scenario = np.array(
         [split.item_scenario[rel[0]] for rel in split.test.relevant], dtype=np.int64
@@ -105,6 +109,42 @@ def cold_users_curve(scorer: Scorer, split: Split, **common: Any) -> dict[str, d
         str(clicks): evaluate_cases(scorer, cases, split, **common)
         for clicks, cases in split.cold_user_curve().items()
     }
+
+
+def new_to_scenario_curve(
+    scorer: Scorer, split: Split, **common: Any
+) -> dict[str, dict[str, float]]:
+    """New-to-scenario users' metrics by how many events in the new scenario are known
+    (keys "0", "1", "3"; :meth:`fedrec.data.split.Split.new_to_scenario_curve`): each case
+    ranked among its scenario's items, the metrics a case-weighted mean over scenarios;
+    empty when the split has none."""
+    if not split.new_to_scenario_items:
+        return {}
+    out = {}
+    for clicks, cases in split.new_to_scenario_curve().items():
+        target = np.array([split.item_scenario[rel[0]] for rel in cases.relevant])
+        parts = [
+            evaluate_cases(
+                scorer,
+                cases.subset(target == s),
+                split,
+                candidates=split.item_scenario == s,
+                **common,
+            )
+            for s in np.unique(target)
+        ]
+        out[str(clicks)] = _pooled(parts)
+    return out
+
+
+def _pooled(parts: list[dict[str, float]]) -> dict[str, float]:
+    """Case-weighted means of every metric of ``parts``; ``users`` summed."""
+    weights = np.array([float(p.get("users", 0)) for p in parts])
+    pooled = {"users": int(weights.sum())}
+    for key in parts[0]:
+        if key != "users" and weights.sum() > 0:
+            pooled[key] = float(np.average([p[key] for p in parts], weights=weights))
+    return pooled
 
 
 def matrix_scorer(model: object, n_items: int) -> Scorer:

@@ -37,7 +37,7 @@ from fedrec.privacy.mechanism import (
     resolve_local_mechanism,
 )
 from fedrec.runs.rundir import RunDir
-from fedrec.runs.summary import NO_PRIVACY, build_summary, plot_cold_users
+from fedrec.runs.summary import NO_PRIVACY, build_summary, plot_click_curves
 
 log = logging.getLogger(__name__)
 
@@ -208,7 +208,7 @@ class ServerRuntime:
         summary["federation"]["wall_seconds"] = time.perf_counter() - self.started
         self.run.write_summary(summary)
         self._plot(records, summary["baselines"])
-        plot_cold_users(summary, self.run.path / "cold_users_curve.png", self.k)
+        plot_click_curves(summary, self.run.path, self.k)
         return summary
 
     def _privacy_summary(self) -> dict[str, Any]:

@@ -32,7 +32,7 @@ from fedrec.privacy.ledger import LedgerEntry, PrivacyLedger, PrivacySpend
 from fedrec.privacy.mechanism import LocalMechanism, count_records, resolve_local_mechanism
 from fedrec.runs.load import load_run
 from fedrec.runs.rundir import RunDir
-from fedrec.runs.summary import NO_PRIVACY, build_summary, evaluate_model, plot_cold_users
+from fedrec.runs.summary import NO_PRIVACY, build_summary, evaluate_model, plot_click_curves
 from fedrec.training.rows import build_rows
 from fedrec.training.trainer import EpochStats, make_optimizer, train_epoch
 
@@ -185,7 +185,7 @@ def train_centralized(
         progress=progress,
     )
     run.write_summary(summary)
-    plot_cold_users(summary, run.path / "cold_users_curve.png", cfg.eval.k)
+    plot_click_curves(summary, run.path, cfg.eval.k)
     plot_curves(
         run.path / "validation.png",
         range(1, len(state.curve) + 1),

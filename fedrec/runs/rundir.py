@@ -55,6 +55,7 @@ RUN_FILES = (
     "validation.png",
     "rounds.png",
     "cold_users_curve.png",
+    "new_to_scenario_curve.png",
 )
 
 

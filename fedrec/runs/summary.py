@@ -72,31 +72,52 @@ def build_summary(
     return summary
 
 
-def plot_cold_users(summary: dict[str, Any], path: Path, k: int) -> Path | None:
-    """``cold_users_curve.png``: cold users' NDCG@K by first clicks, the model (with and
-    without its profile) beside every baseline; None when the split has no cold users."""
-    curve = summary.get("cold_users_curve") or {}
-    if not curve:
-        return None
-    key = f"ndcg@{k}"
-    clicks = sorted(curve, key=int)
-    lines = {"model": [curve[c][key] for c in clicks]}
-    hidden = summary.get("cold_users_curve_no_profile") or {}
-    if hidden:
-        lines["model, no profile"] = [hidden[c][key] for c in clicks]
-    for name, result in (summary.get("baselines") or {}).items():
-        theirs = result.get("cold_users_curve") or {}
-        if theirs:
-            lines[name] = [theirs[c][key] for c in clicks]
-    users = int(curve[clicks[0]].get("users", 0))
-    return plot_curves(
-        path,
-        [int(c) for c in clicks],
-        lines,
-        xlabel="first clicks known (and the profile, where there is one)",
-        ylabel=f"cold users' NDCG@{k}",
-        title=f"Cold-start users by clicks ({users} users, full ranking)",
-    )
+def plot_click_curves(summary: dict[str, Any], run_path: Path, k: int) -> list[Path]:
+    """``cold_users_curve.png`` (cold users' NDCG@K by first clicks, the model with and
+    without its profile) and ``new_to_scenario_curve.png`` (new-to-scenario users' NDCG@K
+    by events known in the new scenario), every baseline beside the model; a plot only
+    where the split has such users."""
+    plots = [
+        (
+            "cold_users_curve",
+            "first clicks known (and the profile, where there is one)",
+            f"cold users' NDCG@{k}",
+            "Cold-start users by clicks ({users} users, full ranking)",
+        ),
+        (
+            "new_to_scenario_curve",
+            "events known in the new scenario (history elsewhere kept)",
+            f"new-to-scenario NDCG@{k}",
+            "Users new to a scenario ({users} users, ranked among its items)",
+        ),
+    ]
+    written = []
+    for name, xlabel, ylabel, title in plots:
+        curve = summary.get(name) or {}
+        if not curve:
+            continue
+        key = f"ndcg@{k}"
+        clicks = sorted(curve, key=int)
+        lines = {"model": [curve[c][key] for c in clicks]}
+        hidden = summary.get(f"{name}_no_profile") or {}
+        if hidden:
+            lines["model, no profile"] = [hidden[c][key] for c in clicks]
+        for method, result in (summary.get("baselines") or {}).items():
+            theirs = result.get(name) or {}
+            if theirs:
+                lines[method] = [theirs[c][key] for c in clicks]
+        users = int(curve[clicks[0]].get("users", 0))
+        written.append(
+            plot_curves(
+                run_path / f"{name}.png",
+                [int(c) for c in clicks],
+                lines,
+                xlabel=xlabel,
+                ylabel=ylabel,
+                title=title.format(users=users),
+            )
+        )
+    return written
 
 
 def closing_sentence(summary: dict[str, Any], k: int = 10) -> str:

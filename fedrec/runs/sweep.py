@@ -172,6 +172,7 @@ def collect(out: Path, points: list[SweepPoint]) -> Path:
                 .get("popularity", {})
                 .get("test", {})
                 .get(f"ndcg@{k}"),
+                **_new_to_scenario(summary, k),
             }
         )
     table = pd.DataFrame(rows)
@@ -204,6 +205,20 @@ def collect(out: Path, points: list[SweepPoint]) -> Path:
             logx=True,
         )
     return csv
+
+
+def _new_to_scenario(summary: dict[str, Any], k: int) -> dict[str, float]:
+    """New-to-scenario NDCG@K with nothing known in the scenario, the model's and
+    scenario popularity's, when the split has the slice."""
+    model = (summary.get("new_to_scenario_curve") or {}).get("0")
+    if model is None:
+        return {}
+    popularity = summary.get("baselines", {}).get("popularity", {})
+    theirs = (popularity.get("new_to_scenario_curve") or {}).get("0", {})
+    return {
+        f"new_to_scenario_ndcg@{k}": model[f"ndcg@{k}"],
+        f"new_to_scenario_popularity_ndcg@{k}": theirs.get(f"ndcg@{k}", math.nan),
+    }
 
 
 def _align(df: Any, xs: list[float], key: str) -> list[float]:

@@ -105,3 +105,50 @@ def test_the_cold_users_curve_scores_the_same_users_from_their_first_clicks():
     # users with too few interactions for 5 clicks and a target drop out of every point
     short = split.cold_user_curve((0, 7))
     assert len(short[0]) == 8 and split.cold_user_curve((0, 8))[0].users.size == 0
+
+
+def _two_scenario_users():
+    """u0: e0 m0 e1 m1 m2 m3 m4 (last in music, 5 there, 2 elsewhere): eligible.
+    u1: only music (nothing elsewhere); u2: last in music with 3 there only."""
+    seqs = {
+        "u0": ["e0", "m0", "e1", "m1", "m2", "m3", "m4"],
+        "u1": ["m0", "m1", "m2", "m3", "m4"],
+        "u2": ["e0", "e1", "m0", "m1", "m2"],
+    }
+    rows = [(u, i, t, 5.0) for u, seq in seqs.items() for t, i in enumerate(seq)]
+    inter = pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp", "rating"])
+    names = [f"e{i}" for i in range(4)] + [f"m{i}" for i in range(6)]
+    items = pd.DataFrame(
+        {
+            "item_id": names,
+            "title": names,
+            "attributes": "",
+            "scenario": ["ecommerce" if n[0] == "e" else "music" for n in names],
+        }
+    )
+    return RecDataset("two", items, inter, None)
+
+
+def test_new_to_scenario_users_lose_that_scenario_from_training_only():
+    ds = _two_scenario_users()
+    split = _split(ds, cold_item_fraction=0.0, cold_user_fraction=0.0, new_to_scenario_fraction=0.9)
+    assert split.stats["new_to_scenario_users"] == 1  # u1 and u2 are not eligible
+    ((user, scenario, _),) = split.new_to_scenario_items
+    name = lambda items: [str(split.item_ids[i]) for i in items]  # noqa: E731
+    assert split.user_ids[user] == "u0" and split.scenarios[scenario] == "music"
+    trained = split.train[split.train["user"] == user]
+    assert name(trained["item"]) == ["e0", "e1"]  # music withheld; too few to evaluate
+    assert user not in split.test.users
+    curve = split.new_to_scenario_curve()
+    assert name(curve[0].history[0]) == ["e0", "e1"]
+    assert name(curve[1].history[0]) == ["e0", "m0", "e1"]
+    assert name(curve[3].history[0]) == ["e0", "m0", "e1", "m1", "m2"]
+    assert all(name(curve[c].relevant[0]) == ["m4"] for c in (0, 1, 3))
+    # Off by default, and then the split is the one it always was; the other users train
+    # on the same rows either way.
+    plain = _split(ds, cold_item_fraction=0.0, cold_user_fraction=0.0)
+    assert plain.new_to_scenario_items == [] and plain.stats["new_to_scenario_users"] == 0
+    others = split.train[split.train["user"] != user].reset_index(drop=True)
+    pd.testing.assert_frame_equal(
+        others, plain.train[plain.train["user"] != user].reset_index(drop=True)
+    )

@@ -5,11 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from fedrec.data.split import split_dataset
 from fedrec.evaluation.harness import (
     evaluate_cases,
     evaluate_split,
     history_matrix,
     matrix_scorer,
+    new_to_scenario_curve,
     train_matrix,
 )
 
@@ -64,7 +66,15 @@ def test_every_slice_is_reported_and_scenarios_rank_their_own_items(small_split)
         return out
 
     result = evaluate_split(scorer, small_split, k=5)
-    assert set(result) == {"test", "cold_items", "cold_users", "cold_users_curve", "scenarios"}
+    assert set(result) == {
+        "test",
+        "cold_items",
+        "cold_users",
+        "cold_users_curve",
+        "new_to_scenario_curve",
+        "scenarios",
+    }
+    assert result["new_to_scenario_curve"] == {}  # the split has no such users
     assert set(result["scenarios"]) == set(small_split.scenarios)
     users = sum(result["scenarios"][s]["users"] for s in small_split.scenarios)
     assert users == len(small_split.test)  # each test case in exactly one scenario
@@ -92,3 +102,34 @@ def test_matrix_scorer_passes_histories_as_a_matrix():
 
     out = matrix_scorer(Echo(), 3)(np.array([0]), [np.array([1])])
     np.testing.assert_array_equal(out, [[0, 2, 0]])
+
+
+def test_new_to_scenario_ranks_among_the_scenario_items_only():
+    from tests.data.test_split import _two_scenario_users
+
+    split = split_dataset(
+        _two_scenario_users(),
+        cold_item_fraction=0.0,
+        cold_user_fraction=0.0,
+        cold_user_history=0,
+        new_to_scenario_fraction=0.9,
+        seed=0,
+    )
+    index = {str(name): i for i, name in enumerate(split.item_ids)}
+    fixed = np.zeros(split.n_items)
+    fixed[index["e2"]], fixed[index["m0"]], fixed[index["m4"]] = 10.0, 9.0, 8.0
+
+    def score(users, histories):
+        return np.tile(fixed, (len(users), 1))
+
+    curve = new_to_scenario_curve(score, split, k=1)
+    # e2 (ecommerce) scores highest but is no candidate; m0 is ahead of the target m4 until
+    # it is known (in the history from 1 event on), which leaves m4 first.
+    assert curve["0"]["users"] == 1
+    assert curve["0"]["mrr"] == pytest.approx(0.5)
+    assert curve["0"]["ndcg@1"] == 0.0
+    assert curve["1"]["ndcg@1"] == pytest.approx(1.0) and curve["3"]["mrr"] == 1.0
+    again = evaluate_split(score, split, k=1)["new_to_scenario_curve"]
+    assert {c: (m["ndcg@1"], m["mrr"]) for c, m in again.items()} == {
+        c: (m["ndcg@1"], m["mrr"]) for c, m in curve.items()
+    }

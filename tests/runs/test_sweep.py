@@ -97,3 +97,17 @@ def test_a_tiny_sweep_writes_its_table_and_plot(tmp_path, tiny_bert_path):
     stamp = (out / "local-eps4" / "summary.json").stat().st_mtime
     run_sweep(path, out)
     assert (out / "local-eps4" / "summary.json").stat().st_mtime == stamp
+
+
+def test_the_sweep_table_carries_the_new_to_scenario_slice_when_the_split_has_it():
+    from fedrec.runs.sweep import _new_to_scenario
+
+    assert _new_to_scenario({"new_to_scenario_curve": {}}, 10) == {}
+    summary = {
+        "new_to_scenario_curve": {"0": {"ndcg@10": 0.2}, "1": {"ndcg@10": 0.3}},
+        "baselines": {"popularity": {"new_to_scenario_curve": {"0": {"ndcg@10": 0.1}}}},
+    }
+    assert _new_to_scenario(summary, 10) == {
+        "new_to_scenario_ndcg@10": 0.2,
+        "new_to_scenario_popularity_ndcg@10": 0.1,
+    }
