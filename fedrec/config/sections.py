@@ -53,6 +53,11 @@ class Config:
                 "is added by Flower's DP wrapper with numpy's generator. Set secure-mode=false "
                 "or use privacy-mode='local'."
             )
+        if self.privacy.secure_aggregation and self.federation.num_clients == 1:
+            raise ConfigError(
+                "secure-aggregation=true with num-clients=1: one update cannot hide in a "
+                "sum. Use 2 or more clients, or secure-aggregation=false."
+            )
         if self.privacy.secure_aggregation and self.federation.clients_per_round > 500:
             raise ConfigError(
                 f"clients-per-round={self.federation.clients_per_round} with "

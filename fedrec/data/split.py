@@ -208,24 +208,17 @@ def split_dataset(
     is_cold_item = cold_items[frame["item"].to_numpy()]
     warm = frame[~is_cold_item]
     cold_frame = frame[is_cold_item]
-    warm_counts = warm.groupby("user").size().reindex(range(len(user_ids)), fill_value=0)
-
-    eligible_cold_users = np.flatnonzero(warm_counts.to_numpy() >= cold_user_history + 1)
-    n_cold_users = round(cold_user_fraction * len(user_ids))
-    n_cold_users = min(n_cold_users, len(eligible_cold_users))
-    cold_users = np.sort(rng.choice(eligible_cold_users, size=n_cold_users, replace=False))
-    cold_user_mask = np.zeros(len(user_ids), dtype=bool)
-    cold_user_mask[cold_users] = True
+    cold_user_mask = _pick_cold_users(
+        warm, len(user_ids), cold_user_fraction, cold_user_history, rng
+    )
+    n_cold_users = int(cold_user_mask.sum())
 
     item_scenario = items["scenario"].map(scen_index).to_numpy(dtype=np.int64)
     new_to_scenario: list[tuple[int, int, np.ndarray]] = []
     if new_to_scenario_fraction > 0:  # no draw otherwise: other splits stay as they were
+        count = round(new_to_scenario_fraction * len(user_ids))
         withheld, new_to_scenario = _new_to_scenario(
-            warm,
-            item_scenario,
-            cold_user_mask,
-            round(new_to_scenario_fraction * len(user_ids)),
-            rng,
+            warm, item_scenario, cold_user_mask, count, rng
         )
         warm = warm[~withheld]
     train, valid, test, cold_user_cases, cold_items_of = _leave_last_out(
@@ -257,6 +250,19 @@ def split_dataset(
         cold_user_items=cold_items_of,
         new_to_scenario_items=new_to_scenario,
     )
+
+
+def _pick_cold_users(
+    warm: pd.DataFrame, n_users: int, fraction: float, history: int, rng: np.random.Generator
+) -> np.ndarray:
+    """The cold users (bool mask over users): ``fraction`` of all users, drawn among
+    those with more than ``history`` warm interactions."""
+    warm_counts = warm.groupby("user").size().reindex(range(n_users), fill_value=0)
+    eligible = np.flatnonzero(warm_counts.to_numpy() >= history + 1)
+    count = min(round(fraction * n_users), len(eligible))
+    mask = np.zeros(n_users, dtype=bool)
+    mask[np.sort(rng.choice(eligible, size=count, replace=False))] = True
+    return mask
 
 
 def _new_to_scenario(

@@ -234,6 +234,8 @@ def test_secure_aggregation_is_for_central_dp_with_client_clipping():
         build_config(
             {"secure-aggregation": True, "privacy-mode": "central", "central-clipping": "server"}
         )
+    with pytest.raises(ConfigError, match="num-clients=1"):
+        build_config({"secure-aggregation": True, "privacy-mode": "central", "num-clients": 1})
     with pytest.raises(ConfigError, match="clients-per-round"):
         build_config(
             {"secure-aggregation": True, "privacy-mode": "central", "clients-per-round": 900}
