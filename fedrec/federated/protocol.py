@@ -12,16 +12,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
-import torch
 
-from fedrec.privacy.central import CentralDP
-from fedrec.privacy.ledger import PrivacySpend
-from fedrec.privacy.mechanism import LocalMechanism
+if TYPE_CHECKING:  # kept out of imports: a node's light messages need none of them
+    import torch
 
-State = dict[str, torch.Tensor]
+    from fedrec.privacy.central import CentralDP
+    from fedrec.privacy.ledger import PrivacySpend
+    from fedrec.privacy.mechanism import LocalMechanism
+
+State = dict[str, "torch.Tensor"]
 
 
 @dataclass(frozen=True)

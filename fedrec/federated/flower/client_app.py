@@ -17,9 +17,8 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
 from flwr.app import ConfigRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 from flwr.clientapp.mod import fixedclipping_mod
@@ -27,16 +26,6 @@ from flwr.supercore.differential_privacy import KEY_CLIPPING_NORM
 
 from fedrec.config import Config
 from fedrec.errors import ConfigError
-from fedrec.federated.client import client_runtime
-from fedrec.federated.client_state import (
-    History,
-    load_history,
-    reply_file,
-    save_history,
-    save_reply,
-    saved_reply,
-    state_file,
-)
 from fedrec.federated.drills import run_drills
 from fedrec.federated.flower.records import (
     ARRAYS,
@@ -56,11 +45,18 @@ from fedrec.federated.flower.records import (
     train_reply,
 )
 from fedrec.federated.flower.secure_aggregation import masked, secure_aggregation_mod
-from fedrec.federated.node_data import NodeDirSource, node_partition_id
 from fedrec.federated.protocol import TrainResult
-from fedrec.federated.sources import ClientSource
-from fedrec.privacy.mechanism import LocalMechanism
-from fedrec.privacy.policy import NodePolicy
+
+# Every message is a fresh process on a SuperNode: the modules below (PyTorch, the model,
+# Opacus) load in the handlers that need them, so the messages that need none (a
+# partition id, SecAgg+'s key exchanges) start in a second, not in several.
+if TYPE_CHECKING:
+    import torch
+
+    from fedrec.federated.client_state import History
+    from fedrec.federated.sources import ClientSource
+    from fedrec.privacy.mechanism import LocalMechanism
+    from fedrec.privacy.policy import NodePolicy
 
 #: Node config key naming a SuperNode's own data directory (``fedrec data partition``).
 DATA_DIR = "data-dir"
@@ -74,6 +70,8 @@ def partition_id(context: Context) -> int:
     if PARTITION_ID in context.node_config:
         return int(context.node_config[PARTITION_ID])
     if DATA_DIR in context.node_config:
+        from fedrec.federated.node_data import node_partition_id
+
         return node_partition_id(str(context.node_config[DATA_DIR]))
     raise ConfigError(
         "this SuperNode has neither 'data-dir' nor 'partition-id' in its node config: start "
@@ -85,8 +83,17 @@ def _source(context: Context, source: ClientSource | None) -> ClientSource | Non
     """Where this node's data comes from: its own directory when its node config names
     one (deployment), else the app's source (simulation)."""
     if DATA_DIR in context.node_config:
+        from fedrec.federated.node_data import NodeDirSource
+
         return NodeDirSource(str(context.node_config[DATA_DIR]))
     return source
+
+
+def _runtime(cfg: Config, context: Context, source: ClientSource | None) -> Any:
+    """This node's client runtime (PyTorch and the model load here, on first use)."""
+    from fedrec.federated.client import client_runtime
+
+    return client_runtime(cfg, partition_id(context), _source(context, source))
 
 
 def make_client_app(
@@ -117,13 +124,13 @@ def make_client_app(
         released = _released(path, pid, "popularity", mechanism, 0)
         if released is not None:  # asked again: the same histogram, no new spend
             return popularity_reply(msg, pid, released[POPULARITY].numpy())
-        counts, history = client_runtime(cfg, pid, _source(context, source)).popularity(
+        counts, history = _runtime(cfg, context, source).popularity(
             mechanism, _load_privacy(context, path), node.budget
         )
         if history is not None:
             _save_privacy(context, path, history)  # the spend first
             if counts is not None and STATE_DIR in context.node_config:
-                _keep(path, pid, "popularity", mechanism, 0, {POPULARITY: torch.as_tensor(counts)})
+                _keep(path, pid, "popularity", mechanism, 0, {POPULARITY: counts})
         return popularity_reply(msg, pid, counts)
 
     @app.train(mods=[secure_aggregation_mod, central_clipping])
@@ -142,7 +149,7 @@ def make_client_app(
         if sent is not None:  # asked again for a round it answered: no training, no spend
             result = TrainResult(pid, sent, num_examples=1, train_loss=0.0, train_seconds=0.0)
             return train_reply(msg, result, cfg.federation.send_float16, local_dp=local)
-        result = client_runtime(cfg, pid, _source(context, source)).train(
+        result = _runtime(cfg, context, source).train(
             from_arrays(msg.content[ARRAYS]),
             server_round,
             proximal_mu=float(round_values.get(PROXIMAL_MU, 0.0)),
@@ -159,7 +166,7 @@ def make_client_app(
     @app.evaluate()
     def evaluate(msg: Message, context: Context) -> Message:
         cfg, _ = read_config(msg)
-        runtime = client_runtime(cfg, partition_id(context), _source(context, source))
+        runtime = _runtime(cfg, context, source)
         return eval_reply(msg, runtime.evaluate(from_arrays(msg.content[ARRAYS])))
 
     return app
@@ -187,6 +194,8 @@ def _checked_request(
 ) -> tuple[Config, LocalMechanism | None, NodePolicy]:
     """The request's config and mechanism, refused when weaker than this node's policy;
     the mechanism with the node's choice of noise source."""
+    from fedrec.privacy.mechanism import LocalMechanism
+
     cfg, round_values = read_config(msg)
     node = _node_policy(context, app_policy, cfg)
     mechanism = None
@@ -204,6 +213,8 @@ def _released(
     """What this node already released for this run and round (``kind``: its update or its
     popularity histogram), if it did: a message delivered again after a crash, or a run
     resumed after a SuperLink restart, gets it back rather than a second release."""
+    from fedrec.federated.client_state import reply_file, saved_reply
+
     if path is None or mechanism is None:
         return None
     return saved_reply(reply_file(path.parent, pid, kind), mechanism.run_id, server_round)
@@ -215,9 +226,15 @@ def _keep(
     kind: str,
     mechanism: LocalMechanism | None,
     server_round: int,
-    tensors: dict[str, torch.Tensor],
+    tensors: dict[str, Any],
 ) -> None:
-    """Keep a release (after its spend is saved) for :func:`_released`."""
+    """Keep a release (after its spend is saved) for :func:`_released`: tensors or arrays."""
+    import torch
+
+    from fedrec.federated.client_state import reply_file, save_reply
+
+    tensors = {k: torch.as_tensor(v) for k, v in tensors.items()}
+
     if path is not None and mechanism is not None and mechanism.run_id:
         save_reply(reply_file(path.parent, pid, kind), mechanism.run_id, server_round, tensors)
 
@@ -235,6 +252,8 @@ def _node_policy(context: Context, app_policy: NodePolicy | None, cfg: Config) -
     """This node's policy: its node config's keys, the app's (simulation), the default
     policy for a node with data of its own, or (a simulated node of ``flwr run``, where the
     operator runs every node) the run config's."""
+    from fedrec.privacy.policy import NodePolicy
+
     named = NodePolicy.from_node_config(context.node_config)
     if named is not None:
         return named
@@ -248,6 +267,8 @@ def _node_policy(context: Context, app_policy: NodePolicy | None, cfg: Config) -
 def _state_path(context: Context, state_dir: str | Path | None) -> Path | None:
     """This node's accountant file: node config ``state-dir`` or the app's ``state_dir``;
     None keeps it in memory (Context.state) only."""
+    from fedrec.federated.client_state import state_file
+
     base = str(context.node_config.get(STATE_DIR, "") or state_dir or "")
     return state_file(base, partition_id(context)) if base else None
 
@@ -255,6 +276,8 @@ def _state_path(context: Context, state_dir: str | Path | None) -> Path | None:
 def _load_privacy(context: Context, path: Path | None) -> History | None:
     """This node's accountant history from earlier rounds: the file survives restarts,
     Context.state survives rounds."""
+    from fedrec.federated.client_state import load_history
+
     if path is not None and (saved := load_history(path)) is not None:
         return saved
     if PRIVACY_STATE not in context.state:
@@ -263,6 +286,8 @@ def _load_privacy(context: Context, path: Path | None) -> History | None:
 
 
 def _save_privacy(context: Context, path: Path | None, history: History) -> None:
+    from fedrec.federated.client_state import save_history
+
     context.state[PRIVACY_STATE] = ConfigRecord({"accountant": json.dumps(history)})
     if path is not None:
         save_history(path, history)

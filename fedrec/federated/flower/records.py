@@ -13,7 +13,6 @@ import math
 from typing import Any
 
 import numpy as np
-import torch
 from flwr.app import Array, ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
 from flwr.supercore.differential_privacy import KEY_CLIPPING_NORM
 
@@ -49,6 +48,8 @@ def _kebab(name: str) -> str:
 # -- arrays ------------------------------------------------------------------------------
 def to_arrays(state: State, float16: bool = False) -> ArrayRecord:
     """A trainable state as an ArrayRecord (optionally halved to float16 for the wire)."""
+    import torch  # here: the key-exchange stages of SecAgg+ import this module, not torch
+
     dtype = torch.float16 if float16 else torch.float32
     return ArrayRecord(torch_state_dict={k: v.detach().cpu().to(dtype) for k, v in state.items()})
 

@@ -313,7 +313,7 @@ def test_a_node_killed_between_its_spend_and_its_saved_update_counts_both(
 ):
     """The spend is written before the update is kept: a crash between the two leaves a
     node that trains the round again when asked, and its own accountant counts both."""
-    from fedrec.federated.flower import client_app as module
+    from fedrec.federated import client_state as module
 
     state = trainable_state(client_runtime(build_config(fed_flat | LOCAL), 0).cm.model)
     mechanism = _mechanism(fed_flat)
