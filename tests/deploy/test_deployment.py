@@ -34,9 +34,10 @@ def _recorded_pids(out):
     return [int(p.read_text()) for p in (out / "pids").glob("*.pid")]
 
 
-def test_the_demo_runs_over_tls_with_authentication_and_passes_its_audit(tmp_path, tiny_overrides):
-    out = tmp_path / "demo"
-    sets = [arg for item in tiny_overrides for arg in ("--set", item)]
+def _run_demo(out, overrides):
+    """`fedrec deploy demo` with 2 nodes, 1 round; every pid it left is killed (and
+    returned, so the test can fail on it)."""
+    sets = [arg for item in overrides for arg in ("--set", item)]
     fedrec = str(Path(sys.executable).parent / "fedrec")
     try:
         proc = subprocess.run(
@@ -49,6 +50,12 @@ def test_the_demo_runs_over_tls_with_authentication_and_passes_its_audit(tmp_pat
         leftover = _recorded_pids(out) if out.exists() else []
         for pid in leftover:
             os.killpg(pid, 9)
+    return proc, leftover
+
+
+def test_the_demo_runs_over_tls_with_authentication_and_passes_its_audit(tmp_path, tiny_overrides):
+    out = tmp_path / "demo"
+    proc, leftover = _run_demo(out, tiny_overrides)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert not leftover  # the demo stopped everything it started
     assert "an unregistered node was refused" in proc.stdout
@@ -71,28 +78,13 @@ def test_central_dp_with_secure_aggregation_runs_over_the_deployment(tmp_path, t
     """SecAgg+ between real SuperNodes whose own policy requires it: a plain central round
     would be refused, so a finished run means every update left its node masked."""
     out = tmp_path / "secagg"
-    sets = [
-        arg
-        for item in [
-            *tiny_overrides,
-            "privacy-mode=central",
-            "secure-aggregation=true",
-            "popularity-prior=false",  # its secure sum is tested in-process; this saves 40 s
-        ]
-        for arg in ("--set", item)
+    overrides = [
+        *tiny_overrides,
+        "privacy-mode=central",
+        "secure-aggregation=true",
+        "popularity-prior=false",  # its secure sum is tested in-process; this saves 40 s
     ]
-    fedrec = str(Path(sys.executable).parent / "fedrec")
-    try:
-        proc = subprocess.run(
-            [fedrec, "deploy", "demo", "--out", str(out), "--nodes", "2", "--rounds", "1", *sets],
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-    finally:
-        leftover = _recorded_pids(out) if out.exists() else []
-        for pid in leftover:
-            os.killpg(pid, 9)
+    proc, leftover = _run_demo(out, overrides)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert not leftover
     assert "audit passed" in proc.stdout

@@ -41,7 +41,7 @@ from fedrec.federated.flower.records import (
     to_arrays,
 )
 from fedrec.federated.flower.secure_aggregation import SecureRound, secure_sum
-from fedrec.federated.flower.strategy import add_central_noise, make_strategy, noise_only
+from fedrec.federated.flower.strategy import make_strategy, noise_only
 from fedrec.federated.protocol import (
     EvalReply,
     Failure,
@@ -205,17 +205,16 @@ class FlowerFederation:
         return replies, _secure_failures(got, nodes)
 
     def aggregate(self, server_round: int, replies: Sequence[TrainReply]) -> State | None:
-        if self._secure is not None:  # global + (sum + noise) / expected, as DP-FedAvg
+        if self._secure is not None:  # global + sum / expected, then the DP wrapper's noise
             sent, total = self._secure
             if total is None or self.central is None:
                 return None
-            dp = self.central
-            base = [v.numpy().astype(np.float64) for v in sent.values()]
-            new = [b + t / dp.expected_clients for b, t in zip(base, total, strict=True)]
-            add_central_noise(new, dp.noise_multiplier, dp.clipping_norm, dp.expected_clients)
-            return {
-                k: torch.as_tensor(v, dtype=torch.float32) for k, v in zip(sent, new, strict=True)
+            expected = self.central.expected_clients
+            mean = {
+                k: v + torch.as_tensor(t / expected, dtype=torch.float32)
+                for (k, v), t in zip(sent.items(), total, strict=True)
             }
+            return self.noise_only(mean)
         messages = [self._replies[r.node] for r in replies]
         if self.float16:  # replies sent in float16 are averaged in float32
             messages = [_as_float32(m) for m in messages]
