@@ -107,6 +107,14 @@ class ModelConfig:
             "choices": ("item", "own"),
         },
     )
+    scenario_input: bool = field(
+        default=False,
+        metadata={
+            "help": "the scenario a request is for becomes a model input: a learned "
+            "scenario vector joins the user vector and the history's items in that "
+            "scenario get a learned weight in the pool"
+        },
+    )
     temperature: float = field(default=0.1, metadata={"help": "softmax temperature"})
     popularity_prior: bool = field(
         default=True,
@@ -154,6 +162,22 @@ class TrainConfig:
             "0-5 most recent items, so training sees users like cold-start ones (0 = off)"
         },
     )
+    short_history_from: str = field(
+        default="recent",
+        metadata={
+            "help": "which items a shortened history keeps: the 'recent' ones before the "
+            "target, or the user's 'first' ones (like a cold-start user's first clicks)",
+            "choices": ("recent", "first"),
+        },
+    )
+    scenario_dropout_share: float = field(
+        default=0.0,
+        metadata={
+            "help": "share of training examples whose history loses its items in the "
+            "target's scenario but the 0-3 earliest, so training sees users new to a "
+            "scenario (0 = off)"
+        },
+    )
     patience: int = field(default=3, metadata={"help": "epochs without val NDCG gain (0 = off)"})
     seed: int = field(default=0, metadata={"help": "random seed for everything"})
     device: str = field(default="auto", metadata={"help": "'auto', 'cpu' or 'cuda'"})
@@ -168,6 +192,7 @@ class TrainConfig:
             raise ConfigError(
                 f"short-history-share={self.short_history_share} must be in [0, 1] (0 = off)."
             )
+        check_fraction("scenario-dropout-share", self.scenario_dropout_share, high=1.0)
         if self.lr <= 0:
             raise ConfigError(f"lr={self.lr} must be > 0.")
 

@@ -18,7 +18,9 @@ the same harness on the same split. Slices:
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -29,6 +31,17 @@ from fedrec.evaluation.rerank import reranked_top
 from fedrec.metrics import evaluate_scores
 
 Scorer = Callable[[np.ndarray, Sequence[np.ndarray]], np.ndarray]
+
+
+def for_scenario(scorer: Scorer, scenario: int) -> Scorer:
+    """``scorer`` for a ranking among one scenario's items: a scorer that takes a
+    ``scenario`` keyword (a model with the scenario as an input) is told which one;
+    any other is used as it is."""
+    try:
+        takes = "scenario" in inspect.signature(scorer).parameters
+    except (TypeError, ValueError):  # a callable without a signature
+        takes = False
+    return partial(scorer, scenario=scenario) if takes else scorer
 
 
 def evaluate_cases(
@@ -90,7 +103,7 @@ def evaluate_split(
     for s, name in enumerate(split.scenarios):
         in_scenario = split.item_scenario == s
         scenarios[name] = evaluate_cases(
-            scorer,
+            for_scenario(scorer, s),
             split.test.subset(target_scenario == s),
             split,
             candidates=in_scenario,
@@ -125,7 +138,7 @@ def new_to_scenario_curve(
         target = np.array([split.item_scenario[rel[0]] for rel in cases.relevant])
         parts = [
             evaluate_cases(
-                scorer,
+                for_scenario(scorer, int(s)),
                 cases.subset(target == s),
                 split,
                 candidates=split.item_scenario == s,

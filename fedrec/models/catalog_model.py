@@ -80,6 +80,11 @@ class CatalogModel:
     def n_items(self) -> int:
         return len(self.items)
 
+    @property
+    def item_scenario(self) -> np.ndarray:
+        """[n_items] each item's scenario index."""
+        return self.model.item_scenario.cpu().numpy()
+
     @torch.no_grad()
     def refresh(self, progress: bool = False) -> None:
         """Recompute the catalog's text vectors with the current weights (profiles are
@@ -128,10 +133,13 @@ class CatalogModel:
         out = self._profile_text[rows.clamp(min=0)]
         return out * present.unsqueeze(-1).to(out.dtype)
 
-    def user_vectors(self, users: torch.Tensor, history: torch.Tensor) -> torch.Tensor:
-        """[B] users, [B, T] histories (most recent first, -1 pad) -> [B, d]."""
+    def user_vectors(
+        self, users: torch.Tensor, history: torch.Tensor, scenario: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """[B] users, [B, T] histories (most recent first, -1 pad) -> [B, d] (for the
+        requests' ``scenario`` [B], where the model takes one)."""
         hist_text = self.history_text(history)
-        return self.model.user_vectors(hist_text, history, self.profile_vectors(users))
+        return self.model.user_vectors(hist_text, history, self.profile_vectors(users), scenario)
 
     def history_text(self, history: torch.Tensor) -> torch.Tensor:
         """[B, T] histories -> [B, T, H] cached text vectors (padding reads item 0)."""
@@ -139,17 +147,24 @@ class CatalogModel:
 
     @torch.no_grad()
     def score_all(
-        self, users: np.ndarray, histories: Sequence[np.ndarray], *, profiles: bool = True
+        self,
+        users: np.ndarray,
+        histories: Sequence[np.ndarray],
+        *,
+        profiles: bool = True,
+        scenario: int | None = None,
     ) -> np.ndarray:
         """Scores [B, n_items] for users with the given histories (time order, oldest
-        first); ``profiles=False`` scores them as if they had no profile."""
+        first); ``profiles=False`` scores them as if they had no profile; ``scenario``
+        is the scenario the ranking is for (read by a model with ``scenario-input``)."""
         self.ensure_fresh()
         self.model.eval()
         hist = pad_histories(histories, self.model.max_history, self.device)
+        request = None if scenario is None else torch.tensor(scenario, device=self.device)
         if profiles:
-            u = self.user_vectors(torch.as_tensor(users, device=self.device), hist)
+            u = self.user_vectors(torch.as_tensor(users, device=self.device), hist, request)
         else:
-            u = self.model.user_vectors(self.history_text(hist), hist, None)
+            u = self.model.user_vectors(self.history_text(hist), hist, None, request)
         all_items = torch.arange(self.n_items, device=self.device)
         vecs = self.model.item_vectors(self.item_text, all_items)
         return self.model.scores(u, vecs, all_items).float().cpu().numpy()
@@ -192,9 +207,11 @@ def build_catalog_model(
         cfg=model_cfg,
         max_history=data_cfg.max_history,
         has_profiles=has_profiles,
+        n_scenarios=len(split.scenarios),
     )
     # Which items are new arrivals is catalog knowledge; their ID terms stay off.
     model.set_warm(torch.as_tensor(~split.cold_items))
+    model.set_scenarios(torch.as_tensor(split.item_scenario))
     items = TokenizedTexts.build(split.item_text, tokenizer, model_cfg.max_tokens)  # type: ignore[arg-type]
     items = items.to(device)
     items.cache_lower(encoder, progress=progress, public=True)  # the catalog is public

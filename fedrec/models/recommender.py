@@ -43,6 +43,7 @@ class TwoTowerRecommender(nn.Module):
         cfg: ModelConfig,
         max_history: int,
         has_profiles: bool,
+        n_scenarios: int = 1,
     ) -> None:
         super().__init__()
         hidden, dim = encoder.hidden_size, cfg.embed_dim
@@ -68,12 +69,30 @@ class TwoTowerRecommender(nn.Module):
         self.item_bias = nn.Embedding(n_items, 1) if cfg.fusion in ("id", "bias") else None
         if self.item_bias is not None:
             nn.init.zeros_(self.item_bias.weight)
+        # Scenario as an input (``scenario-input``): a request for scenario s adds
+        # ``scenario_embedding[s]`` to the user vector and weighs history items of s by
+        # ``scenario_pool[1]`` (others ``[0]``) in the pool; a request for no scenario
+        # uses the last row of each (index ``n_scenarios``, and 2).
+        self.n_scenarios = n_scenarios
+        self.scenario_embedding: nn.Embedding | None = None
+        self.scenario_pool: nn.Embedding | None = None
+        if cfg.scenario_input:
+            self.scenario_embedding = nn.Embedding(n_scenarios + 1, dim)
+            self.scenario_pool = nn.Embedding(3, 1)
+            nn.init.zeros_(self.scenario_embedding.weight)
+            nn.init.zeros_(self.scenario_pool.weight)
         self.register_buffer("warm", torch.zeros(n_items))
+        # Each item's scenario (public catalog knowledge; set by the catalog binding).
+        self.register_buffer("item_scenario", torch.zeros(n_items, dtype=torch.long))
         self.max_history = max_history
 
     def set_warm(self, warm: torch.Tensor) -> None:
         """Mark which items have training interactions (their ID terms are used)."""
         self.warm.copy_(warm.to(self.warm.dtype))
+
+    def set_scenarios(self, item_scenario: torch.Tensor) -> None:
+        """Record each item's scenario index (from the public catalog)."""
+        self.item_scenario.copy_(item_scenario.to(self.item_scenario.dtype))
 
     @torch.no_grad()
     def set_popularity_prior(self, histogram: torch.Tensor) -> None:
@@ -115,18 +134,21 @@ class TwoTowerRecommender(nn.Module):
         history_text: torch.Tensor,
         history: torch.Tensor,
         profile_text: torch.Tensor | None = None,
+        scenario: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """User vectors [B, d].
 
         history_text: [B, T, H] text vectors of history items (most recent first)
         history:      [B, T] item indices, -1 where padding
         profile_text: [B, H] profile text vectors, all-zero rows where none
+        scenario:     [B] the scenario each user vector is for (``n_scenarios`` or None:
+                      any), read with ``scenario-input``
         """
         z = self.item_vectors(history_text, history.clamp(min=0))  # [B, T, d]
         profile = None
         if self.profile_slot and profile_text is not None:
             profile = F.normalize(self.item_head(profile_text), dim=-1)
-        return self.pool_users(z, history, profile_text, profile)
+        return self.pool_users(z, history, profile_text, profile, scenario)
 
     def pool_users(
         self,
@@ -134,10 +156,14 @@ class TwoTowerRecommender(nn.Module):
         history: torch.Tensor,
         profile_text: torch.Tensor | None = None,
         profile_vectors: torch.Tensor | None = None,
+        scenario: torch.Tensor | None = None,
+        history_scenario: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """User vectors [B, d] from the history's item vectors [B, T, d] (see
         :meth:`user_vectors`) and, with ``profile-head = item``, the profiles' vectors
-        [B, d] from the item head; lets a caller compute all of them in one call."""
+        [B, d] from the item head; lets a caller compute all of them in one call.
+        ``history_scenario`` [B, T]: each history item's scenario, where ``history``
+        does not index the training catalog (serving); by default read from it."""
         z = history_vectors
         valid = history >= 0
         positions = torch.arange(history.shape[1], device=history.device).expand_as(history)
@@ -147,13 +173,51 @@ class TwoTowerRecommender(nn.Module):
             valid = torch.cat([valid, has.unsqueeze(1)], dim=1)
             slot = history.new_full((history.shape[0], 1), self.max_history)  # T may be 0
             positions = torch.cat([positions, slot], dim=1)
-        logits = self.position(positions).squeeze(-1)  # [B, T (+1)]
+        request = self.request_scenarios(scenario, history.shape[0], history.device)
+        logits = self.pool_logits(positions, history, request, history_scenario)  # [B, T (+1)]
         logits = logits.masked_fill(~valid, float("-inf"))
         weights = torch.softmax(logits, dim=-1).nan_to_num(0.0)  # rows with nothing -> 0
         u = self.user_head((weights.unsqueeze(-1) * z).sum(1))
+        term = self.scenario_term(request)
+        if term is not None:
+            u = u + term
         if self.profile_head is not None and has is not None:
             u = u + has.unsqueeze(-1).to(u.dtype) * self.profile_head(profile_text)
         return F.normalize(u, dim=-1)
+
+    def request_scenarios(
+        self, scenario: torch.Tensor | None, batch: int, device: torch.device
+    ) -> torch.Tensor:
+        """[B] scenario index of each request (``n_scenarios`` = any scenario)."""
+        if scenario is None:
+            return torch.full((batch,), self.n_scenarios, dtype=torch.long, device=device)
+        return scenario.to(device=device, dtype=torch.long).expand(batch)
+
+    def pool_logits(
+        self,
+        positions: torch.Tensor,
+        history: torch.Tensor,
+        request: torch.Tensor,
+        history_scenario: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """[B, T (+1)] pool logits: each member's position weight, plus for a history
+        item (the first T) its ``scenario_pool`` weight: row 1 in the requested
+        scenario, 0 in another, 2 when the request names no scenario."""
+        logits = self.position(positions).squeeze(-1)
+        if self.scenario_pool is None:
+            return logits
+        if history_scenario is None:
+            history_scenario = self.item_scenario[history.clamp(min=0)]
+        kinds = (history_scenario == request.unsqueeze(-1)).long()
+        kinds = kinds.masked_fill((request == self.n_scenarios).unsqueeze(-1), 2)
+        t = history.shape[1]
+        pad = logits.new_zeros(logits.shape[0], logits.shape[1] - t)
+        return logits + torch.cat([self.scenario_pool(kinds).squeeze(-1), pad], dim=1)
+
+    def scenario_term(self, request: torch.Tensor) -> torch.Tensor | None:
+        """[B, d] what the requested scenario adds to the user vector before it is
+        normalized (None without ``scenario-input``)."""
+        return None if self.scenario_embedding is None else self.scenario_embedding(request)
 
     def scores(
         self, users: torch.Tensor, item_vecs: torch.Tensor, items: torch.Tensor

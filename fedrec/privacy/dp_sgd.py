@@ -56,10 +56,15 @@ from fedrec.privacy.dp_optimizer import PrivateDPOptimizer, split_clipping
 from fedrec.privacy.empirical import GradientCanaries
 from fedrec.privacy.ledger import LedgerEntry, PrivacySpend
 from fedrec.privacy.mechanism import LocalMechanism, count_records, resolve_local_mechanism
-from fedrec.privacy.randomness import PrivateRandomness
+from fedrec.privacy.randomness import PrivateRandomness, private_numpy_rng
 from fedrec.training.per_example import per_example_loss
 from fedrec.training.rows import TrainingRows, build_rows
-from fedrec.training.trainer import EpochStats, make_optimizer
+from fedrec.training.trainer import (
+    EpochStats,
+    make_optimizer,
+    request_scenarios,
+    training_histories,
+)
 
 AUDIT_PARAM = "audit_canaries"
 #: Bytes of per-sample gradients one backward pass may hold when ``dp-physical-batch
@@ -222,6 +227,11 @@ class DPSGDTrainer:
             return 0.0, 0
         idx = self._rows_of(records)
         device = self.cm.device
+        # Cold-start and new-to-scenario shaping of the histories: each row's own data,
+        # cut by draws from the OS like every other draw of a step.
+        shaping = private_numpy_rng()
+        histories = training_histories(self.cm, self.rows, idx, self.train_cfg, shaping)
+        scenarios = request_scenarios(self.cm, self.rows.targets[idx], shaping)
         negatives = self.random.integers(self.cm.n_items, (len(idx), self.privacy.dp_negatives))
         pieces = np.array_split(np.arange(len(idx)), math.ceil(len(idx) / self.physical_batch))
         total = 0.0
@@ -234,12 +244,13 @@ class DPSGDTrainer:
                 self.cm,
                 torch.as_tensor(self.rows.users[picked], device=device),
                 torch.as_tensor(self.rows.targets[picked], device=device),
-                torch.as_tensor(self.rows.history[picked], device=device),
+                torch.as_tensor(histories[piece], device=device),
                 negatives[torch.as_tensor(piece)].to(device),
                 reduction="sum",
                 text=self.privacy.dp_text,
                 text_negatives=self.privacy.dp_text_negatives,
                 generator=self.random.on_device,
+                scenario=None if scenarios is None else scenarios[piece],
             )
             with warnings.catch_warnings():
                 # Opacus' hooks need only the outputs' gradients; the frozen backbone's

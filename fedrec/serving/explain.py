@@ -8,14 +8,20 @@ score ``<u, v>/τ + b`` is therefore exactly a sum of one term per member,
 item's learned popularity ``b``. An explanation names the members with the
 largest positive terms and their share of the positive part of the score
 (members and popularity): "Because you liked “X” (52%) and it matches your
-profile (31%)".
+profile (31%)". With ``scenario-input`` the pool's weights depend on the requested
+scenario and its vector joins the constant ``c``; the sum stays exact.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+import torch
+
+if TYPE_CHECKING:
+    from fedrec.models.recommender import TwoTowerRecommender
 
 #: Members named in an explanation, at most.
 TOP_REASONS = 2
@@ -74,3 +80,52 @@ def explain(
     if pop_share >= POPULAR_SHARE:
         text += f", and it is popular ({pop_share:.0%})"
     return text + "."
+
+
+def pool_members(
+    model: TwoTowerRecommender,
+    z: torch.Tensor,
+    labels: list[str],
+    profile_text: torch.Tensor | None,
+    profile_vector: torch.Tensor | None,
+    scenario: tuple[torch.Tensor, torch.Tensor],
+    temperature: float,
+) -> tuple[list[Member], np.ndarray]:
+    """Each pool member's term in score units, and the head's constant in them.
+
+    ``z`` [T, d]: the history's item vectors (most recent first, ``labels`` their
+    names); ``scenario``: the request's scenario [1] and the history's scenarios
+    [1, T] (a requested scenario's vector joins the constant). ``u = normalize(raw)``
+    with ``raw = Σ_j w_j W z_j + c (+ profile head)``, so an item's score is
+    ``Σ_j <w_j W z_j, v>/(|raw| τ) + <c, v>/(|raw| τ) + b``: the members' vectors are
+    returned scaled by ``1/(|raw| τ)`` and sum, with the constant and the offset, to
+    the score exactly."""
+    t = len(labels)
+    vectors = [z[j] for j in range(t)]
+    labels = list(labels)
+    positions = list(range(t))
+    if profile_vector is not None:
+        vectors.append(profile_vector[0])
+        labels.append(PROFILE)
+        positions.append(model.max_history)
+    raw_terms: list[torch.Tensor] = []
+    if vectors:
+        request, where = scenario
+        history = torch.arange(t).reshape(1, -1)
+        logits = model.pool_logits(torch.as_tensor([positions]), history, request, where)[0]
+        weights = torch.softmax(logits, dim=0)
+        head = model.user_head.weight  # [d, d]
+        raw_terms = [w * (head @ v) for w, v in zip(weights, vectors, strict=True)]
+    if model.profile_head is not None and profile_text is not None:
+        labels.append(PROFILE)
+        raw_terms.append(model.profile_head(profile_text)[0])
+    constant = model.user_head.bias
+    term = model.scenario_term(scenario[0])
+    if term is not None:
+        constant = constant + term[0]
+    raw = constant + sum(raw_terms, torch.zeros_like(constant))
+    scale = 1.0 / (float(raw.norm()) * temperature)
+    members = [
+        Member(label, (v * scale).numpy()) for label, v in zip(labels, raw_terms, strict=True)
+    ]
+    return members, (constant * scale).numpy()

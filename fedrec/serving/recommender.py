@@ -37,7 +37,7 @@ from fedrec.models.recommender import TwoTowerRecommender
 from fedrec.models.state import load_trainable_state
 from fedrec.runs.rundir import CONFIG, STATE
 from fedrec.serving import bundle
-from fedrec.serving.explain import PROFILE, Member, explain
+from fedrec.serving.explain import Member, explain, pool_members
 from fedrec.serving.index import ExactIndex, make_index, top_indices
 
 
@@ -73,13 +73,18 @@ class Recommender:
         self._threads = torch.get_num_threads()  # what requests run on
         catalog = bundle.read_catalog(path)
         n_trained = int(manifest["items"])
+        trained = catalog.items["scenario"].astype(str).to_numpy()[:n_trained]
+        # The scenarios the model was trained with, indexed as training indexed them.
+        self._model_scenario = {str(n): c for c, n in enumerate(sorted(set(trained)))}
         self.model = TwoTowerRecommender(
             TextEncoder(backbone, cfg.model),
             n_items=n_trained,
             cfg=cfg.model,
             max_history=cfg.data.max_history,
             has_profiles=bool(manifest["has_profiles"]),
+            n_scenarios=len(self._model_scenario),
         )
+        self.model.set_scenarios(torch.as_tensor([self._model_scenario[s] for s in trained]))
         self.model.set_warm(
             torch.as_tensor(catalog.items["warm"].to_numpy(dtype=bool)[:n_trained].copy())
         )
@@ -103,6 +108,10 @@ class Recommender:
         names, codes = np.unique(np.asarray(self._scenario_list, dtype=str), return_inverse=True)
         self._scenario_code = {str(n): c for c, n in enumerate(names)}
         self._scenario_of = codes  # [n] int: one comparison per request, not n strings
+        # Each row's scenario as the model indexes it (-1: a scenario added while serving).
+        self._model_scenario_of = np.array(
+            [self._model_scenario.get(n, -1) for n in self._scenario_list], dtype=np.int64
+        )
 
     # -- loading ---------------------------------------------------------------------------
     @classmethod
@@ -126,60 +135,39 @@ class Recommender:
 
     @torch.no_grad()
     def _user(
-        self, rows: list[int], profile: str | None
+        self, rows: list[int], profile: str | None, scenario: str | None = None
     ) -> tuple[np.ndarray, tuple[list[Member], np.ndarray]]:
-        """The user vector [d], and its members and constant (for explanations)."""
+        """The user vector [d] (for ``scenario``, where the model takes it as an input),
+        and its members and constant (for explanations)."""
         model = self.model
         recent = rows[: model.max_history]  # most recent first, as the pool expects
         dim = self.index.vectors.shape[1]
         z = torch.as_tensor(self.index.vectors[recent]).reshape(1, len(recent), dim)
         history = torch.arange(len(recent)).reshape(1, -1)
+        request = model.request_scenarios(
+            None if scenario is None else torch.tensor([self._model_scenario.get(scenario, -1)]),
+            1,
+            history.device,
+        )
+        request = request.masked_fill(request < 0, model.n_scenarios)  # a new one: any
+        where = torch.as_tensor(self._model_scenario_of[recent]).reshape(1, -1)
         profile_text = profile_vector = None
         if profile and model.uses_profiles:
             profile_text = self._encode([profile]).float()
             if model.profile_slot:
                 profile_vector = F.normalize(model.item_head(profile_text), dim=-1)
-        user = model.pool_users(z, history, profile_text, profile_vector)
-        members = self._members(z[0], recent, profile_text, profile_vector)
-        return user[0].numpy(), members
-
-    def _members(
-        self,
-        z: torch.Tensor,
-        recent: list[int],
-        profile_text: torch.Tensor | None,
-        profile_vector: torch.Tensor | None,
-    ) -> tuple[list[Member], np.ndarray]:
-        """Each pool member's term in score units, and the head's constant in them.
-
-        ``u = normalize(raw)`` with ``raw = Σ_j w_j W z_j + c (+ profile head)``, so an
-        item's score is ``Σ_j <w_j W z_j, v>/(|raw| τ) + <c, v>/(|raw| τ) + b``: the
-        members' vectors are returned scaled by ``1/(|raw| τ)`` and sum, with the
-        constant and the offset, to the score exactly."""
-        model = self.model
-        vectors = [z[j] for j in range(len(recent))]
+        user = model.pool_users(z, history, profile_text, profile_vector, request, where)
         labels = [f"“{self._titles[r]}”" for r in recent]
-        positions = list(range(len(recent)))
-        if profile_vector is not None:
-            vectors.append(profile_vector[0])
-            labels.append(PROFILE)
-            positions.append(model.max_history)
-        raw_terms: list[torch.Tensor] = []
-        if vectors:
-            logits = model.position(torch.as_tensor(positions)).squeeze(-1)
-            weights = torch.softmax(logits, dim=0)
-            head = model.user_head.weight  # [d, d]
-            raw_terms = [w * (head @ v) for w, v in zip(weights, vectors, strict=True)]
-        if model.profile_head is not None and profile_text is not None:
-            labels.append(PROFILE)
-            raw_terms.append(model.profile_head(profile_text)[0])
-        constant = model.user_head.bias
-        raw = constant + sum(raw_terms, torch.zeros_like(constant))
-        scale = 1.0 / (float(raw.norm()) * self.index.temperature)
-        members = [
-            Member(label, (t * scale).numpy()) for label, t in zip(labels, raw_terms, strict=True)
-        ]
-        return members, (constant * scale).numpy()
+        members = pool_members(
+            model,
+            z[0],
+            labels,
+            profile_text,
+            profile_vector,
+            (request, where),
+            self.index.temperature,
+        )
+        return user[0].numpy(), members
 
     # -- requests --------------------------------------------------------------------------
     def recommend(
@@ -220,7 +208,7 @@ class Recommender:
         with self._lock:
             if torch.get_num_threads() != self._threads:  # a thread started during an encode
                 torch.set_num_threads(self._threads)
-            user, members = self._user(rows, profile)
+            user, members = self._user(rows, profile, scenario)
             allowed = self._allowed(rows, exclude, scenario, warnings)
             top = self._top(user, k, allowed, diversity)
             items = [

@@ -59,18 +59,21 @@ def per_example_loss(
     *,
     text_negatives: int = 4,
     generator: torch.Generator | None = None,
+    scenario: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Sampled-softmax loss with per-example negatives.
 
     users [B], targets [B], history [B, T] (most recent first, -1 pad),
     negatives [B, K] item indices; a negative equal to its example's positive
     is masked out. With ``text="trained"``, ``generator`` draws which negatives
-    carry LoRA's gradient (under DP: the private generator).
+    carry LoRA's gradient (under DP: the private generator). ``scenario`` [B]: the
+    scenario each user vector is for, with ``scenario-input`` (negatives elsewhere
+    are masked out, as in :func:`fedrec.training.trainer.batch_loss`).
     """
     if text not in DP_TEXT:
         raise ValueError(f"text={text!r}: expected one of {DP_TEXT}")
     candidates = torch.cat([targets.unsqueeze(1), negatives], dim=1)  # [B, 1 + K]
-    logits, u = _logits(cm, users, candidates, history)
+    logits, u = _logits(cm, users, candidates, history, scenario)
     labels = torch.zeros(len(targets), dtype=torch.long, device=logits.device)
     loss = F.cross_entropy(logits, labels, reduction="none")  # [B]
     if text == "trained":
@@ -85,7 +88,11 @@ def per_example_loss(
 
 
 def _logits(
-    cm: CatalogModel, users: torch.Tensor, candidates: torch.Tensor, history: torch.Tensor
+    cm: CatalogModel,
+    users: torch.Tensor,
+    candidates: torch.Tensor,
+    history: torch.Tensor,
+    scenario: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Logits [B, 1 + K] (clashes with the positive at -inf) and user vectors [B, d]."""
     model = cm.model
@@ -107,11 +114,14 @@ def _logits(
     both = model.item_vectors(texts, items, ids)  # [B, 1 + K + T (+ 1), d]
     vecs = both[:, :n]
     profile = both[:, n + t] if ids is not None else None
-    u = model.pool_users(both[:, n : n + t], history, profile_text, profile)  # [B, d]
+    u = model.pool_users(both[:, n : n + t], history, profile_text, profile, scenario)  # [B, d]
     logits = (vecs @ u.unsqueeze(-1)).squeeze(-1) / model.cfg.temperature
     logits = logits + model.item_offsets(candidates)
     clash = torch.zeros_like(candidates, dtype=torch.bool)
     clash[:, 1:] = candidates[:, 1:] == candidates[:, :1]
+    if scenario is not None:  # a negative outside the example's scenario is no rival
+        for_one = (scenario < model.n_scenarios).unsqueeze(1)
+        clash[:, 1:] |= for_one & (model.item_scenario[candidates[:, 1:]] != scenario.unsqueeze(1))
     return logits.masked_fill(clash, float("-inf")), u
 
 

@@ -45,6 +45,20 @@ class TrainingRows:
         rows = rng.permutation(rows)
         return rows[:cap] if cap > 0 else rows
 
+    def first_items(self, rows: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        """Histories [len(rows), T] made of each row's owner's *first* ``lengths`` items
+        (most recent first, -1 pad; never the row's target or anything after it): what
+        a cold-start user's first clicks look like to the model."""
+        owner = np.searchsorted(self.owner_start, rows, side="right") - 1
+        start = self.owner_start[owner]
+        keep = np.minimum(lengths, rows - start)  # only items before the target
+        t = self.history.shape[1]
+        lag = np.arange(t)[None, :]
+        # Item of position keep-1-lag within the owner (most recent of the prefix first).
+        pos = start[:, None] + keep[:, None] - 1 - lag
+        out = np.where(lag < keep[:, None], self.targets[np.clip(pos, 0, len(self) - 1)], -1)
+        return out.astype(np.int64)
+
 
 def build_rows(train: pd.DataFrame, max_history: int, window: int | None = None) -> TrainingRows:
     """Rows from a train frame with columns user, item (and timestamp with ``window``),

@@ -41,13 +41,17 @@ def batch_loss(
     history: torch.Tensor,
     negatives: torch.Tensor,
     reduction: str = "mean",
+    scenario: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Sampled-softmax loss of a batch (``reduction='none'`` gives one loss per example).
 
     users [B], targets [B], history [B, T], negatives [P] drawn from the catalog.
     Positives and negatives are encoded in one pass through the LoRA layers
     (shared computation; each example's loss still involves only its own
-    positive, history and the data-independent negatives).
+    positive, history and the data-independent negatives). ``scenario`` [B] (a
+    model with ``scenario-input``): the scenario each example's user vector is for
+    (``n_scenarios``: any); an example for scenario s ranks its positive against
+    the negatives in s only, as a request for s ranks s's items.
     """
     model = cm.model
     candidates = torch.cat([targets, negatives])
@@ -55,25 +59,94 @@ def batch_loss(
     text = cm.items.encode(model.encoder, unique)  # [U, H], gradients through LoRA
     vecs = model.item_vectors(text, unique)  # [U, d]
     pos_vecs, neg_vecs = vecs[inverse[: len(targets)]], vecs[inverse[len(targets) :]]
-    u = cm.user_vectors(users, history)  # [B, d]
+    u = cm.user_vectors(users, history, scenario)  # [B, d]
     temp = model.cfg.temperature
     pos = (u * pos_vecs).sum(-1) / temp + model.item_offsets(targets)
     neg = u @ neg_vecs.T / temp + model.item_offsets(negatives)
+    if scenario is not None:
+        elsewhere = model.item_scenario[negatives].unsqueeze(0) != scenario.unsqueeze(1)
+        neg = neg.masked_fill(elsewhere & (scenario < model.n_scenarios).unsqueeze(1), -torch.inf)
     return sampled_softmax_loss(pos, neg, targets, negatives, reduction=reduction)
 
 
-#: Most recent items a shortened history keeps (0 to this many).
+def request_scenarios(
+    cm: CatalogModel, targets: np.ndarray, rng: np.random.Generator
+) -> torch.Tensor | None:
+    """The scenario each training example's user vector is for, with ``scenario-input``:
+    half of them their target's scenario, half any scenario (None without it)."""
+    model = cm.model
+    if model.scenario_embedding is None:
+        return None
+    conditioned = rng.random(len(targets)) < 0.5
+    scenario = np.where(conditioned, cm.item_scenario[targets], model.n_scenarios)
+    return torch.as_tensor(scenario, device=cm.device)
+
+
+#: Most items a shortened history keeps (0 to this many).
 SHORT_HISTORY = 5
 
 
-def shorten(history: np.ndarray, share: float, rng: np.random.Generator) -> np.ndarray:
-    """``history`` [B, T] (most recent first, -1 pad) with a ``share`` of its rows cut to
-    their 0..:data:`SHORT_HISTORY` most recent items (each length equally likely)."""
-    if share <= 0:
+def shorten(
+    rows: TrainingRows, idx: np.ndarray, cfg: TrainConfig, rng: np.random.Generator
+) -> np.ndarray:
+    """The histories [B, T] of rows ``idx``, a ``short_history_share`` of them cut to
+    0..:data:`SHORT_HISTORY` items (each length equally likely): the most recent ones
+    (``short_history_from = recent``) or the owner's first ones (``first``, like a
+    cold-start user known by their first clicks and asked about later ones)."""
+    history = rows.history[idx]
+    if cfg.short_history_share <= 0:
         return history
     b, t = history.shape
-    cut = np.where(rng.random(b) < share, rng.integers(0, SHORT_HISTORY + 1, b), t)
-    return np.where(np.arange(t)[None, :] < cut[:, None], history, -1)
+    cut = rng.random(b) < cfg.short_history_share
+    lengths = rng.integers(0, SHORT_HISTORY + 1, b)
+    if cfg.short_history_from == "first":
+        short = rows.first_items(idx, lengths)
+    else:
+        short = np.where(np.arange(t)[None, :] < lengths[:, None], history, -1)
+    return np.where(cut[:, None], short, history)
+
+
+def training_histories(
+    cm: CatalogModel,
+    rows: TrainingRows,
+    idx: np.ndarray,
+    cfg: TrainConfig,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """The histories [B, T] rows ``idx`` train with: shortened (:func:`shorten`), then
+    with the target's scenario dropped (:func:`drop_scenario`), each per its share."""
+    history = shorten(rows, idx, cfg, rng)
+    targets = rows.targets[idx]
+    return drop_scenario(history, targets, cm.item_scenario, cfg.scenario_dropout_share, rng)
+
+
+#: Most events in the target's scenario a scenario-dropped history keeps (0 to this many).
+SCENARIO_KEEP = 3
+
+
+def drop_scenario(
+    history: np.ndarray,
+    targets: np.ndarray,
+    item_scenario: np.ndarray,
+    share: float,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """``history`` [B, T] with a ``share`` of its rows losing their items in the target's
+    scenario but the 0..:data:`SCENARIO_KEEP` earliest (each count equally likely): like
+    a user new to that scenario, known by their other scenarios and their first events
+    in it."""
+    if share <= 0:
+        return history
+    b, _ = history.shape
+    same = (history >= 0) & (item_scenario[history.clip(min=0)] == item_scenario[targets][:, None])
+    # Rank of each same-scenario item from the oldest (history is most recent first).
+    from_oldest = np.cumsum(same[:, ::-1], axis=1)[:, ::-1]
+    keep = rng.integers(0, SCENARIO_KEEP + 1, b)
+    drop = same & (from_oldest > keep[:, None]) & (rng.random(b) < share)[:, None]
+    kept = np.where(drop, -1, history)
+    # Close the gaps so the kept items keep their recency order from position 0.
+    order = np.argsort(kept < 0, axis=1, kind="stable")
+    return np.take_along_axis(kept, order, axis=1)
 
 
 def train_epoch(
@@ -104,10 +177,10 @@ def train_epoch(
         idx = order[start_row : start_row + cfg.batch_size]
         users = torch.as_tensor(rows.users[idx], device=device)
         targets = torch.as_tensor(rows.targets[idx], device=device)
-        history = torch.as_tensor(shorten(rows.history[idx], cfg.short_history_share, rng))
-        history = history.to(device)
+        history = torch.as_tensor(training_histories(cm, rows, idx, cfg, rng), device=device)
         negatives = torch.as_tensor(rng.integers(0, cm.n_items, size=cfg.negatives), device=device)
-        loss = batch_loss(cm, users, targets, history, negatives)
+        scenario = request_scenarios(cm, rows.targets[idx], rng)
+        loss = batch_loss(cm, users, targets, history, negatives, scenario=scenario)
         objective = loss
         if proximal is not None and proximal[0] > 0:
             mu, ref = proximal

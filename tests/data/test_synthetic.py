@@ -14,6 +14,7 @@ from fedrec.data.synthetic import (
     SYNTHETIC_THEMES,
     SyntheticTruth,
     generate_synthetic,
+    oracle_scores,
 )
 from fedrec.errors import ConfigError
 
@@ -226,3 +227,25 @@ def test_profile_fraction(fraction: float) -> None:
     assert ds.profiles["user_id"].is_unique
     assert ds.profiles["user_id"].isin(ds.interactions["user_id"]).all()
     assert ds.profiles["profile"].str.fullmatch(r"[A-Z0-9].{10,}\.").all()
+
+
+def test_oracle_scores_are_the_choice_logit_of_a_user_who_has_not_drifted(
+    small: tuple[RecDataset, SyntheticTruth],
+) -> None:
+    ds, truth = small
+    user = str(ds.interactions.user_id.iloc[0])
+    items = ds.items.item_id.astype(str).tolist()[:4]
+    scenarios = sorted(ds.items.scenario.unique())
+    item_scenario = np.array([scenarios.index(s) for s in ds.items.scenario[:4]])
+    taste, activity = truth.user_taste[user], truth.user_activity[user]
+    assert activity.shape == (len(scenarios),) and activity.sum() == pytest.approx(1.0)
+    expected = [
+        5.0 * truth.item_weights[i] @ taste / taste.max()
+        + 0.75 * truth.item_log_popularity[i]
+        + np.log(activity[s])
+        for i, s in zip(items, item_scenario, strict=True)
+    ]
+    got = oracle_scores(truth, user, items, item_scenario)
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+    # The most popular item of a scenario has log popularity 0 (Zipf rank 1).
+    assert max(truth.item_log_popularity.values()) == 0.0

@@ -133,3 +133,26 @@ def test_new_to_scenario_ranks_among_the_scenario_items_only():
     assert {c: (m["ndcg@1"], m["mrr"]) for c, m in again.items()} == {
         c: (m["ndcg@1"], m["mrr"]) for c, m in curve.items()
     }
+
+
+def test_a_scorer_that_takes_a_scenario_is_told_which_one_a_ranking_is_for(small_split):
+    """The scenario slices tell a scenario-aware scorer their scenario (and it is scored as
+    it answers: here only when told the target's scenario); full rankings tell it none."""
+    cases = small_split.test
+    wanted = {int(u): int(rel[0]) for u, rel in zip(cases.users, cases.relevant, strict=True)}
+    calls = []
+
+    def aware(users, histories, scenario=None):
+        calls.append(scenario)
+        out = np.zeros((len(users), small_split.n_items))
+        for row, user in enumerate(users):
+            item = wanted.get(int(user))
+            if item is not None and scenario == small_split.item_scenario[item]:
+                out[row, item] = 1.0
+        return out
+
+    result = evaluate_split(aware, small_split, k=5)
+    assert None in calls and set(calls) - {None} == set(range(len(small_split.scenarios)))
+    assert result["test"]["hr@5"] < 1.0  # not told: no better than a tie
+    for name in small_split.scenarios:
+        assert result["scenarios"][name]["hr@5"] == 1.0

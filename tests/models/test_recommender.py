@@ -84,3 +84,66 @@ def test_own_profile_head_keeps_its_parameters(tiny_bert_path, small_split):
     state = trainable_state(cm.model)
     assert {"profile_head.weight", "profile_head.bias"} <= set(state)
     assert not cm.model.profile_slot and cm.model.position.num_embeddings == 20
+
+
+@pytest.fixture()
+def scenario_model(tiny_bert_path, small_split):
+    cfg = build_config(
+        {"backbone": str(tiny_bert_path), "embed-dim": 8, "max-tokens": 16, "scenario-input": True}
+    )
+    torch.manual_seed(0)
+    return build_catalog_model(small_split, cfg.model, cfg.data, torch.device("cpu"))
+
+
+def test_scenario_input_is_a_trainable_part_of_the_user_vector(scenario_model, small_split):
+    model = scenario_model.model
+    n = len(small_split.scenarios)
+    assert n > 1 and model.n_scenarios == n
+    state = trainable_state(model)
+    # Counted in what travels (and so in what DP noises): one vector per scenario and
+    # "any", and three pool weights.
+    assert tuple(state["scenario_embedding.weight"].shape) == (n + 1, 8)
+    assert tuple(state["scenario_pool.weight"].shape) == (3, 1)
+    assert torch.equal(model.item_scenario, torch.as_tensor(small_split.item_scenario))
+    users, hist = small_split.test.users[:3], small_split.test.history[:3]
+    # Zero-initialised: until trained, a request for a scenario is a request for none.
+    plain = scenario_model.score_all(users, hist)
+    assert torch.allclose(
+        torch.as_tensor(scenario_model.score_all(users, hist, scenario=1)), torch.as_tensor(plain)
+    )
+    with torch.no_grad():
+        model.scenario_embedding.weight[1] = torch.randn(8)
+    moved = scenario_model.score_all(users, hist, scenario=1)
+    assert not torch.allclose(torch.as_tensor(moved), torch.as_tensor(plain))
+    assert torch.allclose(  # other scenarios and "any" are untouched
+        torch.as_tensor(scenario_model.score_all(users, hist, scenario=0)), torch.as_tensor(plain)
+    )
+    assert torch.allclose(
+        torch.as_tensor(scenario_model.score_all(users, hist)), torch.as_tensor(plain)
+    )
+
+
+def test_scenario_pool_weighs_the_history_items_of_the_requested_scenario(scenario_model):
+    model = scenario_model.model
+    scen = model.item_scenario
+    a = int(torch.nonzero(scen == 0)[0])
+    b = int(torch.nonzero(scen == 1)[0])
+    history = torch.tensor([[a, b]])
+    text = torch.randn(1, 2, model.item_head.in_features)
+    with torch.no_grad():
+        model.scenario_pool.weight[:, 0] = torch.tensor([0.0, 30.0, 0.0])
+    # For scenario 0, item a (in it) takes the whole pool: the user is item a alone.
+    only_a = model.user_vectors(text[:, :1], history[:, :1], None, torch.tensor([0]))
+    for_0 = model.user_vectors(text, history, None, torch.tensor([0]))
+    assert torch.allclose(for_0, only_a, atol=1e-5)
+    only_b = model.user_vectors(text[:, 1:], history[:, 1:], None, torch.tensor([1]))
+    assert torch.allclose(
+        model.user_vectors(text, history, None, torch.tensor([1])), only_b, atol=1e-5
+    )
+    # No scenario named: row 2 for every item, an equal shift, the plain recency pool.
+    with torch.no_grad():
+        model.scenario_pool.weight[2, 0] = 7.0
+    anyone = model.user_vectors(text, history, None, None)
+    with torch.no_grad():
+        model.scenario_pool.weight.zero_()
+    assert torch.allclose(anyone, model.user_vectors(text, history, None, None), atol=1e-6)

@@ -10,6 +10,7 @@ from opacus.accountants import RDPAccountant
 
 from fedrec.config import build_config
 from fedrec.errors import ConfigError
+from fedrec.models.catalog_model import build_catalog_model
 from fedrec.privacy.calibration import epsilon_of
 from fedrec.privacy.dp_sgd import (
     PER_SAMPLE_BUDGET_BYTES,
@@ -460,3 +461,61 @@ def test_the_physical_batch_is_sized_from_the_trained_coordinates():
     assert physical_batch_size(0, 4 * 10**12, cpu) == 1  # never zero
     with pytest.raises(ConfigError, match="dp-physical-batch"):
         build_config({"dp-physical-batch": -1})
+
+
+def test_scenario_terms_get_exact_per_sample_gradients(tiny_bert_path, small_split):
+    """With scenario-input the new tensors are clipped per example like
+    every other one: the hooks' per-sample gradients equal each example's alone, and a
+    whole DP step (shortened, scenario-dropped histories) moves them."""
+    cfg = build_config(
+        {
+            "backbone": str(tiny_bert_path),
+            "embed-dim": 8,
+            "max-tokens": 16,
+            "scenario-input": True,
+        }
+    )
+    torch.manual_seed(0)
+    cm = build_catalog_model(small_split, cfg.model, cfg.data, torch.device("cpu"))
+    with torch.no_grad():
+        for p in cm.model.parameters():
+            if p.requires_grad:
+                p.add_(0.05 * torch.randn_like(p))
+    rows = build_rows(small_split.train, 20)
+    batch = _batch(rows, np.arange(2, 8), cm)
+    scen = cm.model.item_scenario[batch[1]].clone()
+    scen[::2] = cm.model.n_scenarios  # half for any scenario
+    cm.model.train()
+    trained = _trained(cm)
+    params, reference = [p for _, p in trained], []
+    for i in range(len(batch[0])):
+        one = tuple(t[i : i + 1] for t in batch)
+        loss = per_example_loss(cm, *one, scenario=scen[i : i + 1])
+        reference.append([g.detach() for g in torch.autograd.grad(loss, params)])
+    names = [n for n, _ in trained]
+    new = [j for j, n in enumerate(names) if n.startswith("scenario_")]
+    assert len(new) == 2
+    gsm = GradSampleModule(cm.model, loss_reduction="mean")
+    try:
+        per_example_loss(cm, *batch, scenario=scen).backward()
+        for j, p in enumerate(params):
+            for i in range(len(reference)):
+                assert torch.allclose(p.grad_sample[i], reference[i][j], atol=1e-5), names[j]
+    finally:
+        gsm._close()
+    for p in params:
+        p.grad = None
+    before = {n: p.detach().clone() for n, p in trained}
+    values = {
+        "batch-size": 8,
+        "noise-multiplier": 0.5,
+        "short-history-share": 0.5,
+        "scenario-dropout-share": 0.5,
+    }
+    trainer = _trainer(cm, small_split, values)
+    try:
+        trainer.epoch()
+    finally:
+        trainer.close()
+    after = dict(cm.model.named_parameters())
+    assert all(not torch.equal(before[names[j]], after[names[j]]) for j in new)

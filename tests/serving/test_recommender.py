@@ -156,3 +156,44 @@ def test_requests_keep_their_thread_setting_after_an_insertion(fresh_bundle):
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def scenario_recommender(tmp_path_factory, tiny_overrides):
+    """A run whose model takes the scenario as an input."""
+    from typer.testing import CliRunner
+
+    from fedrec.cli import app
+
+    from .conftest import sets
+
+    out = tmp_path_factory.mktemp("scenario") / "run"
+    extra = ["scenario-input=true", "baselines=popularity"]
+    result = CliRunner().invoke(
+        app, ["train", "--quiet", "--out", str(out), *sets([*tiny_overrides, *extra])]
+    )
+    assert result.exit_code == 0, result.output
+    return Recommender.load(out)
+
+
+def test_a_scenario_request_conditions_the_user_and_still_explains_exactly(scenario_recommender):
+    rec = scenario_recommender
+    model = rec.model
+    assert model.scenario_embedding is not None
+    assert float(model.scenario_embedding.weight.abs().sum()) > 0  # trained
+    rows = [rec.row[str(i)] for i in rec.items.item_id[10:13]]
+    plain, _ = rec._user(rows, "a jazz lover")
+    for scenario in rec.scenarios:
+        user, (members, constant) = rec._user(rows, "a jazz lover", scenario)
+        assert not np.allclose(user, plain)  # the request's scenario is an input
+        vectors, offsets = rec.index.vectors, rec.index.offsets
+        for item in range(0, len(vectors), 5):
+            parts = sum(float(m.vector @ vectors[item]) for m in members)
+            total = parts + float(constant @ vectors[item]) + float(offsets[item])
+            assert total == pytest.approx(rec.index.scores(user)[item], abs=1e-4)
+        result = rec.recommend(history=[rec._ids[r] for r in rows], scenario=scenario, k=3)
+        assert {i.scenario for i in result.items} == {scenario}
+        best = rec.index.scores(user)
+        best[rows] = -np.inf
+        best[rec._scenario_of != rec._scenario_code[scenario]] = -np.inf
+        assert result.items[0].item_id == rec._ids[int(np.argmax(best))]

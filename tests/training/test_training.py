@@ -7,10 +7,11 @@ from fedrec.config import build_config
 from fedrec.errors import ConfigError
 from fedrec.models.catalog_model import build_catalog_model
 from fedrec.training.loss import sampled_softmax_loss
-from fedrec.training.rows import build_rows
+from fedrec.training.rows import TrainingRows, build_rows
 from fedrec.training.trainer import (
     SHORT_HISTORY,
     batch_loss,
+    drop_scenario,
     make_optimizer,
     shorten,
     train_epoch,
@@ -82,11 +83,20 @@ def test_training_lowers_the_loss(cm, small_split):
     assert first.examples == len(rows)
 
 
+def _rows_with_history(history: np.ndarray) -> TrainingRows:
+    n = len(history)
+    return TrainingRows(np.zeros(n, np.int64), np.arange(n), history, np.array([0]), np.array([n]))
+
+
 def test_shortened_histories_keep_their_most_recent_items():
     history = np.tile(np.arange(10, 30), (400, 1))  # most recent first
     history[0, 15:] = -1
-    assert shorten(history, 0.0, np.random.default_rng(0)) is history
-    out = shorten(history, 0.5, np.random.default_rng(0))
+    rows, idx = _rows_with_history(history), np.arange(400)
+    assert np.array_equal(
+        shorten(rows, idx, build_config({}).train, np.random.default_rng(0)), history
+    )
+    cfg = build_config({"short-history-share": 0.5}).train
+    out = shorten(rows, idx, cfg, np.random.default_rng(0))
     lengths = (out >= 0).sum(1)
     short = lengths <= SHORT_HISTORY
     assert 0.4 < short.mean() < 0.6  # about half the rows cut
@@ -97,3 +107,80 @@ def test_shortened_histories_keep_their_most_recent_items():
     assert np.array_equal(kept, history[~short])
     with pytest.raises(ConfigError, match=r"short-history-share=1.5 must be in \[0, 1\]"):
         build_config({"short-history-share": 1.5})
+
+
+def test_first_items_are_the_owners_first_clicks_before_the_target():
+    train = pd.DataFrame({"user": [0, 0, 0, 0, 1, 1, 1], "item": [10, 11, 12, 13, 20, 21, 22]})
+    rows = build_rows(train, max_history=4)
+    first = rows.first_items(np.array([0, 1, 3, 3, 4, 6]), np.array([3, 3, 3, 2, 5, 1]))
+    assert first.tolist() == [
+        [-1, -1, -1, -1],  # the first row has nothing before it
+        [10, -1, -1, -1],  # never the target (11) or later items
+        [12, 11, 10, -1],  # the first three, most recent first
+        [11, 10, -1, -1],
+        [-1, -1, -1, -1],  # another owner: its own items only
+        [20, -1, -1, -1],
+    ]
+    cfg = build_config({"short-history-share": 1.0, "short-history-from": "first"}).train
+    out = shorten(rows, np.arange(len(rows)), cfg, np.random.default_rng(0))
+    for row, user in zip(out, rows.users, strict=True):
+        kept = row[row >= 0]
+        assert set(kept.tolist()) <= set(train.item[train.user == user])
+
+
+def test_scenario_dropout_keeps_other_scenarios_and_the_earliest_events_in_the_target_one():
+    scenario = np.array([0, 0, 0, 0, 1, 1, 1])
+    history = np.array([[0, 4, 1, 5, 2, 3, -1]] * 300)  # most recent first
+    targets = np.full(300, 3)  # scenario 0
+    assert drop_scenario(history, targets, scenario, 0.0, np.random.default_rng(0)) is history
+    out = drop_scenario(history, targets, scenario, 1.0, np.random.default_rng(0))
+    seen = set()
+    for row in out:
+        kept = row[row >= 0].tolist()
+        assert [i for i in kept if scenario[i] == 1] == [4, 5]  # other scenarios stay, in order
+        inside = [i for i in kept if scenario[i] == 0]
+        assert inside == [0, 1, 2, 3][4 - len(inside) :]  # the earliest ones, in order
+        assert (row[len(kept) :] == -1).all()  # closed up from position 0
+        seen.add(len(inside))
+    assert seen == {0, 1, 2, 3}
+    half = drop_scenario(history, targets, scenario, 0.5, np.random.default_rng(1))
+    assert 0.3 < (half == history).all(1).mean() < 0.7
+
+
+def test_a_scenario_example_ranks_its_positive_among_that_scenarios_negatives(
+    tiny_bert_path, small_split
+):
+    cfg = build_config(
+        {"backbone": str(tiny_bert_path), "embed-dim": 8, "max-tokens": 16, "scenario-input": True}
+    )
+    torch.manual_seed(0)
+    cm = build_catalog_model(small_split, cfg.model, cfg.data, torch.device("cpu"))
+    rows = build_rows(small_split.train, 20)
+    idx = np.arange(4)
+    users, targets = torch.as_tensor(rows.users[idx]), torch.as_tensor(rows.targets[idx])
+    history = torch.as_tensor(rows.history[idx])
+    negatives = torch.arange(cm.n_items)
+    scen = cm.model.item_scenario
+    request = scen[targets].clone()
+    request[1] = cm.model.n_scenarios  # one example for any scenario
+    cm.model.eval()
+    with torch.no_grad():
+        got = batch_loss(cm, users, targets, history, negatives, "none", scenario=request)
+        u = cm.user_vectors(users, history, request)
+        vecs = cm.model.item_vectors(cm.items.encode(cm.model.encoder, negatives), negatives)
+        logits = u @ vecs.T / cm.model.cfg.temperature + cm.model.item_offsets(negatives)
+    for row in range(4):
+        rivals = (negatives != targets[row]) & (
+            (scen == request[row]) if row != 1 else torch.ones_like(scen, dtype=torch.bool)
+        )
+        pos = logits[row, targets[row]]
+        expected = torch.logsumexp(torch.cat([pos[None], logits[row, rivals]]), 0) - pos
+        assert got[row].item() == pytest.approx(expected.item(), rel=1e-4)
+    # Per example (the DP path): the same losses from per-example negatives.
+    from fedrec.training.per_example import per_example_loss
+
+    with torch.no_grad():
+        each = per_example_loss(
+            cm, users, targets, history, negatives.expand(4, -1), "none", scenario=request
+        )
+    assert torch.allclose(each, got, atol=1e-4)

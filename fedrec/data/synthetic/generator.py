@@ -25,7 +25,7 @@ it does not change with ``n_users`` or with the other scenarios chosen.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, overload
 
 import numpy as np
@@ -72,11 +72,32 @@ class SyntheticTruth:
     ``item_theme`` maps each item id to its dominant theme; ``user_taste`` maps each
     user id to their taste over ``SYNTHETIC_THEMES`` (shape ``(n_themes,)``, sums to 1)
     at the start of their timeline (by its end, a share ``_DRIFT`` of it has moved to a
-    new random taste). Profiles are written from this taste.
+    new random taste). Profiles are written from this taste. ``item_weights`` (each
+    item's theme weights), ``item_log_popularity`` and ``user_activity`` (each user's
+    weights over the dataset's scenarios, in sorted order) are the rest of what the
+    choice logit reads: :func:`oracle_scores` puts them together.
     """
 
     item_theme: dict[str, str]
     user_taste: dict[str, np.ndarray]
+    item_weights: dict[str, np.ndarray] = field(default_factory=dict)
+    item_log_popularity: dict[str, float] = field(default_factory=dict)
+    user_activity: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def oracle_scores(
+    truth: SyntheticTruth, user_id: str, item_ids: Sequence[str], item_scenario: np.ndarray
+) -> np.ndarray:
+    """What the generator itself would score ``item_ids`` for a user who has not drifted
+    (their starting taste and scenario activity; no session, drift or noise known):
+    ``beta * affinity + gamma * log popularity + log activity(scenario)``. A reference
+    for how much of the data's signal a model can reach, never a model."""
+    taste = truth.user_taste[user_id]
+    weights = np.stack([truth.item_weights[i] for i in item_ids])
+    log_pop = np.array([truth.item_log_popularity[i] for i in item_ids])
+    affinity = weights @ taste / taste.max()
+    activity = truth.user_activity[user_id][item_scenario]
+    return _BETA * affinity + _GAMMA * log_pop + np.log(activity)
 
 
 _Picker = Callable[[Sequence[str]], str]
@@ -353,5 +374,8 @@ def generate_synthetic(
     truth = SyntheticTruth(
         item_theme={i: SYNTHETIC_THEMES[t] for i, t in zip(item_ids, dominant, strict=True)},
         user_taste={u: tastes[k] for k, u in enumerate(user_ids)},
+        item_weights=dict(zip(item_ids, catalog[0], strict=True)),
+        item_log_popularity=dict(zip(item_ids, catalog[2].tolist(), strict=True)),
+        user_activity={u: activity[k] for k, u in enumerate(user_ids)},
     )
     return ds, truth
