@@ -62,12 +62,12 @@ def main() -> None:
         )
 
     popularity = matrix_scorer(Popularity().fit(train_matrix(split)), split.n_items)
-    k = cfg.eval.k
+    k, seed = cfg.eval.k, cfg.train.seed  # the seed breaks ties, as in a run's summary
     key = f"ndcg@{k}"
     for name, scorer in (("popularity", popularity), ("oracle", oracle)):
-        test = evaluate_cases(scorer, split.test, split, k=k)[key]
-        cold = cold_users_curve(scorer, split, k=k)
-        new = new_to_scenario_curve(scorer, split, k=k)
+        test = evaluate_cases(scorer, split.test, split, k=k, seed=seed)[key]
+        cold = cold_users_curve(scorer, split, k=k, seed=seed)
+        new = new_to_scenario_curve(scorer, split, k=k, seed=seed)
         cells = [f"test {test:.4f}"]
         cells += [f"cold {c}: {v[key]:.4f} ({v['users']} users)" for c, v in cold.items()]
         cells += [f"new-to-scenario {c}: {v[key]:.4f} ({v['users']})" for c, v in new.items()]

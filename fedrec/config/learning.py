@@ -125,6 +125,14 @@ class ModelConfig:
         },
     )
 
+    popularity_prior_weight: float = field(
+        default=1.0,
+        metadata={
+            "help": "the item bias starts at this times log(1 + count): how far scores "
+            "lean on popularity before training moves them"
+        },
+    )
+
     def __post_init__(self) -> None:
         check_min("max-tokens", self.max_tokens, 4)
         check_min("lora-rank", self.lora_rank, 0)
@@ -133,6 +141,11 @@ class ModelConfig:
             raise ConfigError(f"lora-dropout={self.lora_dropout} must be in [0, 1).")
         if self.temperature <= 0:
             raise ConfigError(f"temperature={self.temperature} must be > 0.")
+        if self.popularity_prior_weight < 0:
+            raise ConfigError(
+                f"popularity-prior-weight={self.popularity_prior_weight} must be >= 0 "
+                "(0 starts every item bias at 0, like popularity-prior = false)."
+            )
         parse_layer_spec(self.lora_layers, num_layers=None)
 
 

@@ -101,7 +101,8 @@ class TwoTowerRecommender(nn.Module):
         if self.item_bias is None:
             return
         counts = histogram.to(self.item_bias.weight).clamp(min=0.0)
-        self.item_bias.weight.copy_(torch.log1p(counts).unsqueeze(-1) * self.warm.unsqueeze(-1))
+        prior = self.cfg.popularity_prior_weight * torch.log1p(counts)
+        self.item_bias.weight.copy_(prior.unsqueeze(-1) * self.warm.unsqueeze(-1))
 
     @property
     def uses_profiles(self) -> bool:

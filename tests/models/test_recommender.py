@@ -147,3 +147,20 @@ def test_scenario_pool_weighs_the_history_items_of_the_requested_scenario(scenar
     with torch.no_grad():
         model.scenario_pool.weight.zero_()
     assert torch.allclose(anyone, model.user_vectors(text, history, None, None), atol=1e-6)
+
+
+@pytest.mark.parametrize("weight", [1.0, 2.5])
+def test_the_popularity_prior_is_its_weight_times_log_one_plus_count(
+    tiny_bert_path, small_split, weight
+):
+    values = {"backbone": str(tiny_bert_path), "embed-dim": 8, "max-tokens": 16}
+    cfg = build_config({**values, "popularity-prior-weight": weight})
+    model = build_catalog_model(small_split, cfg.model, cfg.data, torch.device("cpu")).model
+    n = small_split.n_items
+    counts = torch.arange(n, dtype=torch.float32) - 2.0  # a noisy histogram: some below 0
+    model.set_popularity_prior(counts)
+    bias = model.item_bias.weight.detach().squeeze(-1)
+    warm = torch.as_tensor(~small_split.cold_items)
+    expected = weight * torch.log1p(counts.clamp(min=0.0))
+    assert torch.allclose(bias[warm], expected[warm])
+    assert torch.equal(bias[~warm], torch.zeros(int((~warm).sum())))  # cold items: none
