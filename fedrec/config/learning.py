@@ -171,8 +171,8 @@ class TrainConfig:
     short_history_share: float = field(
         default=0.0,
         metadata={
-            "help": "without DP: share of training examples whose history is cut to its "
-            "0-5 most recent items, so training sees users like cold-start ones (0 = off)"
+            "help": "share of training examples whose history is cut to 0-5 items (see "
+            "short-history-from), so training sees users like cold-start ones (0 = off)"
         },
     )
     short_history_from: str = field(

@@ -215,6 +215,14 @@ class TwoTowerRecommender(nn.Module):
         pad = logits.new_zeros(logits.shape[0], logits.shape[1] - t)
         return logits + torch.cat([self.scenario_pool(kinds).squeeze(-1), pad], dim=1)
 
+    def outside_request(self, request: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """[B, P] whether each of ``items`` ([P] shared or [B, P]) lies outside its
+        example's requested scenario (never for a request for any scenario): the
+        negatives such an example is not ranked against."""
+        rows = items.unsqueeze(0) if items.dim() == 1 else items
+        named = (request < self.n_scenarios).unsqueeze(1)
+        return named & (self.item_scenario[rows] != request.unsqueeze(1))
+
     def scenario_term(self, request: torch.Tensor) -> torch.Tensor | None:
         """[B, d] what the requested scenario adds to the user vector before it is
         normalized (None without ``scenario-input``)."""

@@ -120,8 +120,7 @@ def _logits(
     clash = torch.zeros_like(candidates, dtype=torch.bool)
     clash[:, 1:] = candidates[:, 1:] == candidates[:, :1]
     if scenario is not None:  # a negative outside the example's scenario is no rival
-        for_one = (scenario < model.n_scenarios).unsqueeze(1)
-        clash[:, 1:] |= for_one & (model.item_scenario[candidates[:, 1:]] != scenario.unsqueeze(1))
+        clash[:, 1:] |= model.outside_request(scenario, candidates[:, 1:])
     return logits.masked_fill(clash, float("-inf")), u
 
 

@@ -64,8 +64,7 @@ def batch_loss(
     pos = (u * pos_vecs).sum(-1) / temp + model.item_offsets(targets)
     neg = u @ neg_vecs.T / temp + model.item_offsets(negatives)
     if scenario is not None:
-        elsewhere = model.item_scenario[negatives].unsqueeze(0) != scenario.unsqueeze(1)
-        neg = neg.masked_fill(elsewhere & (scenario < model.n_scenarios).unsqueeze(1), -torch.inf)
+        neg = neg.masked_fill(model.outside_request(scenario, negatives), -torch.inf)
     return sampled_softmax_loss(pos, neg, targets, negatives, reduction=reduction)
 
 
