@@ -91,22 +91,27 @@ def small_split():
     )
 
 
-@pytest.fixture()
-def lora_cm(tiny_bert_path, small_split):
-    """The tiny LoRA catalog model over ``small_split`` with every trainable tensor nudged
-    off its initial value, so every gradient path (LoRA's included) is live."""
+def nudged_catalog_model(tiny_bert_path, split, **values):
+    """The tiny LoRA catalog model over ``split`` (config keys ``values`` added) with
+    every trainable tensor nudged off its initial value, so every gradient path (LoRA's
+    included) is live."""
     import torch
 
     from fedrec.config import build_config
     from fedrec.models.catalog_model import build_catalog_model
 
-    cfg = build_config(
-        {"backbone": str(tiny_bert_path), "embed-dim": 8, "max-tokens": 16, "lora-layers": "top-1"}
-    )
+    base = {"backbone": str(tiny_bert_path), "embed-dim": 8, "max-tokens": 16}
+    cfg = build_config({**base, "lora-layers": "top-1", **values})
     torch.manual_seed(0)
-    model = build_catalog_model(small_split, cfg.model, cfg.data, torch.device("cpu"))
+    model = build_catalog_model(split, cfg.model, cfg.data, torch.device("cpu"))
     with torch.no_grad():
         for p in model.model.parameters():
             if p.requires_grad:
                 p.add_(0.05 * torch.randn_like(p))
     return model
+
+
+@pytest.fixture()
+def lora_cm(tiny_bert_path, small_split):
+    """:func:`nudged_catalog_model` with the default settings."""
+    return nudged_catalog_model(tiny_bert_path, small_split)

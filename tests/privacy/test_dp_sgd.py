@@ -10,7 +10,6 @@ from opacus.accountants import RDPAccountant
 
 from fedrec.config import build_config
 from fedrec.errors import ConfigError
-from fedrec.models.catalog_model import build_catalog_model
 from fedrec.privacy.calibration import epsilon_of
 from fedrec.privacy.dp_sgd import (
     PER_SAMPLE_BUDGET_BYTES,
@@ -21,6 +20,7 @@ from fedrec.privacy.dp_sgd import (
 from fedrec.privacy.mechanism import count_records, resolve_local_mechanism
 from fedrec.training.per_example import per_example_loss
 from fedrec.training.rows import build_rows
+from tests.conftest import nudged_catalog_model
 
 
 def _trainer(cm, split, values, *, epochs=1, seed=0, **kw):
@@ -467,20 +467,7 @@ def test_scenario_terms_get_exact_per_sample_gradients(tiny_bert_path, small_spl
     """With scenario-input the new tensors are clipped per example like
     every other one: the hooks' per-sample gradients equal each example's alone, and a
     whole DP step (shortened, scenario-dropped histories) moves them."""
-    cfg = build_config(
-        {
-            "backbone": str(tiny_bert_path),
-            "embed-dim": 8,
-            "max-tokens": 16,
-            "scenario-input": True,
-        }
-    )
-    torch.manual_seed(0)
-    cm = build_catalog_model(small_split, cfg.model, cfg.data, torch.device("cpu"))
-    with torch.no_grad():
-        for p in cm.model.parameters():
-            if p.requires_grad:
-                p.add_(0.05 * torch.randn_like(p))
+    cm = nudged_catalog_model(tiny_bert_path, small_split, **{"scenario-input": True})
     rows = build_rows(small_split.train, 20)
     batch = _batch(rows, np.arange(2, 8), cm)
     scen = cm.model.item_scenario[batch[1]].clone()
