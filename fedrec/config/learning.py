@@ -124,7 +124,6 @@ class ModelConfig:
             "dp-popularity-noise)"
         },
     )
-
     popularity_prior_weight: float = field(
         default=1.0,
         metadata={

@@ -144,12 +144,8 @@ class Recommender:
         dim = self.index.vectors.shape[1]
         z = torch.as_tensor(self.index.vectors[recent]).reshape(1, len(recent), dim)
         history = torch.arange(len(recent)).reshape(1, -1)
-        request = model.request_scenarios(
-            None if scenario is None else torch.tensor([self._model_scenario.get(scenario, -1)]),
-            1,
-            history.device,
-        )
-        request = request.masked_fill(request < 0, model.n_scenarios)  # a new one: any
+        # No scenario, or one added while serving: the request is for any scenario.
+        request = torch.tensor([self._model_scenario.get(scenario or "", model.n_scenarios)])
         where = torch.as_tensor(self._model_scenario_of[recent]).reshape(1, -1)
         profile_text = profile_vector = None
         if profile and model.uses_profiles:

@@ -184,3 +184,27 @@ def test_a_scenario_example_ranks_its_positive_among_that_scenarios_negatives(
             cm, users, targets, history, negatives.expand(4, -1), "none", scenario=request
         )
     assert torch.allclose(each, got, atol=1e-4)
+
+
+def test_shaped_histories_of_one_record_do_not_change_when_another_record_goes():
+    """Two datasets one record apart (a user-day record, as DP windows make them): every
+    row of the other records is shaped into exactly the same history, whatever is
+    drawn, so shaping adds nothing to what one record can change."""
+    day = 86_400
+    full = pd.DataFrame(
+        {
+            "user": [0] * 7,
+            "item": [10, 11, 12, 20, 21, 22, 23],
+            "timestamp": [1, 2, 3, day + 1, day + 2, day + 3, day + 4],
+        }
+    )
+    apart = full[full.timestamp > day].reset_index(drop=True)  # day 1 removed
+    cfg = build_config({"short-history-share": 1.0, "short-history-from": "first"}).train
+    for seed in range(5):
+        rows_full = build_rows(full, 4, window=day)
+        rows_apart = build_rows(apart, 4, window=day)
+        day2 = np.arange(3, 7)  # day 2's rows in the full dataset
+        a = shorten(rows_full, day2, cfg, np.random.default_rng(seed))
+        b = shorten(rows_apart, np.arange(4), cfg, np.random.default_rng(seed))
+        assert np.array_equal(a, b)
+        assert set(a[a >= 0].tolist()) <= {20, 21, 22}  # day 2's own items, never day 1's
