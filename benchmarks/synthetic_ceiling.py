@@ -2,7 +2,8 @@
 
 Builds the split ``fedrec train`` would build with the same ``--set`` overrides and
 scores the cold-user curve, the new-to-scenario curve and the warm test with
-:func:`fedrec.data.synthetic.oracle_scores`: each user's true starting taste and
+popularity, scenario popularity and :func:`fedrec.data.synthetic.oracle_scores`:
+each user's true starting taste and
 scenario activity, the true item themes and popularity, as the generator's choice
 logit combines them (the drift, the session a choice falls in and the noise are
 unknown to it). It is not a model and not reachable by one (a model sees a profile
@@ -27,7 +28,7 @@ def main() -> None:
     parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from fedrec.baselines import Popularity
+    from fedrec.baselines import Popularity, ScenarioPopularity
     from fedrec.config import build_config
     from fedrec.config.parse import parse_overrides
     from fedrec.data.loading import prepare_split
@@ -61,17 +62,25 @@ def main() -> None:
             ]
         )
 
-    popularity = matrix_scorer(Popularity().fit(train_matrix(split)), split.n_items)
+    train = train_matrix(split)
+    popularity = matrix_scorer(Popularity().fit(train), split.n_items)
+    per_scenario = ScenarioPopularity(split.item_scenario).fit(train)
+    scenario_popularity = matrix_scorer(per_scenario, split.n_items)
     k, seed = cfg.eval.k, cfg.train.seed  # the seed breaks ties, as in a run's summary
     key = f"ndcg@{k}"
-    for name, scorer in (("popularity", popularity), ("oracle", oracle)):
+    scorers = (
+        ("popularity", popularity),
+        ("scenario-popularity", scenario_popularity),
+        ("oracle", oracle),
+    )
+    for name, scorer in scorers:
         test = evaluate_cases(scorer, split.test, split, k=k, seed=seed)[key]
         cold = cold_users_curve(scorer, split, k=k, seed=seed)
         new = new_to_scenario_curve(scorer, split, k=k, seed=seed)
         cells = [f"test {test:.4f}"]
         cells += [f"cold {c}: {v[key]:.4f} ({v['users']} users)" for c, v in cold.items()]
         cells += [f"new-to-scenario {c}: {v[key]:.4f} ({v['users']})" for c, v in new.items()]
-        print(f"{name:>10}  " + "  ".join(cells))
+        print(f"{name:>19}  " + "  ".join(cells))
 
 
 if __name__ == "__main__":

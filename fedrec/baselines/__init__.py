@@ -3,6 +3,6 @@
 from fedrec.baselines.base import Recommender
 from fedrec.baselines.ease import EASE
 from fedrec.baselines.itemknn import ItemKNN
-from fedrec.baselines.popularity import Popularity
+from fedrec.baselines.popularity import Popularity, ScenarioPopularity
 
-__all__ = ["EASE", "ItemKNN", "Popularity", "Recommender"]
+__all__ = ["EASE", "ItemKNN", "Popularity", "Recommender", "ScenarioPopularity"]

@@ -215,8 +215,12 @@ class EvalConfig:
 
     k: int = field(default=10, metadata={"help": "cut-off of the @K metrics"})
     baselines: str = field(
-        default="popularity,ease,itemknn,zero-shot",
-        metadata={"help": "comma list of baselines to run beside the model"},
+        default="popularity,scenario-popularity,ease,itemknn,zero-shot",
+        metadata={
+            "help": "comma list of baselines to run beside the model (scenario-popularity: "
+            "each scenario's popularity weighted by the user's history in it; skipped "
+            "on data with one scenario)"
+        },
     )
     ease_l2: str = field(
         default="10,50,200,500,1000", metadata={"help": "EASE l2 grid, chosen on validation"}

@@ -15,7 +15,7 @@ DATASETS = (
 )
 
 #: Baselines run beside the model (the ``baselines`` key).
-BASELINES = ("popularity", "ease", "itemknn", "zero-shot")
+BASELINES = ("popularity", "scenario-popularity", "ease", "itemknn", "zero-shot")
 #: What DP-SGD trains of the text tower (the ``dp-text`` key).
 DP_TEXT = ("frozen", "trained")
 

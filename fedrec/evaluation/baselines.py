@@ -1,7 +1,8 @@
 """Every configured baseline through the same harness and split as the model.
 
-Popularity, ItemKNN, EASE (its l2 tuned on validation NDCG, so the baseline is
-a fair one) and the zero-shot backbone (the untrained text model's vectors,
+Popularity, scenario popularity (on data with several scenarios), ItemKNN,
+EASE (its l2 tuned on validation NDCG, so the baseline is a fair one) and the
+zero-shot backbone (the untrained text model's vectors,
 read from a freshly built catalog model).
 """
 
@@ -14,7 +15,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from fedrec.baselines import EASE, ItemKNN, Popularity
+from fedrec.baselines import EASE, ItemKNN, Popularity, ScenarioPopularity
 from fedrec.baselines.zero_shot import ZeroShot
 from fedrec.config import Config, split_list
 from fedrec.data.split import Split
@@ -68,11 +69,16 @@ def run_baselines(
     out: dict[str, dict[str, Any]] = {}
     chosen: dict[str, float] = {}
     for name in split_list(cfg.eval.baselines):
+        if name == "scenario-popularity" and len(split.scenarios) < 2:
+            continue  # one scenario: it is popularity
         if progress:
             log.info("baseline %s", name)
         scorer: Scorer
         if name == "popularity":
             scorer = matrix_scorer(Popularity().fit(train), split.n_items)
+        elif name == "scenario-popularity":
+            per_scenario = ScenarioPopularity(split.item_scenario).fit(train)
+            scorer = matrix_scorer(per_scenario, split.n_items)
         elif name == "itemknn":
             scorer = matrix_scorer(ItemKNN().fit(train), split.n_items)
         elif name == "ease":

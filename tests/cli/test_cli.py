@@ -47,7 +47,7 @@ def test_train_writes_the_run_directory(trained):
     for slice_name in ("test", "cold_items", "cold_users"):
         assert set(summary[slice_name]) >= SUMMARY_KEYS
     assert set(summary["scenarios"]) == {"ecommerce", "music", "news"}
-    for base in ("popularity", "ease", "itemknn", "zero-shot"):
+    for base in ("popularity", "scenario-popularity", "ease", "itemknn", "zero-shot"):
         assert set(summary["baselines"][base]["test"]) >= SUMMARY_KEYS
         assert set(summary["baselines"][base]["scenarios"]) == set(summary["scenarios"])
         assert "cold_items" in summary["baselines"][base]
