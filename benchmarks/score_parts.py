@@ -15,9 +15,15 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.synthetic_ceiling import slice_line
 
 
 def main() -> None:
@@ -29,7 +35,6 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
 
-    from fedrec.evaluation.harness import cold_users_curve, evaluate_cases, new_to_scenario_curve
     from fedrec.runs.load import load_run
     from fedrec.runs.rundir import RunDir
 
@@ -50,7 +55,6 @@ def main() -> None:
         return lambda users, histories: np.tile(values, (len(users), 1))
 
     k, seed = loaded.cfg.eval.k, loaded.cfg.train.seed  # the seed breaks ties, as in the run
-    key = f"ndcg@{k}"
     scorers = (
         ("model", model),
         ("item bias alone", constant(bias)),
@@ -59,13 +63,7 @@ def main() -> None:
     )
     print(f"NDCG@{k} on the split of {args.run}")
     for name, scorer in scorers:
-        test = evaluate_cases(scorer, split.test, split, k=k, seed=seed)[key]
-        cold = cold_users_curve(scorer, split, k=k, seed=seed)
-        new = new_to_scenario_curve(scorer, split, k=k, seed=seed)
-        cells = [f"warm {test:.4f}"]
-        cells += [f"cold {c}: {v[key]:.4f}" for c, v in cold.items()]
-        cells += [f"new-to-scenario {c}: {v[key]:.4f}" for c, v in new.items()]
-        print(f"{name:>20}  " + "  ".join(cells), flush=True)
+        print(slice_line(name, scorer, split, k=k, seed=seed), flush=True)
 
 
 if __name__ == "__main__":

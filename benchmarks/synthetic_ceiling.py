@@ -17,8 +17,13 @@ from __future__ import annotations
 
 import argparse
 import os
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from fedrec.data.split import Split
+    from fedrec.evaluation.harness import Scorer
 
 
 def main() -> None:
@@ -33,13 +38,7 @@ def main() -> None:
     from fedrec.config.parse import parse_overrides
     from fedrec.data.loading import prepare_split
     from fedrec.data.synthetic import generate_synthetic, oracle_scores
-    from fedrec.evaluation.harness import (
-        cold_users_curve,
-        evaluate_cases,
-        matrix_scorer,
-        new_to_scenario_curve,
-        train_matrix,
-    )
+    from fedrec.evaluation.harness import matrix_scorer, train_matrix
 
     cfg = build_config(parse_overrides(args.sets))
     if cfg.data.dataset != "synthetic":
@@ -67,20 +66,28 @@ def main() -> None:
     per_scenario = ScenarioPopularity(split.item_scenario).fit(train)
     scenario_popularity = matrix_scorer(per_scenario, split.n_items)
     k, seed = cfg.eval.k, cfg.train.seed  # the seed breaks ties, as in a run's summary
-    key = f"ndcg@{k}"
     scorers = (
         ("popularity", popularity),
         ("scenario-popularity", scenario_popularity),
         ("oracle", oracle),
     )
     for name, scorer in scorers:
-        test = evaluate_cases(scorer, split.test, split, k=k, seed=seed)[key]
-        cold = cold_users_curve(scorer, split, k=k, seed=seed)
-        new = new_to_scenario_curve(scorer, split, k=k, seed=seed)
-        cells = [f"test {test:.4f}"]
-        cells += [f"cold {c}: {v[key]:.4f} ({v['users']} users)" for c, v in cold.items()]
-        cells += [f"new-to-scenario {c}: {v[key]:.4f} ({v['users']})" for c, v in new.items()]
-        print(f"{name:>19}  " + "  ".join(cells))
+        print(slice_line(name, scorer, split, k=k, seed=seed), flush=True)
+
+
+def slice_line(name: str, scorer: Scorer, split: Split, *, k: int, seed: int) -> str:
+    """One line of NDCG@k for ``scorer``: the warm test, each point of the cold-user
+    curve and of the new-to-scenario curve (with its users)."""
+    from fedrec.evaluation.harness import cold_users_curve, evaluate_cases, new_to_scenario_curve
+
+    key = f"ndcg@{k}"
+    test = evaluate_cases(scorer, split.test, split, k=k, seed=seed)
+    cold = cold_users_curve(scorer, split, k=k, seed=seed)
+    new = new_to_scenario_curve(scorer, split, k=k, seed=seed)
+    cells = [f"warm {test[key]:.4f} ({test['users']} users)"]
+    cells += [f"cold {c}: {v[key]:.4f} ({v['users']})" for c, v in cold.items()]
+    cells += [f"new-to-scenario {c}: {v[key]:.4f} ({v['users']})" for c, v in new.items()]
+    return f"{name:>20}  " + "  ".join(cells)
 
 
 if __name__ == "__main__":
