@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -45,13 +45,17 @@ def main() -> None:
         bias = cm.model.item_offsets(items).float().cpu().numpy()
     counts = split.item_counts().astype(np.float64)
 
-    def model(users: np.ndarray, histories: Sequence[np.ndarray], scenario: int | None = None):
+    Histories = Sequence[np.ndarray]
+
+    def model(users: np.ndarray, histories: Histories, scenario: int | None = None) -> np.ndarray:
         return cm.score_all(users, histories, scenario=scenario)
 
-    def user_item(users: np.ndarray, histories: Sequence[np.ndarray], scenario: int | None = None):
+    def user_item(
+        users: np.ndarray, histories: Histories, scenario: int | None = None
+    ) -> np.ndarray:
         return model(users, histories, scenario) - bias[None, :]
 
-    def constant(values: np.ndarray):
+    def constant(values: np.ndarray) -> Callable[[np.ndarray, Histories], np.ndarray]:
         return lambda users, histories: np.tile(values, (len(users), 1))
 
     k, seed = loaded.cfg.eval.k, loaded.cfg.train.seed  # the seed breaks ties, as in the run

@@ -3,6 +3,7 @@
 from fedrec.baselines.base import Recommender
 from fedrec.baselines.ease import EASE
 from fedrec.baselines.itemknn import ItemKNN
-from fedrec.baselines.popularity import Popularity, ScenarioPopularity
+from fedrec.baselines.popularity import Popularity
+from fedrec.baselines.scenario_popularity import ScenarioPopularity
 
 __all__ = ["EASE", "ItemKNN", "Popularity", "Recommender", "ScenarioPopularity"]

@@ -1,4 +1,4 @@
-"""Most-popular baselines: overall, and per scenario weighted by the user's history."""
+"""Most-popular baseline."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import numpy as np
 import scipy.sparse as sp
 
 from fedrec.baselines.base import Recommender
-from fedrec.errors import ConfigError
 
 
 class Popularity(Recommender):
@@ -24,61 +23,3 @@ class Popularity(Recommender):
 
     def _score(self, history: sp.csr_matrix) -> np.ndarray:
         return np.tile(self.counts, (history.shape[0], 1))
-
-
-class ScenarioPopularity(Recommender):
-    """Each scenario's popularity, weighted by the share of the user's history in it.
-
-    ::
-
-        score(u, i) = P(s_i | u) * count_i / N(s_i)
-        P(s | u)    = (h(u, s) + P(s)) / (|h(u)| + 1),    P(s) = N(s) / N
-
-    with ``count_i`` item i's training users, ``N(s)`` the sum of the counts of
-    scenario s's items, ``N`` of all items, and ``h(u, s)`` how many items of u's
-    history are in s (the overall scenario shares are a prior worth one item). A
-    user with no history gets popularity; ranked among one scenario's items, any
-    user gets that scenario's popularity. ``item_scenario`` ([n_items] ints) is
-    each item's scenario in the public catalog.
-    """
-
-    counts: np.ndarray  # [n_items] float64
-    share: np.ndarray  # [n_scenarios] float64: P(s)
-
-    def __init__(self, item_scenario: np.ndarray) -> None:
-        scenario = np.asarray(item_scenario)
-        if (
-            scenario.ndim != 1
-            or not np.issubdtype(scenario.dtype, np.integer)
-            or (scenario.size and scenario.min() < 0)
-        ):
-            raise ConfigError(
-                "item_scenario must be a 1-D array of scenario indices >= 0, one per item"
-            )
-        self.item_scenario = scenario.astype(np.int64)
-        self.n_scenarios = int(scenario.max()) + 1 if scenario.size else 0
-
-    def _fit(self, train: sp.csr_matrix) -> None:
-        if train.shape[1] != self.item_scenario.size:
-            raise ConfigError(
-                f"train has {train.shape[1]} item columns but item_scenario names "
-                f"{self.item_scenario.size} items; use the same item index"
-            )
-        self.counts = np.asarray(train.sum(axis=0), dtype=np.float64).ravel()
-        per_scenario = np.bincount(
-            self.item_scenario, weights=self.counts, minlength=self.n_scenarios
-        )
-        self.within = self.counts / np.maximum(per_scenario[self.item_scenario], 1.0)
-        self.share = per_scenario / max(per_scenario.sum(), 1.0)
-
-    def _score(self, history: sp.csr_matrix) -> np.ndarray:
-        in_scenario = sp.csr_matrix(
-            (
-                np.ones(self.item_scenario.size),
-                (np.arange(self.item_scenario.size), self.item_scenario),
-            ),
-            shape=(self.item_scenario.size, self.n_scenarios),
-        )
-        seen = np.asarray((history @ in_scenario).todense(), dtype=np.float64)  # [B, S]
-        taste = (seen + self.share) / (seen.sum(axis=1, keepdims=True) + 1.0)
-        return taste[:, self.item_scenario] * self.within

@@ -70,7 +70,8 @@ def run_baselines(
     chosen: dict[str, float] = {}
     for name in split_list(cfg.eval.baselines):
         if name == "scenario-popularity" and len(split.scenarios) < 2:
-            continue  # one scenario: it is popularity
+            log.info("baseline scenario-popularity skipped: one scenario, it is popularity")
+            continue
         if progress:
             log.info("baseline %s", name)
         scorer: Scorer
