@@ -33,6 +33,9 @@ class CatalogModel:
         device: torch.device,
     ) -> None:
         self.model = model.to(device)
+        # [n_items] each item's scenario index: the catalog is fixed, so one host copy
+        # serves every training batch (no device-to-host copy per step).
+        self.item_scenario = model.item_scenario.cpu().numpy()
         self.items = items.to(device)
         self.profiles = None if profiles is None else profiles.to(device)
         # profile_rows[user] = row in ``profiles`` or -1 for users without one.
@@ -79,11 +82,6 @@ class CatalogModel:
     @property
     def n_items(self) -> int:
         return len(self.items)
-
-    @property
-    def item_scenario(self) -> np.ndarray:
-        """[n_items] each item's scenario index."""
-        return self.model.item_scenario.cpu().numpy()
 
     @torch.no_grad()
     def refresh(self, progress: bool = False) -> None:

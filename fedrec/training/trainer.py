@@ -115,8 +115,6 @@ def training_histories(
     """The histories [B, T] rows ``idx`` train with: shortened (:func:`shorten`), then
     with the target's scenario dropped (:func:`drop_scenario`), each per its share."""
     history = shorten(rows, idx, cfg, rng)
-    if cfg.scenario_dropout_share <= 0:  # no catalog lookup on every batch for nothing
-        return history
     targets = rows.targets[idx]
     return drop_scenario(history, targets, cm.item_scenario, cfg.scenario_dropout_share, rng)
 
