@@ -182,6 +182,14 @@ class TrainConfig:
             "choices": ("recent", "first"),
         },
     )
+    cold_view_weight: float = field(
+        default=0.0,
+        metadata={
+            "help": "each example's loss adds this times the loss of the same target "
+            "seen from a cold view of its user (profile and 0-5 clicks, see "
+            "short-history-from), so the profile learns to stand alone (0 = off)"
+        },
+    )
     scenario_dropout_share: float = field(
         default=0.0,
         metadata={
@@ -204,6 +212,8 @@ class TrainConfig:
             raise ConfigError(
                 f"short-history-share={self.short_history_share} must be in [0, 1] (0 = off)."
             )
+        if self.cold_view_weight < 0:
+            raise ConfigError(f"cold-view-weight={self.cold_view_weight} must be >= 0 (0 = off).")
         check_fraction("scenario-dropout-share", self.scenario_dropout_share, high=1.0)
         if self.lr <= 0:
             raise ConfigError(f"lr={self.lr} must be > 0.")

@@ -60,6 +60,7 @@ def per_example_loss(
     text_negatives: int = 4,
     generator: torch.Generator | None = None,
     scenario: torch.Tensor | None = None,
+    cold: tuple[float, torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """Sampled-softmax loss with per-example negatives.
 
@@ -68,20 +69,26 @@ def per_example_loss(
     is masked out. With ``text="trained"``, ``generator`` draws which negatives
     carry LoRA's gradient (under DP: the private generator). ``scenario`` [B]: the
     scenario each user vector is for, with ``scenario-input`` (negatives elsewhere
-    are masked out, as in :func:`fedrec.training.trainer.batch_loss`).
+    are masked out, as in :func:`fedrec.training.trainer.batch_loss`). ``cold=(weight,
+    history)``: each example's loss adds ``weight`` times its loss with the user seen
+    through the cold view ``history`` [B, T'] (the same example's own data).
     """
     if text not in DP_TEXT:
         raise ValueError(f"text={text!r}: expected one of {DP_TEXT}")
     candidates = torch.cat([targets.unsqueeze(1), negatives], dim=1)  # [B, 1 + K]
-    logits, u = _logits(cm, users, candidates, history, scenario)
-    labels = torch.zeros(len(targets), dtype=torch.long, device=logits.device)
-    loss = F.cross_entropy(logits, labels, reduction="none")  # [B]
-    if text == "trained":
-        probs = torch.softmax(logits.detach(), dim=-1)
-        columns, weights = text_gradient_weights(probs, text_negatives, generator)
-        surrogate = text_surrogate(cm, u.detach(), candidates.gather(1, columns), weights)
-        # Same value as the loss; its gradient adds LoRA's part through the chosen texts.
-        loss = loss + (surrogate - surrogate.detach())
+    views = [history] if cold is None or cold[0] <= 0 else [history, cold[1]]
+    scale = [1.0] if len(views) == 1 else [1.0, cold[0]]  # type: ignore[index]
+    labels = torch.zeros(len(targets), dtype=torch.long, device=candidates.device)
+    loss = torch.zeros(len(targets), device=candidates.device)
+    for (logits, u), w in zip(_logits(cm, users, candidates, views, scenario), scale, strict=True):
+        part = F.cross_entropy(logits, labels, reduction="none")  # [B]
+        if text == "trained":
+            probs = torch.softmax(logits.detach(), dim=-1)
+            columns, weights = text_gradient_weights(probs, text_negatives, generator)
+            surrogate = text_surrogate(cm, u.detach(), candidates.gather(1, columns), weights)
+            # Same value as the loss; its gradient adds LoRA's part through the chosen texts.
+            part = part + (surrogate - surrogate.detach())
+        loss = loss + w * part
     if reduction == "none":
         return loss
     return loss.sum() if reduction == "sum" else loss.mean()
@@ -91,16 +98,19 @@ def _logits(
     cm: CatalogModel,
     users: torch.Tensor,
     candidates: torch.Tensor,
-    history: torch.Tensor,
+    views: list[torch.Tensor],
     scenario: torch.Tensor | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Logits [B, 1 + K] (clashes with the positive at -inf) and user vectors [B, d]."""
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Per view of the user (histories [B, T_v]): logits [B, 1 + K] (clashes with the
+    positive at -inf) and user vectors [B, d]."""
     model = cm.model
-    # Candidates and history go through the item tower in one call: every trainable
-    # module sees each example once, so the per-sample hooks build one per-sample
-    # gradient per module (for the ID embedding a [B, n_items, d] tensor, the bulk of a
-    # DP step's memory traffic) instead of one per call, accumulated.
-    n, t = candidates.shape[1], history.shape[1]
+    # Candidates and every view's history go through the item tower in one call: every
+    # trainable module sees each example once, so the per-sample hooks build one
+    # per-sample gradient per module (for the ID embedding a [B, n_items, d] tensor, the
+    # bulk of a DP step's memory traffic) instead of one per call, accumulated.
+    n = candidates.shape[1]
+    history = torch.cat(views, dim=1)
+    t = history.shape[1]
     items = torch.cat([candidates, history.clamp(min=0)], dim=1)  # [B, 1 + K + T]
     texts = cm.item_text[items]  # [B, 1 + K + T, H], no gradient
     profile_text = cm.profile_vectors(users)  # [B, H] or None
@@ -114,14 +124,19 @@ def _logits(
     both = model.item_vectors(texts, items, ids)  # [B, 1 + K + T (+ 1), d]
     vecs = both[:, :n]
     profile = both[:, n + t] if ids is not None else None
-    u = model.pool_users(both[:, n : n + t], history, profile_text, profile, scenario)  # [B, d]
-    logits = (vecs @ u.unsqueeze(-1)).squeeze(-1) / model.cfg.temperature
-    logits = logits + model.item_offsets(candidates)
+    offsets = model.item_offsets(candidates)
     clash = torch.zeros_like(candidates, dtype=torch.bool)
     clash[:, 1:] = candidates[:, 1:] == candidates[:, :1]
     if scenario is not None:  # a negative outside the example's scenario is no rival
         clash[:, 1:] |= model.outside_request(scenario, candidates[:, 1:])
-    return logits.masked_fill(clash, float("-inf")), u
+    out, start = [], n
+    for view in views:
+        seen = both[:, start : start + view.shape[1]]
+        start += view.shape[1]
+        u = model.pool_users(seen, view, profile_text, profile, scenario)  # [B, d]
+        logits = (vecs @ u.unsqueeze(-1)).squeeze(-1) / model.cfg.temperature + offsets
+        out.append((logits.masked_fill(clash, float("-inf")), u))
+    return out
 
 
 def text_gradient_weights(

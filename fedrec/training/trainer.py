@@ -42,6 +42,7 @@ def batch_loss(
     negatives: torch.Tensor,
     reduction: str = "mean",
     scenario: torch.Tensor | None = None,
+    cold: tuple[float, torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """Sampled-softmax loss of a batch (``reduction='none'`` gives one loss per example).
 
@@ -51,7 +52,9 @@ def batch_loss(
     positive, history and the data-independent negatives). ``scenario`` [B] (a
     model with ``scenario-input``): the scenario each example's user vector is for
     (``n_scenarios``: any); an example for scenario s ranks its positive against
-    the negatives in s only, as a request for s ranks s's items.
+    the negatives in s only, as a request for s ranks s's items. ``cold=(weight,
+    history)``: each example's loss adds ``weight`` times its loss with the user
+    seen through ``history`` [B, T'] instead (a cold view, :func:`cold_views`).
     """
     model = cm.model
     candidates = torch.cat([targets, negatives])
@@ -59,13 +62,23 @@ def batch_loss(
     text = cm.items.encode(model.encoder, unique)  # [U, H], gradients through LoRA
     vecs = model.item_vectors(text, unique)  # [U, d]
     pos_vecs, neg_vecs = vecs[inverse[: len(targets)]], vecs[inverse[len(targets) :]]
-    u = cm.user_vectors(users, history, scenario)  # [B, d]
     temp = model.cfg.temperature
-    pos = (u * pos_vecs).sum(-1) / temp + model.item_offsets(targets)
-    neg = u @ neg_vecs.T / temp + model.item_offsets(negatives)
-    if scenario is not None:
-        neg = neg.masked_fill(model.outside_request(scenario, negatives), -torch.inf)
-    return sampled_softmax_loss(pos, neg, targets, negatives, reduction=reduction)
+    pos_bias, neg_bias = model.item_offsets(targets), model.item_offsets(negatives)
+
+    def loss_of(seen: torch.Tensor, how: str) -> torch.Tensor:
+        u = cm.user_vectors(users, seen, scenario)  # [B, d]
+        pos = (u * pos_vecs).sum(-1) / temp + pos_bias
+        neg = u @ neg_vecs.T / temp + neg_bias
+        if scenario is not None:
+            neg = neg.masked_fill(model.outside_request(scenario, negatives), -torch.inf)
+        return sampled_softmax_loss(pos, neg, targets, negatives, reduction=how)
+
+    if cold is None or cold[0] <= 0:
+        return loss_of(history, reduction)
+    loss = loss_of(history, "none") + cold[0] * loss_of(cold[1], "none")
+    if reduction == "none":
+        return loss
+    return loss.sum() if reduction == "sum" else loss.mean()
 
 
 def request_scenarios(
@@ -95,14 +108,32 @@ def shorten(
     history = rows.history[idx]
     if cfg.short_history_share <= 0:
         return history
-    b, t = history.shape
-    cut = rng.random(b) < cfg.short_history_share
-    lengths = rng.integers(0, SHORT_HISTORY + 1, b)
-    if cfg.short_history_from == "first":
-        short = rows.first_items(idx, lengths)
-    else:
-        short = np.where(np.arange(t)[None, :] < lengths[:, None], history, -1)
-    return np.where(cut[:, None], short, history)
+    cut = rng.random(len(idx)) < cfg.short_history_share
+    lengths = rng.integers(0, SHORT_HISTORY + 1, len(idx))
+    return np.where(cut[:, None], _cut(rows, idx, lengths, cfg.short_history_from), history)
+
+
+def _cut(rows: TrainingRows, idx: np.ndarray, lengths: np.ndarray, keep: str) -> np.ndarray:
+    """The histories [B, T] of rows ``idx`` cut to ``lengths`` items: the most recent
+    ones (``keep = recent``) or the owner's first ones (``first``)."""
+    if keep == "first":
+        return rows.first_items(idx, lengths)
+    history = rows.history[idx]
+    return np.where(np.arange(history.shape[1])[None, :] < lengths[:, None], history, -1)
+
+
+def cold_views(
+    rows: TrainingRows, idx: np.ndarray, cfg: TrainConfig, rng: np.random.Generator
+) -> np.ndarray | None:
+    """The cold views [B, :data:`SHORT_HISTORY`] of rows ``idx`` for ``cold_view_weight``
+    (None when off): each row's history cut to 0..:data:`SHORT_HISTORY` items (each
+    length equally likely; the most recent ones or the owner's first, per
+    ``short_history_from``), the profile kept: the row's user as a cold-start user
+    would be seen."""
+    if cfg.cold_view_weight <= 0:
+        return None
+    lengths = rng.integers(0, SHORT_HISTORY + 1, len(idx))
+    return _cut(rows, idx, lengths, cfg.short_history_from)[:, :SHORT_HISTORY]
 
 
 def training_histories(
@@ -179,7 +210,11 @@ def train_epoch(
         history = torch.as_tensor(training_histories(cm, rows, idx, cfg, rng), device=device)
         negatives = torch.as_tensor(rng.integers(0, cm.n_items, size=cfg.negatives), device=device)
         scenario = request_scenarios(cm, rows.targets[idx], rng)
-        loss = batch_loss(cm, users, targets, history, negatives, scenario=scenario)
+        views = cold_views(rows, idx, cfg, rng)
+        cold = (
+            None if views is None else (cfg.cold_view_weight, torch.as_tensor(views, device=device))
+        )
+        loss = batch_loss(cm, users, targets, history, negatives, scenario=scenario, cold=cold)
         objective = loss
         if proximal is not None and proximal[0] > 0:
             mu, ref = proximal

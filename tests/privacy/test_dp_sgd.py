@@ -508,3 +508,49 @@ def test_scenario_terms_get_exact_per_sample_gradients(tiny_bert_path, small_spl
     assert trainer.rng.bit_generator.state == public  # shaped from the OS, not the seed
     after = dict(cm.model.named_parameters())
     assert all(not torch.equal(before[names[j]], after[names[j]]) for j in new)
+
+
+@pytest.mark.parametrize("text", ["frozen", "trained"])
+def test_the_cold_view_is_clipped_with_its_own_example(cm, small_split, text, monkeypatch):
+    """With ``cold-view-weight`` each example's loss reads the user twice (its history and
+    a cold view of it): the hooks' per-sample gradients still equal each example's
+    gradient alone, the cold term changes them, and a DP epoch draws the views from
+    the OS, not the public seed."""
+    rows = build_rows(small_split.train, 20)
+    batch = _batch(rows, np.arange(2, 8), cm)
+    cold = batch[2][:, :5].clone()
+    cold[::2] = -1  # profile-only views
+    cold[1::2, 2:] = -1
+    _fixed_draws(monkeypatch)
+    cm.model.train()
+    params = [p for _, p in _trained(cm, text)]
+    names = [n for n, _ in _trained(cm, text)]
+    reference, without = [], []
+    for i in range(len(batch[0])):
+        one = tuple(t[i : i + 1] for t in batch)
+        loss = per_example_loss(cm, *one, text=text, cold=(0.5, cold[i : i + 1]))
+        reference.append([g.detach() for g in torch.autograd.grad(loss, params)])
+        plain = torch.autograd.grad(per_example_loss(cm, *one, text=text), params)
+        without.append([g.detach() for g in plain])
+    assert not all(
+        torch.allclose(r, w)
+        for ref, wo in zip(reference, without, strict=True)
+        for r, w in zip(ref, wo, strict=True)
+    )
+    gsm = GradSampleModule(cm.model, loss_reduction="mean")
+    try:
+        per_example_loss(cm, *batch, text=text, cold=(0.5, cold)).backward()
+        for j, p in enumerate(params):
+            for i in range(len(reference)):
+                assert torch.allclose(p.grad_sample[i], reference[i][j], atol=1e-5), names[j]
+    finally:
+        gsm._close()
+    for p in params:
+        p.grad = None
+    trainer = _trainer(cm, small_split, {"batch-size": 8, "cold-view-weight": 0.5})
+    public = trainer.rng.bit_generator.state
+    try:
+        trainer.epoch()
+    finally:
+        trainer.close()
+    assert trainer.rng.bit_generator.state == public  # cold views drawn from the OS

@@ -7,10 +7,12 @@ from fedrec.config import build_config
 from fedrec.errors import ConfigError
 from fedrec.models.catalog_model import build_catalog_model
 from fedrec.training.loss import sampled_softmax_loss
+from fedrec.training.per_example import per_example_loss
 from fedrec.training.rows import TrainingRows, build_rows
 from fedrec.training.trainer import (
     SHORT_HISTORY,
     batch_loss,
+    cold_views,
     drop_scenario,
     make_optimizer,
     shorten,
@@ -177,8 +179,6 @@ def test_a_scenario_example_ranks_its_positive_among_that_scenarios_negatives(
         expected = torch.logsumexp(torch.cat([pos[None], logits[row, rivals]]), 0) - pos
         assert got[row].item() == pytest.approx(expected.item(), rel=1e-4)
     # Per example (the DP path): the same losses from per-example negatives.
-    from fedrec.training.per_example import per_example_loss
-
     with torch.no_grad():
         each = per_example_loss(
             cm, users, targets, history, negatives.expand(4, -1), "none", scenario=request
@@ -208,3 +208,65 @@ def test_shaped_histories_of_one_record_do_not_change_when_another_record_goes()
         b = shorten(rows_apart, np.arange(4), cfg, np.random.default_rng(seed))
         assert np.array_equal(a, b)
         assert set(a[a >= 0].tolist()) <= {20, 21, 22}  # day 2's own items, never day 1's
+
+
+def test_cold_views_cut_every_row_to_a_few_of_its_own_items():
+    history = np.tile(np.arange(10, 30), (400, 1))  # most recent first
+    rows, idx = _rows_with_history(history), np.arange(400)
+    rng = np.random.default_rng(0)
+    assert cold_views(rows, idx, build_config({}).train, rng) is None  # off by default
+    cfg = build_config({"cold-view-weight": 0.5}).train
+    views = cold_views(rows, idx, cfg, rng)
+    assert views.shape == (400, SHORT_HISTORY)
+    lengths = (views >= 0).sum(1)
+    assert set(lengths.tolist()) == set(range(SHORT_HISTORY + 1))  # every row cut, 0..5
+    for row, n in zip(views, lengths, strict=True):  # a prefix of the most recent items
+        assert row[:n].tolist() == list(range(10, 10 + n)) and (row[n:] == -1).all()
+    train = pd.DataFrame({"user": [0] * 8 + [1] * 3, "item": [*range(8), 20, 21, 22]})
+    rows = build_rows(train, max_history=6)
+    first = build_config({"cold-view-weight": 1.0, "short-history-from": "first"}).train
+    views = cold_views(rows, np.arange(len(rows)), first, np.random.default_rng(1))
+    for row, target, user in zip(views, rows.targets, rows.users, strict=True):
+        kept = row[row >= 0].tolist()
+        mine = train.item[train.user == user].tolist()
+        assert kept == mine[: len(kept)][::-1]  # the owner's first items, most recent first
+        assert target not in kept and all(mine.index(i) < mine.index(target) for i in kept)
+    with pytest.raises(ConfigError, match=r"cold-view-weight=-1.0 must be >= 0"):
+        build_config({"cold-view-weight": -1.0})
+
+
+def test_the_cold_view_adds_its_weighted_loss_batched_and_per_example(tiny_bert_path, small_split):
+    """Each example's loss is its loss from the whole history plus ``weight`` times its
+    loss from the cold view (hand-computed from the logits); a profile-only view
+    (nothing but the profile) still has a finite loss; the DP layout agrees."""
+    cfg = build_config({"backbone": str(tiny_bert_path), "embed-dim": 8, "max-tokens": 16})
+    torch.manual_seed(0)
+    cm = build_catalog_model(small_split, cfg.model, cfg.data, torch.device("cpu"))
+    assert cm.model.uses_profiles
+    rows = build_rows(small_split.train, 20)
+    idx = np.arange(3, 9)
+    users, targets = torch.as_tensor(rows.users[idx]), torch.as_tensor(rows.targets[idx])
+    history = torch.as_tensor(rows.history[idx])
+    cold = history[:, :SHORT_HISTORY].clone()
+    cold[:2] = -1  # two profile-only views
+    cold[2:4, 1:] = -1  # two views of one click
+    negatives = torch.arange(cm.n_items)
+    cm.model.eval()
+
+    def by_hand(seen):
+        u = cm.user_vectors(users, seen)
+        vecs = cm.model.item_vectors(cm.items.encode(cm.model.encoder, negatives), negatives)
+        logits = u @ vecs.T / cm.model.cfg.temperature + cm.model.item_offsets(negatives)
+        pos = logits[torch.arange(len(idx)), targets]
+        rivals = logits.masked_fill(negatives[None, :] == targets[:, None], -torch.inf)
+        return torch.logsumexp(torch.cat([pos[:, None], rivals], 1), 1) - pos
+
+    with torch.no_grad():
+        got = batch_loss(cm, users, targets, history, negatives, "none", cold=(0.7, cold))
+        full, alone = by_hand(history), by_hand(cold)
+        each = per_example_loss(
+            cm, users, targets, history, negatives.expand(len(idx), -1), "none", cold=(0.7, cold)
+        )
+    assert torch.isfinite(alone).all() and not torch.allclose(alone, full)
+    assert torch.allclose(got, full + 0.7 * alone, atol=1e-4)
+    assert torch.allclose(each, got, atol=1e-4)
