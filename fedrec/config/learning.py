@@ -183,7 +183,7 @@ class TrainConfig:
         },
     )
     cold_view_weight: float = field(
-        default=0.0,
+        default=1.0,
         metadata={
             "help": "each example's loss adds this times the loss of the same target "
             "seen from a cold view of its user (profile and 0-5 clicks, see "

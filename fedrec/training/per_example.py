@@ -104,10 +104,12 @@ def _logits(
     """Per view of the user (histories [B, T_v]): logits [B, 1 + K] (clashes with the
     positive at -inf) and user vectors [B, d]."""
     model = cm.model
-    # Candidates and every view's history go through the item tower in one call: every
-    # trainable module sees each example once, so the per-sample hooks build one
+    # Candidates and every view's history go through the item tower in one call: each
+    # item-tower module sees each example once, so the per-sample hooks build one
     # per-sample gradient per module (for the ID embedding a [B, n_items, d] tensor, the
-    # bulk of a DP step's memory traffic) instead of one per call, accumulated.
+    # bulk of a DP step's memory traffic) instead of one per call, accumulated. The
+    # small pooling modules (position weights, user head) run once per view; Opacus
+    # accumulates their per-sample gradients over the calls.
     n = candidates.shape[1]
     history = torch.cat(views, dim=1)
     t = history.shape[1]

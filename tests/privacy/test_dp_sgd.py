@@ -547,6 +547,13 @@ def test_the_cold_view_is_clipped_with_its_own_example(cm, small_split, text, mo
         gsm._close()
     for p in params:
         p.grad = None
+    views = []
+
+    def spy(cm_, users, targets, history, negatives, **kw):
+        views.append((kw["cold"][0], kw["cold"][1].clone(), history.clone()))
+        return per_example_loss(cm_, users, targets, history, negatives, **kw)
+
+    monkeypatch.setattr("fedrec.privacy.dp_sgd.per_example_loss", spy)
     trainer = _trainer(cm, small_split, {"batch-size": 8, "cold-view-weight": 0.5})
     public = trainer.rng.bit_generator.state
     try:
@@ -554,3 +561,9 @@ def test_the_cold_view_is_clipped_with_its_own_example(cm, small_split, text, mo
     finally:
         trainer.close()
     assert trainer.rng.bit_generator.state == public  # cold views drawn from the OS
+    assert views and all(weight == 0.5 for weight, _, _ in views)
+    for _, view, history in views:  # each view: a prefix of its own example's history
+        n = (view >= 0).sum(1)
+        assert (n <= 5).all()
+        for row, full, k in zip(view, history, n, strict=True):
+            assert torch.equal(row[:k], full[:k]) and (row[k:] == -1).all()

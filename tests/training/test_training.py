@@ -199,22 +199,26 @@ def test_shaped_histories_of_one_record_do_not_change_when_another_record_goes()
         }
     )
     apart = full[full.timestamp > day].reset_index(drop=True)  # day 1 removed
-    cfg = build_config({"short-history-share": 1.0, "short-history-from": "first"}).train
-    for seed in range(5):
-        rows_full = build_rows(full, 4, window=day)
-        rows_apart = build_rows(apart, 4, window=day)
-        day2 = np.arange(3, 7)  # day 2's rows in the full dataset
-        a = shorten(rows_full, day2, cfg, np.random.default_rng(seed))
-        b = shorten(rows_apart, np.arange(4), cfg, np.random.default_rng(seed))
-        assert np.array_equal(a, b)
-        assert set(a[a >= 0].tolist()) <= {20, 21, 22}  # day 2's own items, never day 1's
+    for keep in ("first", "recent"):
+        values = {"short-history-share": 1.0, "short-history-from": keep, "cold-view-weight": 1.0}
+        cfg = build_config(values).train
+        for seed in range(5):
+            rows_full = build_rows(full, 4, window=day)
+            rows_apart = build_rows(apart, 4, window=day)
+            day2 = np.arange(3, 7)  # day 2's rows in the full dataset
+            for shape in (shorten, cold_views):
+                a = shape(rows_full, day2, cfg, np.random.default_rng(seed))
+                b = shape(rows_apart, np.arange(4), cfg, np.random.default_rng(seed))
+                assert np.array_equal(a, b)
+                assert set(a[a >= 0].tolist()) <= {20, 21, 22}  # day 2's own, never day 1's
 
 
 def test_cold_views_cut_every_row_to_a_few_of_its_own_items():
     history = np.tile(np.arange(10, 30), (400, 1))  # most recent first
     rows, idx = _rows_with_history(history), np.arange(400)
     rng = np.random.default_rng(0)
-    assert cold_views(rows, idx, build_config({}).train, rng) is None  # off by default
+    assert build_config({}).train.cold_view_weight == 1.0  # on by default
+    assert cold_views(rows, idx, build_config({"cold-view-weight": 0}).train, rng) is None
     cfg = build_config({"cold-view-weight": 0.5}).train
     views = cold_views(rows, idx, cfg, rng)
     assert views.shape == (400, SHORT_HISTORY)
