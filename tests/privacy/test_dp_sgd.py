@@ -72,6 +72,22 @@ def _reference_grads(cm, batch, text="frozen", **kw):
     return params, out
 
 
+def _assert_hooks_match(cm, batch, params, names, reference, **kw):
+    """The Opacus hooks' per-sample gradients of ``batch`` equal ``reference`` (each
+    example's gradient alone); leaves no gradient behind."""
+    gsm = GradSampleModule(cm.model, loss_reduction="mean")
+    try:
+        per_example_loss(cm, *batch, **kw).backward()
+        for j, p in enumerate(params):
+            assert p.grad_sample is not None
+            for i in range(len(reference)):
+                assert torch.allclose(p.grad_sample[i], reference[i][j], atol=1e-5), names[j]
+    finally:
+        gsm._close()
+    for p in params:
+        p.grad = None
+
+
 def _fixed_draws(monkeypatch):
     """Make the draw of LoRA's negatives a function of each example's own weights (the
     same draw for an example alone or in a batch), so gradients can be compared."""
@@ -98,15 +114,7 @@ def test_hook_per_sample_gradients_match_one_example_at_a_time(cm, small_split, 
     assert bool(lora) == (text == "trained")
     for j in lora:  # every example moves every LoRA tensor
         assert all(float(ref[j].abs().max()) > 0 for ref in reference), names[j]
-    gsm = GradSampleModule(cm.model, loss_reduction="mean")
-    try:
-        per_example_loss(cm, *batch, text=text, **kw).backward()
-        for j, p in enumerate(params):
-            assert p.grad_sample is not None
-            for i in range(len(reference)):
-                assert torch.allclose(p.grad_sample[i], reference[i][j], atol=1e-5), names[j]
-    finally:
-        gsm._close()
+    _assert_hooks_match(cm, batch, params, names, reference, text=text, **kw)
 
 
 @pytest.mark.parametrize("text", ["frozen", "trained"])
@@ -371,6 +379,11 @@ def _one_dp_epoch(cm, split, physical, monkeypatch):
     monkeypatch.setattr("fedrec.privacy.dp_sgd.per_example_loss", spy)
     seeds = itertools.count(1000)
     monkeypatch.setattr("fedrec.privacy.randomness.os_seed", lambda: next(seeds))
+    # The histories' shaping (the cold view) draws from the OS too: replayed alike.
+    shaping = itertools.count(5000)
+    monkeypatch.setattr(
+        "fedrec.privacy.dp_sgd.private_numpy_rng", lambda: np.random.default_rng(next(shaping))
+    )
     trainer = _trainer(
         cm,
         split,
@@ -482,16 +495,7 @@ def test_scenario_terms_get_exact_per_sample_gradients(tiny_bert_path, small_spl
     names = [n for n, _ in trained]
     new = [j for j, n in enumerate(names) if n.startswith("scenario_")]
     assert len(new) == 2
-    gsm = GradSampleModule(cm.model, loss_reduction="mean")
-    try:
-        per_example_loss(cm, *batch, scenario=scen).backward()
-        for j, p in enumerate(params):
-            for i in range(len(reference)):
-                assert torch.allclose(p.grad_sample[i], reference[i][j], atol=1e-5), names[j]
-    finally:
-        gsm._close()
-    for p in params:
-        p.grad = None
+    _assert_hooks_match(cm, batch, params, names, reference, scenario=scen)
     before = {n: p.detach().clone() for n, p in trained}
     values = {
         "batch-size": 8,
@@ -537,16 +541,7 @@ def test_the_cold_view_is_clipped_with_its_own_example(cm, small_split, text, mo
         for ref, wo in zip(reference, without, strict=True)
         for r, w in zip(ref, wo, strict=True)
     )
-    gsm = GradSampleModule(cm.model, loss_reduction="mean")
-    try:
-        per_example_loss(cm, *batch, text=text, cold=(0.5, cold)).backward()
-        for j, p in enumerate(params):
-            for i in range(len(reference)):
-                assert torch.allclose(p.grad_sample[i], reference[i][j], atol=1e-5), names[j]
-    finally:
-        gsm._close()
-    for p in params:
-        p.grad = None
+    _assert_hooks_match(cm, batch, params, names, reference, text=text, cold=(0.5, cold))
     views = []
 
     def spy(cm_, users, targets, history, negatives, **kw):
