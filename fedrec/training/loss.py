@@ -37,3 +37,10 @@ def sampled_softmax_loss(
     logits = torch.cat([pos_logits.unsqueeze(1), neg_logits], dim=1)
     labels = torch.zeros(len(pos_logits), dtype=torch.long, device=logits.device)
     return F.cross_entropy(logits, labels, reduction=reduction)
+
+
+def reduce_loss(loss: torch.Tensor, reduction: str) -> torch.Tensor:
+    """Per-example losses [B] reduced as ``reduction`` says: 'none', 'sum' or 'mean'."""
+    if reduction == "none":
+        return loss
+    return loss.sum() if reduction == "sum" else loss.mean()

@@ -46,6 +46,7 @@ import torch.nn.functional as F
 
 from fedrec.config.values import DP_TEXT
 from fedrec.models.catalog_model import CatalogModel
+from fedrec.training.loss import reduce_loss
 
 
 def per_example_loss(
@@ -76,11 +77,11 @@ def per_example_loss(
     if text not in DP_TEXT:
         raise ValueError(f"text={text!r}: expected one of {DP_TEXT}")
     candidates = torch.cat([targets.unsqueeze(1), negatives], dim=1)  # [B, 1 + K]
-    views = [history] if cold is None or cold[0] <= 0 else [history, cold[1]]
-    scale = [1.0] if len(views) == 1 else [1.0, cold[0]]  # type: ignore[index]
+    views = [(1.0, history)] + ([cold] if cold is not None and cold[0] > 0 else [])
     labels = torch.zeros(len(targets), dtype=torch.long, device=candidates.device)
     loss = torch.zeros(len(targets), device=candidates.device)
-    for (logits, u), w in zip(_logits(cm, users, candidates, views, scenario), scale, strict=True):
+    seen = _logits(cm, users, candidates, [view for _, view in views], scenario)
+    for (logits, u), (w, _) in zip(seen, views, strict=True):
         part = F.cross_entropy(logits, labels, reduction="none")  # [B]
         if text == "trained":
             probs = torch.softmax(logits.detach(), dim=-1)
@@ -89,9 +90,7 @@ def per_example_loss(
             # Same value as the loss; its gradient adds LoRA's part through the chosen texts.
             part = part + (surrogate - surrogate.detach())
         loss = loss + w * part
-    if reduction == "none":
-        return loss
-    return loss.sum() if reduction == "sum" else loss.mean()
+    return reduce_loss(loss, reduction)
 
 
 def _logits(

@@ -11,7 +11,7 @@ from tqdm.auto import tqdm
 
 from fedrec.config import TrainConfig
 from fedrec.models.catalog_model import CatalogModel
-from fedrec.training.loss import sampled_softmax_loss
+from fedrec.training.loss import reduce_loss, sampled_softmax_loss
 from fedrec.training.rows import TrainingRows
 
 
@@ -75,10 +75,7 @@ def batch_loss(
 
     if cold is None or cold[0] <= 0:
         return loss_of(history, reduction)
-    loss = loss_of(history, "none") + cold[0] * loss_of(cold[1], "none")
-    if reduction == "none":
-        return loss
-    return loss.sum() if reduction == "sum" else loss.mean()
+    return reduce_loss(loss_of(history, "none") + cold[0] * loss_of(cold[1], "none"), reduction)
 
 
 def request_scenarios(
