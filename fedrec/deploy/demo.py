@@ -146,17 +146,24 @@ class Deployment:
         )
         self.processes.start(f"node-{i}", argv)
 
-    def restart_node(self, i: int, timeout: float = 150.0) -> None:
+    def restart_node(self, i: int, timeout: float = 240.0) -> None:
         """Start node ``i`` again after a crash. The SuperLink refuses a node it still counts
         online (until two missed 30 s heartbeats, about 60 s, have passed), and the refused
-        SuperNode exits: start it again until it stays up, as a supervisor would."""
+        SuperNode exits: start it again until the SuperLink lets it in, as a supervisor
+        would. Let in means the SuperNode logged its id (it does so once connected); a
+        node that is merely slow to start is waited for, not taken as let in."""
         deadline = time.monotonic() + timeout
+        log = self.processes.log(f"node-{i}")
         while True:
+            offset = log.stat().st_size if log.is_file() else 0
             self.start_node(i)
-            try:  # a refused SuperNode exits within about two seconds
-                wait_until(lambda: not self.processes.alive(f"node-{i}"), 6.0, "")
-            except FedrecError:
-                return  # still up: it was let in
+            wait_until(
+                lambda at=offset: _signed_in(log, at) or not self.processes.alive(f"node-{i}"),
+                max(1.0, deadline - time.monotonic()),
+                f"node-{i} let back in",
+            )
+            if _signed_in(log, offset):
+                return
             if time.monotonic() > deadline:
                 raise FedrecError(f"node-{i} was not let back in within {timeout:.0f} s.")
             time.sleep(2.0)
@@ -309,3 +316,10 @@ def stranger_refused(deployment: Deployment, timeout: float = 60.0) -> bool:
         deployment.processes.stop(name)
     assert deployment.cli is not None
     return deployment.cli.online() == deployment.nodes
+
+
+def _signed_in(log: Path, offset: int) -> bool:
+    """Whether a SuperNode's log, from ``offset`` on, says the SuperLink let it in."""
+    with open(log, "rb") as handle:
+        handle.seek(offset)
+        return b"SuperNode ID:" in handle.read()
