@@ -190,6 +190,14 @@ class TrainConfig:
             "short-history-from), so the profile learns to stand alone (0 = off)"
         },
     )
+    scenario_view_weight: float = field(
+        default=0.0,
+        metadata={
+            "help": "each example's loss adds this times the loss of the same target "
+            "ranked among its scenario's items, the user seen without their history in "
+            "that scenario but its 0-3 earliest events, like a user new to it (0 = off)"
+        },
+    )
     scenario_dropout_share: float = field(
         default=0.0,
         metadata={
@@ -214,6 +222,10 @@ class TrainConfig:
             )
         if self.cold_view_weight < 0:
             raise ConfigError(f"cold-view-weight={self.cold_view_weight} must be >= 0 (0 = off).")
+        if self.scenario_view_weight < 0:
+            raise ConfigError(
+                f"scenario-view-weight={self.scenario_view_weight} must be >= 0 (0 = off)."
+            )
         check_fraction("scenario-dropout-share", self.scenario_dropout_share, high=1.0)
         if self.lr <= 0:
             raise ConfigError(f"lr={self.lr} must be > 0.")

@@ -61,10 +61,10 @@ from fedrec.training.per_example import per_example_loss
 from fedrec.training.rows import TrainingRows, build_rows
 from fedrec.training.trainer import (
     EpochStats,
-    cold_views,
     make_optimizer,
     request_scenarios,
     training_histories,
+    user_views,
 )
 
 AUDIT_PARAM = "audit_canaries"
@@ -233,7 +233,7 @@ class DPSGDTrainer:
         shaping = private_numpy_rng()
         histories = training_histories(self.cm, self.rows, idx, self.train_cfg, shaping)
         scenarios = request_scenarios(self.cm, self.rows.targets[idx], shaping)
-        views = cold_views(self.rows, idx, self.train_cfg, shaping)
+        views = user_views(self.cm, self.rows, idx, self.train_cfg, shaping)
         negatives = self.random.integers(self.cm.n_items, (len(idx), self.privacy.dp_negatives))
         pieces = np.array_split(np.arange(len(idx)), math.ceil(len(idx) / self.physical_batch))
         total = 0.0
@@ -253,12 +253,7 @@ class DPSGDTrainer:
                 text_negatives=self.privacy.dp_text_negatives,
                 generator=self.random.on_device,
                 scenario=None if scenarios is None else scenarios[piece],
-                cold=None
-                if views is None
-                else (
-                    self.train_cfg.cold_view_weight,
-                    torch.as_tensor(views[piece], device=device),
-                ),
+                views=[view.take(torch.as_tensor(piece, device=device)) for view in views],
             )
             with warnings.catch_warnings():
                 # Opacus' hooks need only the outputs' gradients; the frozen backbone's

@@ -41,12 +41,15 @@ NDCG@10 fell below the untrained model's).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 
 from fedrec.config.values import DP_TEXT
 from fedrec.models.catalog_model import CatalogModel
 from fedrec.training.loss import reduce_loss
+from fedrec.training.trainer import UserView
 
 
 def per_example_loss(
@@ -61,7 +64,7 @@ def per_example_loss(
     text_negatives: int = 4,
     generator: torch.Generator | None = None,
     scenario: torch.Tensor | None = None,
-    cold: tuple[float, torch.Tensor] | None = None,
+    views: Sequence[UserView] = (),
 ) -> torch.Tensor:
     """Sampled-softmax loss with per-example negatives.
 
@@ -70,18 +73,23 @@ def per_example_loss(
     is masked out. With ``text="trained"``, ``generator`` draws which negatives
     carry LoRA's gradient (under DP: the private generator). ``scenario`` [B]: the
     scenario each user vector is for, with ``scenario-input`` (negatives elsewhere
-    are masked out, as in :func:`fedrec.training.trainer.batch_loss`). ``cold=(weight,
-    history)``: each example's loss adds ``weight`` times its loss with the user seen
-    through the cold view ``history`` [B, T'] (the same example's own data).
+    are masked out, as in :func:`fedrec.training.trainer.batch_loss`). ``views``: each
+    example's loss adds each view's weight times its loss with the user seen through
+    that view (the same example's own data; :func:`fedrec.training.trainer.user_views`).
     """
     if text not in DP_TEXT:
         raise ValueError(f"text={text!r}: expected one of {DP_TEXT}")
     candidates = torch.cat([targets.unsqueeze(1), negatives], dim=1)  # [B, 1 + K]
-    views = [(1.0, history)] + ([cold] if cold is not None and cold[0] > 0 else [])
+    # (weight, history, request) per sight of the user: the example's own first.
+    sights = [(1.0, history, scenario)] + [
+        (v.weight, v.history, scenario if v.scenario is None else v.scenario)
+        for v in views
+        if v.weight > 0
+    ]
     labels = torch.zeros(len(targets), dtype=torch.long, device=candidates.device)
     loss = torch.zeros(len(targets), device=candidates.device)
-    seen = _logits(cm, users, candidates, [view for _, view in views], scenario)
-    for (logits, u), (w, _) in zip(seen, views, strict=True):
+    seen = _logits(cm, users, candidates, [(h, r) for _, h, r in sights])
+    for (logits, u), (w, _, _) in zip(seen, sights, strict=True):
         part = F.cross_entropy(logits, labels, reduction="none")  # [B]
         if text == "trained":
             probs = torch.softmax(logits.detach(), dim=-1)
@@ -97,11 +105,11 @@ def _logits(
     cm: CatalogModel,
     users: torch.Tensor,
     candidates: torch.Tensor,
-    views: list[torch.Tensor],
-    scenario: torch.Tensor | None = None,
+    views: list[tuple[torch.Tensor, torch.Tensor | None]],
 ) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """Per view of the user (histories [B, T_v]): logits [B, 1 + K] (clashes with the
-    positive at -inf) and user vectors [B, d]."""
+    """Per view of the user (a history [B, T_v] and the requests' scenario [B] or None
+    for any): logits [B, 1 + K] (clashes with the positive, and negatives outside the
+    requested scenario, at -inf) and user vectors [B, d]."""
     model = cm.model
     # Candidates and every view's history go through the item tower in one call: each
     # item-tower module sees each example once, so the per-sample hooks build one
@@ -110,7 +118,7 @@ def _logits(
     # small pooling modules (position weights, user head) run once per view; Opacus
     # accumulates their per-sample gradients over the calls.
     n = candidates.shape[1]
-    history = torch.cat(views, dim=1)
+    history = torch.cat([h for h, _ in views], dim=1)
     t = history.shape[1]
     items = torch.cat([candidates, history.clamp(min=0)], dim=1)  # [B, 1 + K + T]
     texts = cm.item_text[items]  # [B, 1 + K + T, H], no gradient
@@ -128,15 +136,17 @@ def _logits(
     offsets = model.item_offsets(candidates)
     clash = torch.zeros_like(candidates, dtype=torch.bool)
     clash[:, 1:] = candidates[:, 1:] == candidates[:, :1]
-    if scenario is not None:  # a negative outside the example's scenario is no rival
-        clash[:, 1:] |= model.outside_request(scenario, candidates[:, 1:])
     out, start = [], n
-    for view in views:
+    for view, request in views:
         seen = both[:, start : start + view.shape[1]]
         start += view.shape[1]
-        u = model.pool_users(seen, view, profile_text, profile, scenario)  # [B, d]
+        u = model.pool_users(seen, view, profile_text, profile, request)  # [B, d]
         logits = (vecs @ u.unsqueeze(-1)).squeeze(-1) / model.cfg.temperature + offsets
-        out.append((logits.masked_fill(clash, float("-inf")), u))
+        rivals = clash
+        if request is not None:  # a negative outside the requested scenario is no rival
+            rivals = clash.clone()
+            rivals[:, 1:] |= model.outside_request(request, candidates[:, 1:])
+        out.append((logits.masked_fill(rivals, float("-inf")), u))
     return out
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -13,6 +14,22 @@ from fedrec.config import TrainConfig
 from fedrec.models.catalog_model import CatalogModel
 from fedrec.training.loss import reduce_loss, sampled_softmax_loss
 from fedrec.training.rows import TrainingRows
+
+
+@dataclass(frozen=True)
+class UserView:
+    """Another sight of each example's user, whose loss (times ``weight``) joins the
+    example's: the same target, the user seen through ``history`` [B, T'] and ranked
+    for the requests ``scenario`` [B] (None: the example's own request)."""
+
+    weight: float
+    history: torch.Tensor
+    scenario: torch.Tensor | None = None
+
+    def take(self, rows: torch.Tensor) -> UserView:
+        """The view of examples ``rows`` only."""
+        scenario = None if self.scenario is None else self.scenario[rows]
+        return UserView(self.weight, self.history[rows], scenario)
 
 
 @dataclass(frozen=True)
@@ -42,7 +59,7 @@ def batch_loss(
     negatives: torch.Tensor,
     reduction: str = "mean",
     scenario: torch.Tensor | None = None,
-    cold: tuple[float, torch.Tensor] | None = None,
+    views: Sequence[UserView] = (),
 ) -> torch.Tensor:
     """Sampled-softmax loss of a batch (``reduction='none'`` gives one loss per example).
 
@@ -52,9 +69,9 @@ def batch_loss(
     positive, history and the data-independent negatives). ``scenario`` [B] (a
     model with ``scenario-input``): the scenario each example's user vector is for
     (``n_scenarios``: any); an example for scenario s ranks its positive against
-    the negatives in s only, as a request for s ranks s's items. ``cold=(weight,
-    history)``: each example's loss adds ``weight`` times its loss with the user
-    seen through ``history`` [B, T'] instead (a cold view, :func:`cold_views`).
+    the negatives in s only, as a request for s ranks s's items. ``views``: each
+    example's loss adds each view's weight times its loss with the user seen
+    through that view instead (:func:`user_views`).
     """
     model = cm.model
     candidates = torch.cat([targets, negatives])
@@ -65,17 +82,22 @@ def batch_loss(
     temp = model.cfg.temperature
     pos_bias, neg_bias = model.item_offsets(targets), model.item_offsets(negatives)
 
-    def loss_of(seen: torch.Tensor, how: str) -> torch.Tensor:
-        u = cm.user_vectors(users, seen, scenario)  # [B, d]
+    def loss_of(seen: torch.Tensor, request: torch.Tensor | None, how: str) -> torch.Tensor:
+        u = cm.user_vectors(users, seen, request)  # [B, d]
         pos = (u * pos_vecs).sum(-1) / temp + pos_bias
         neg = u @ neg_vecs.T / temp + neg_bias
-        if scenario is not None:
-            neg = neg.masked_fill(model.outside_request(scenario, negatives), -torch.inf)
+        if request is not None:
+            neg = neg.masked_fill(model.outside_request(request, negatives), -torch.inf)
         return sampled_softmax_loss(pos, neg, targets, negatives, reduction=how)
 
-    if cold is None or cold[0] <= 0:
-        return loss_of(history, reduction)
-    return reduce_loss(loss_of(history, "none") + cold[0] * loss_of(cold[1], "none"), reduction)
+    views = [v for v in views if v.weight > 0]
+    if not views:
+        return loss_of(history, scenario, reduction)
+    loss = loss_of(history, scenario, "none")
+    for view in views:
+        request = scenario if view.scenario is None else view.scenario
+        loss = loss + view.weight * loss_of(view.history, request, "none")
+    return reduce_loss(loss, reduction)
 
 
 def request_scenarios(
@@ -131,6 +153,38 @@ def cold_views(
         return None
     lengths = rng.integers(0, SHORT_HISTORY + 1, len(idx))
     return _cut(rows, idx, lengths, cfg.short_history_from)[:, :SHORT_HISTORY]
+
+
+def scenario_views(
+    cm: CatalogModel, rows: TrainingRows, idx: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
+    """The new-to-scenario views [B, T] of rows ``idx`` for ``scenario_view_weight``:
+    each row's history without its items in the target's scenario but the
+    0..:data:`SCENARIO_KEEP` earliest (:func:`drop_scenario` on every row)."""
+    return drop_scenario(rows.history[idx], rows.targets[idx], cm.item_scenario, 1.0, rng)
+
+
+def user_views(
+    cm: CatalogModel,
+    rows: TrainingRows,
+    idx: np.ndarray,
+    cfg: TrainConfig,
+    rng: np.random.Generator,
+) -> list[UserView]:
+    """The extra views of rows ``idx`` whose losses join their examples' (each drawn from
+    the row's own data only): a cold view (``cold_view_weight``, :func:`cold_views`), and
+    a new-to-scenario view (``scenario_view_weight``, :func:`scenario_views`) ranked
+    among the target's scenario's items, as a request for that scenario is."""
+    device = cm.device
+    views = []
+    cold = cold_views(rows, idx, cfg, rng)
+    if cold is not None:
+        views.append(UserView(cfg.cold_view_weight, torch.as_tensor(cold, device=device)))
+    if cfg.scenario_view_weight > 0:
+        history = torch.as_tensor(scenario_views(cm, rows, idx, rng), device=device)
+        request = torch.as_tensor(cm.item_scenario[rows.targets[idx]], device=device)
+        views.append(UserView(cfg.scenario_view_weight, history, request))
+    return views
 
 
 def training_histories(
@@ -207,11 +261,8 @@ def train_epoch(
         history = torch.as_tensor(training_histories(cm, rows, idx, cfg, rng), device=device)
         negatives = torch.as_tensor(rng.integers(0, cm.n_items, size=cfg.negatives), device=device)
         scenario = request_scenarios(cm, rows.targets[idx], rng)
-        views = cold_views(rows, idx, cfg, rng)
-        cold = (
-            None if views is None else (cfg.cold_view_weight, torch.as_tensor(views, device=device))
-        )
-        loss = batch_loss(cm, users, targets, history, negatives, scenario=scenario, cold=cold)
+        views = user_views(cm, rows, idx, cfg, rng)
+        loss = batch_loss(cm, users, targets, history, negatives, scenario=scenario, views=views)
         objective = loss
         if proximal is not None and proximal[0] > 0:
             mu, ref = proximal

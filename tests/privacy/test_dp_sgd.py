@@ -20,6 +20,7 @@ from fedrec.privacy.dp_sgd import (
 from fedrec.privacy.mechanism import count_records, resolve_local_mechanism
 from fedrec.training.per_example import per_example_loss
 from fedrec.training.rows import build_rows
+from fedrec.training.trainer import UserView, drop_scenario
 from tests.conftest import nudged_catalog_model
 
 
@@ -515,16 +516,22 @@ def test_scenario_terms_get_exact_per_sample_gradients(tiny_bert_path, small_spl
 
 
 @pytest.mark.parametrize("text", ["frozen", "trained"])
-def test_the_cold_view_is_clipped_with_its_own_example(cm, small_split, text, monkeypatch):
-    """With ``cold-view-weight`` each example's loss reads the user twice (its history and
-    a cold view of it): the hooks' per-sample gradients still equal each example's
-    gradient alone, the cold term changes them, and a DP epoch draws the views from
-    the OS, not the public seed."""
+def test_the_extra_views_are_clipped_with_their_own_example(cm, small_split, text, monkeypatch):
+    """With ``cold-view-weight`` and ``scenario-view-weight`` each example's loss reads the
+    user three times (its history, a cold view and a new-to-scenario view ranked among
+    its scenario's items): the hooks' per-sample gradients still equal each example's
+    gradient alone, the views change them, and a DP epoch draws the views from the OS,
+    not the public seed, each from its own example's history."""
     rows = build_rows(small_split.train, 20)
-    batch = _batch(rows, np.arange(2, 8), cm)
+    idx = np.arange(2, 8)
+    batch = _batch(rows, idx, cm)
     cold = batch[2][:, :5].clone()
     cold[::2] = -1  # profile-only views
     cold[1::2, 2:] = -1
+    scen = cm.item_scenario
+    away = drop_scenario(rows.history[idx], rows.targets[idx], scen, 1.0, np.random.default_rng(0))
+    request = torch.as_tensor(scen[rows.targets[idx]])
+    views = [UserView(0.5, cold), UserView(0.3, torch.as_tensor(away), request)]
     _fixed_draws(monkeypatch)
     cm.model.train()
     params = [p for _, p in _trained(cm, text)]
@@ -532,7 +539,8 @@ def test_the_cold_view_is_clipped_with_its_own_example(cm, small_split, text, mo
     reference, without = [], []
     for i in range(len(batch[0])):
         one = tuple(t[i : i + 1] for t in batch)
-        loss = per_example_loss(cm, *one, text=text, cold=(0.5, cold[i : i + 1]))
+        mine = [view.take(torch.tensor([i])) for view in views]
+        loss = per_example_loss(cm, *one, text=text, views=mine)
         reference.append([g.detach() for g in torch.autograd.grad(loss, params)])
         plain = torch.autograd.grad(per_example_loss(cm, *one, text=text), params)
         without.append([g.detach() for g in plain])
@@ -541,24 +549,32 @@ def test_the_cold_view_is_clipped_with_its_own_example(cm, small_split, text, mo
         for ref, wo in zip(reference, without, strict=True)
         for r, w in zip(ref, wo, strict=True)
     )
-    _assert_hooks_match(cm, batch, params, names, reference, text=text, cold=(0.5, cold))
-    views = []
+    _assert_hooks_match(cm, batch, params, names, reference, text=text, views=views)
+    seen = []
 
     def spy(cm_, users, targets, history, negatives, **kw):
-        views.append((kw["cold"][0], kw["cold"][1].clone(), history.clone()))
+        seen.append((kw["views"], targets.clone(), history.clone()))
         return per_example_loss(cm_, users, targets, history, negatives, **kw)
 
     monkeypatch.setattr("fedrec.privacy.dp_sgd.per_example_loss", spy)
-    trainer = _trainer(cm, small_split, {"batch-size": 8, "cold-view-weight": 0.5})
+    values = {"batch-size": 8, "cold-view-weight": 0.5, "scenario-view-weight": 0.3}
+    trainer = _trainer(cm, small_split, values)
     public = trainer.rng.bit_generator.state
     try:
         trainer.epoch()
     finally:
         trainer.close()
-    assert trainer.rng.bit_generator.state == public  # cold views drawn from the OS
-    assert views and all(weight == 0.5 for weight, _, _ in views)
-    for _, view, history in views:  # each view: a prefix of its own example's history
-        n = (view >= 0).sum(1)
+    assert trainer.rng.bit_generator.state == public  # views drawn from the OS
+    assert seen
+    for (cold_view, scenario_view), targets, history in seen:
+        assert cold_view.weight == 0.5 and scenario_view.weight == 0.3
+        n = (cold_view.history >= 0).sum(1)
         assert (n <= 5).all()
-        for row, full, k in zip(view, history, n, strict=True):
-            assert torch.equal(row[:k], full[:k]) and (row[k:] == -1).all()
+        for row, full, k in zip(cold_view.history, history, n, strict=True):
+            assert torch.equal(row[:k], full[:k]) and (row[k:] == -1).all()  # a prefix
+        assert torch.equal(scenario_view.scenario, torch.as_tensor(scen)[targets])
+        pairs = zip(scenario_view.history, history, scenario_view.scenario, strict=True)
+        for row, full, s in pairs:
+            kept = row[row >= 0]
+            assert set(kept.tolist()) <= set(full[full >= 0].tolist())  # its own items
+            assert int((torch.as_tensor(scen)[kept] == s).sum()) <= 3

@@ -11,12 +11,14 @@ from fedrec.training.per_example import per_example_loss
 from fedrec.training.rows import TrainingRows, build_rows
 from fedrec.training.trainer import (
     SHORT_HISTORY,
+    UserView,
     batch_loss,
     cold_views,
     drop_scenario,
     make_optimizer,
     shorten,
     train_epoch,
+    user_views,
 )
 
 
@@ -199,6 +201,11 @@ def test_shaped_histories_of_one_record_do_not_change_when_another_record_goes()
         }
     )
     apart = full[full.timestamp > day].reset_index(drop=True)  # day 1 removed
+    item_scenario = np.arange(30) % 2
+
+    def away(rows, idx, cfg, rng):  # the scenario view (scenario_views, without a model)
+        return drop_scenario(rows.history[idx], rows.targets[idx], item_scenario, 1.0, rng)
+
     for keep in ("first", "recent"):
         values = {"short-history-share": 1.0, "short-history-from": keep, "cold-view-weight": 1.0}
         cfg = build_config(values).train
@@ -206,7 +213,7 @@ def test_shaped_histories_of_one_record_do_not_change_when_another_record_goes()
             rows_full = build_rows(full, 4, window=day)
             rows_apart = build_rows(apart, 4, window=day)
             day2 = np.arange(3, 7)  # day 2's rows in the full dataset
-            for shape in (shorten, cold_views):
+            for shape in (shorten, cold_views, away):
                 a = shape(rows_full, day2, cfg, np.random.default_rng(seed))
                 b = shape(rows_apart, np.arange(4), cfg, np.random.default_rng(seed))
                 assert np.array_equal(a, b)
@@ -266,11 +273,74 @@ def test_the_cold_view_adds_its_weighted_loss_batched_and_per_example(tiny_bert_
         return torch.logsumexp(torch.cat([pos[:, None], rivals], 1), 1) - pos
 
     with torch.no_grad():
-        got = batch_loss(cm, users, targets, history, negatives, "none", cold=(0.7, cold))
+        views = [UserView(0.7, cold)]
+        got = batch_loss(cm, users, targets, history, negatives, "none", views=views)
         full, alone = by_hand(history), by_hand(cold)
         each = per_example_loss(
-            cm, users, targets, history, negatives.expand(len(idx), -1), "none", cold=(0.7, cold)
+            cm, users, targets, history, negatives.expand(len(idx), -1), "none", views=views
         )
     assert torch.isfinite(alone).all() and not torch.allclose(alone, full)
     assert torch.allclose(got, full + 0.7 * alone, atol=1e-4)
+    assert torch.allclose(each, got, atol=1e-4)
+
+
+def test_the_scenario_view_ranks_its_target_among_its_scenario_without_its_history(
+    tiny_bert_path, small_split
+):
+    """With ``scenario-view-weight`` each example's loss adds ``weight`` times the loss of
+    its target ranked among its scenario's items only, the user seen without their
+    items in that scenario but the 3 earliest (hand-computed); the DP layout agrees;
+    ``user_views`` builds it from each row's own history."""
+    cfg = build_config({"backbone": str(tiny_bert_path), "embed-dim": 8, "max-tokens": 16})
+    torch.manual_seed(0)
+    cm = build_catalog_model(small_split, cfg.model, cfg.data, torch.device("cpu"))
+    rows = build_rows(small_split.train, 20)
+    idx = np.arange(len(rows))
+    train = build_config({"cold-view-weight": 0, "scenario-view-weight": 0.6}).train
+    (view,) = user_views(cm, rows, idx, train, np.random.default_rng(0))
+    scen = cm.item_scenario
+    assert view.weight == 0.6 and np.array_equal(view.scenario.numpy(), scen[rows.targets])
+    dropped = 0
+    for seen, full, target in zip(view.history.numpy(), rows.history, rows.targets, strict=True):
+        kept = seen[seen >= 0]
+        assert (seen[len(kept) :] == -1).all()  # the gaps closed
+        mine = full[full >= 0]  # most recent first
+        others = [i for i in mine if scen[i] != scen[target]]
+        assert others == [i for i in kept if scen[i] != scen[target]]  # kept, in order
+        here = [i for i in mine if scen[i] == scen[target]]
+        left = [i for i in kept if scen[i] == scen[target]]
+        assert len(left) <= 3 and left == here[len(here) - len(left) :]  # the earliest
+        dropped += len(here) - len(left)
+    assert dropped > 0
+    assert len(user_views(cm, rows, idx, build_config({}).train, np.random.default_rng(0))) == 1
+    both = build_config({"scenario-view-weight": 0.5}).train
+    assert len(user_views(cm, rows, idx, both, np.random.default_rng(0))) == 2
+    with pytest.raises(ConfigError, match=r"scenario-view-weight=-1.0 must be >= 0"):
+        build_config({"scenario-view-weight": -1.0})
+
+    pick = torch.arange(3, 9)
+    users, targets = torch.as_tensor(rows.users[3:9]), torch.as_tensor(rows.targets[3:9])
+    history = torch.as_tensor(rows.history[3:9])
+    part = view.take(pick)
+    negatives = torch.arange(cm.n_items)
+    cm.model.eval()
+    with torch.no_grad():
+        got = batch_loss(cm, users, targets, history, negatives, "none", views=[part])
+        each = per_example_loss(
+            cm, users, targets, history, negatives.expand(6, -1), "none", views=[part]
+        )
+        vecs = cm.model.item_vectors(cm.items.encode(cm.model.encoder, negatives), negatives)
+        offsets = cm.model.item_offsets(negatives)
+        for row in range(6):
+            losses = []
+            for seen, request in ((history, None), (part.history, part.scenario)):
+                u = cm.user_vectors(users, seen, request)[row]
+                logits = vecs @ u / cm.model.cfg.temperature + offsets
+                rivals = negatives != targets[row]
+                if request is not None:  # only the target's scenario's items
+                    rivals &= cm.model.item_scenario == request[row]
+                pos = logits[targets[row]]
+                losses.append(torch.logsumexp(torch.cat([pos[None], logits[rivals]]), 0) - pos)
+            want = losses[0] + 0.6 * losses[1]
+            assert got[row].item() == pytest.approx(want.item(), rel=1e-4)
     assert torch.allclose(each, got, atol=1e-4)
