@@ -150,23 +150,26 @@ class Deployment:
         """Start node ``i`` again after a crash. The SuperLink refuses a node it still counts
         online (until two missed 30 s heartbeats, about 60 s, have passed), and the refused
         SuperNode exits: start it again until the SuperLink lets it in, as a supervisor
-        would. Let in means the SuperNode logged its id (it does so once connected); a
-        node that is merely slow to start is waited for, not taken as let in."""
+        would. Let in means the SuperNode logged its id (it does so once connected) and
+        is running; a node that is merely slow to start is waited for."""
+        name = f"node-{i}"
+        log = self.processes.log(name)
         deadline = time.monotonic() + timeout
-        log = self.processes.log(f"node-{i}")
-        while True:
+        while time.monotonic() < deadline:
             offset = log.stat().st_size if log.is_file() else 0
             self.start_node(i)
-            wait_until(
-                lambda at=offset: _signed_in(log, at) or not self.processes.alive(f"node-{i}"),
-                max(1.0, deadline - time.monotonic()),
-                f"node-{i} let back in",
-            )
-            if _signed_in(log, offset):
+            try:
+                wait_until(
+                    lambda at=offset: _signed_in(log, at) or not self.processes.alive(name),
+                    max(1.0, deadline - time.monotonic()),
+                    name,
+                )
+            except FedrecError:
+                break  # still starting when time ran out
+            if _signed_in(log, offset) and self.processes.alive(name):
                 return
-            if time.monotonic() > deadline:
-                raise FedrecError(f"node-{i} was not let back in within {timeout:.0f} s.")
             time.sleep(2.0)
+        raise FedrecError(f"{name} was not let back in within {timeout:.0f} s; see {log}.")
 
     def wait_online(self, count: int, timeout: float = 90.0) -> None:
         assert self.cli is not None

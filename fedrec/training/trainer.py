@@ -16,7 +16,7 @@ from fedrec.training.loss import reduce_loss, sampled_softmax_loss
 from fedrec.training.rows import TrainingRows
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class UserView:
     """Another sight of each example's user, whose loss (times ``weight``) joins the
     example's: the same target, the user seen through ``history`` [B, T'] and ranked

@@ -515,13 +515,21 @@ def test_scenario_terms_get_exact_per_sample_gradients(tiny_bert_path, small_spl
     assert all(not torch.equal(before[names[j]], after[names[j]]) for j in new)
 
 
-@pytest.mark.parametrize("text", ["frozen", "trained"])
-def test_the_extra_views_are_clipped_with_their_own_example(cm, small_split, text, monkeypatch):
+@pytest.mark.parametrize(
+    ("text", "conditioned"), [("frozen", False), ("trained", False), ("frozen", True)]
+)
+def test_the_extra_views_are_clipped_with_their_own_example(
+    tiny_bert_path, small_split, text, conditioned, monkeypatch
+):
     """With ``cold-view-weight`` and ``scenario-view-weight`` each example's loss reads the
     user three times (its history, a cold view and a new-to-scenario view ranked among
-    its scenario's items): the hooks' per-sample gradients still equal each example's
-    gradient alone, the views change them, and a DP epoch draws the views from the OS,
-    not the public seed, each from its own example's history."""
+    its scenario's items; with ``scenario-input`` the example asked for its target's
+    scenario or any, the scenario view for its target's): the hooks' per-sample
+    gradients still equal each example's gradient alone, the views change them, and a
+    DP epoch draws the views from the OS, not the public seed, each from its own
+    example's history."""
+    values = {"scenario-input": True} if conditioned else {}
+    cm = nudged_catalog_model(tiny_bert_path, small_split, **values)
     rows = build_rows(small_split.train, 20)
     idx = np.arange(2, 8)
     batch = _batch(rows, idx, cm)
@@ -532,6 +540,10 @@ def test_the_extra_views_are_clipped_with_their_own_example(cm, small_split, tex
     away = drop_scenario(rows.history[idx], rows.targets[idx], scen, 1.0, np.random.default_rng(0))
     request = torch.as_tensor(scen[rows.targets[idx]])
     views = [UserView(0.5, cold), UserView(0.3, torch.as_tensor(away), request)]
+    asked = {}
+    if conditioned:  # the example itself: half for its target's scenario, half for any
+        asked["scenario"] = request.clone()
+        asked["scenario"][::2] = cm.model.n_scenarios
     _fixed_draws(monkeypatch)
     cm.model.train()
     params = [p for _, p in _trained(cm, text)]
@@ -540,16 +552,17 @@ def test_the_extra_views_are_clipped_with_their_own_example(cm, small_split, tex
     for i in range(len(batch[0])):
         one = tuple(t[i : i + 1] for t in batch)
         mine = [view.take(torch.tensor([i])) for view in views]
-        loss = per_example_loss(cm, *one, text=text, views=mine)
+        own = {k: v[i : i + 1] for k, v in asked.items()}
+        loss = per_example_loss(cm, *one, text=text, views=mine, **own)
         reference.append([g.detach() for g in torch.autograd.grad(loss, params)])
-        plain = torch.autograd.grad(per_example_loss(cm, *one, text=text), params)
+        plain = torch.autograd.grad(per_example_loss(cm, *one, text=text, **own), params)
         without.append([g.detach() for g in plain])
     assert not all(
         torch.allclose(r, w)
         for ref, wo in zip(reference, without, strict=True)
         for r, w in zip(ref, wo, strict=True)
     )
-    _assert_hooks_match(cm, batch, params, names, reference, text=text, views=views)
+    _assert_hooks_match(cm, batch, params, names, reference, text=text, views=views, **asked)
     seen = []
 
     def spy(cm_, users, targets, history, negatives, **kw):

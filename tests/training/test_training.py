@@ -1,3 +1,5 @@
+from types import SimpleNamespace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -16,6 +18,7 @@ from fedrec.training.trainer import (
     cold_views,
     drop_scenario,
     make_optimizer,
+    scenario_views,
     shorten,
     train_epoch,
     user_views,
@@ -201,10 +204,10 @@ def test_shaped_histories_of_one_record_do_not_change_when_another_record_goes()
         }
     )
     apart = full[full.timestamp > day].reset_index(drop=True)  # day 1 removed
-    item_scenario = np.arange(30) % 2
+    catalog = SimpleNamespace(item_scenario=np.arange(30) % 2)  # all scenario_views reads
 
-    def away(rows, idx, cfg, rng):  # the scenario view (scenario_views, without a model)
-        return drop_scenario(rows.history[idx], rows.targets[idx], item_scenario, 1.0, rng)
+    def away(rows, idx, cfg, rng):
+        return scenario_views(catalog, rows, idx, rng)
 
     for keep in ("first", "recent"):
         values = {"short-history-share": 1.0, "short-history-from": keep, "cold-view-weight": 1.0}
@@ -284,16 +287,23 @@ def test_the_cold_view_adds_its_weighted_loss_batched_and_per_example(tiny_bert_
     assert torch.allclose(each, got, atol=1e-4)
 
 
+@pytest.mark.parametrize("conditioned", [False, True])
 def test_the_scenario_view_ranks_its_target_among_its_scenario_without_its_history(
-    tiny_bert_path, small_split
+    tiny_bert_path, small_split, conditioned
 ):
     """With ``scenario-view-weight`` each example's loss adds ``weight`` times the loss of
     its target ranked among its scenario's items only, the user seen without their
-    items in that scenario but the 3 earliest (hand-computed); the DP layout agrees;
-    ``user_views`` builds it from each row's own history."""
-    cfg = build_config({"backbone": str(tiny_bert_path), "embed-dim": 8, "max-tokens": 16})
+    items in that scenario but the 3 earliest and, with ``scenario-input``, asked for
+    that scenario (hand-computed); the DP layout agrees; ``user_views`` builds it from
+    each row's own history."""
+    values = {"backbone": str(tiny_bert_path), "embed-dim": 8, "max-tokens": 16}
+    cfg = build_config({**values, "scenario-input": conditioned})
     torch.manual_seed(0)
     cm = build_catalog_model(small_split, cfg.model, cfg.data, torch.device("cpu"))
+    if conditioned:  # off their zero start, so the scenario asked for changes the user
+        with torch.no_grad():
+            cm.model.scenario_embedding.weight.normal_()
+            cm.model.scenario_pool.weight.normal_()
     rows = build_rows(small_split.train, 20)
     idx = np.arange(len(rows))
     train = build_config({"cold-view-weight": 0, "scenario-view-weight": 0.6}).train
@@ -343,4 +353,8 @@ def test_the_scenario_view_ranks_its_target_among_its_scenario_without_its_histo
                 losses.append(torch.logsumexp(torch.cat([pos[None], logits[rivals]]), 0) - pos)
             want = losses[0] + 0.6 * losses[1]
             assert got[row].item() == pytest.approx(want.item(), rel=1e-4)
+        asked = cm.user_vectors(users, part.history, part.scenario)
+        unasked = cm.user_vectors(users, part.history)
     assert torch.allclose(each, got, atol=1e-4)
+    # The hand computation asked for the scenario: with scenario-input that matters.
+    assert torch.allclose(asked, unasked, atol=1e-5) != conditioned
