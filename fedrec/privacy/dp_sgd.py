@@ -242,6 +242,7 @@ class DPSGDTrainer:
             if j:  # keeps the clipped sum of the earlier pieces (Opacus: summed_grad)
                 self.optimizer.zero_grad(set_to_none=True)
             picked = idx[piece]
+            at = torch.as_tensor(piece, device=device)
             loss = per_example_loss(
                 self.cm,
                 torch.as_tensor(self.rows.users[picked], device=device),
@@ -253,7 +254,7 @@ class DPSGDTrainer:
                 text_negatives=self.privacy.dp_text_negatives,
                 generator=self.random.on_device,
                 scenario=None if scenarios is None else scenarios[piece],
-                views=[view.take(torch.as_tensor(piece, device=device)) for view in views],
+                views=[view.take(at) for view in views],
             )
             with warnings.catch_warnings():
                 # Opacus' hooks need only the outputs' gradients; the frozen backbone's

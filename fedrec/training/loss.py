@@ -9,6 +9,8 @@ privacy requires.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 
@@ -44,3 +46,24 @@ def reduce_loss(loss: torch.Tensor, reduction: str) -> torch.Tensor:
     if reduction == "none":
         return loss
     return loss.sum() if reduction == "sum" else loss.mean()
+
+
+@dataclass(frozen=True, eq=False)
+class UserView:
+    """Another sight of each example's user, whose loss (times ``weight``) joins the
+    example's: the same target, the user seen through ``history`` [B, T'] and ranked
+    for the requests ``scenario`` [B] (None: the example's own request)."""
+
+    weight: float
+    history: torch.Tensor
+    scenario: torch.Tensor | None = None
+
+    def take(self, rows: torch.Tensor) -> UserView:
+        """The view of examples ``rows`` only."""
+        scenario = None if self.scenario is None else self.scenario[rows]
+        return UserView(self.weight, self.history[rows], scenario)
+
+    def request(self, own: torch.Tensor | None) -> torch.Tensor | None:
+        """The scenario each example is ranked for through this view, given the
+        example's ``own`` request."""
+        return own if self.scenario is None else self.scenario

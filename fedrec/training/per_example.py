@@ -48,8 +48,7 @@ import torch.nn.functional as F
 
 from fedrec.config.values import DP_TEXT
 from fedrec.models.catalog_model import CatalogModel
-from fedrec.training.loss import reduce_loss
-from fedrec.training.trainer import UserView
+from fedrec.training.loss import UserView, reduce_loss
 
 
 def per_example_loss(
@@ -82,9 +81,7 @@ def per_example_loss(
     candidates = torch.cat([targets.unsqueeze(1), negatives], dim=1)  # [B, 1 + K]
     # (weight, history, request) per sight of the user: the example's own first.
     sights = [(1.0, history, scenario)] + [
-        (v.weight, v.history, scenario if v.scenario is None else v.scenario)
-        for v in views
-        if v.weight > 0
+        (v.weight, v.history, v.request(scenario)) for v in views if v.weight > 0
     ]
     labels = torch.zeros(len(targets), dtype=torch.long, device=candidates.device)
     loss = torch.zeros(len(targets), device=candidates.device)

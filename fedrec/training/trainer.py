@@ -12,24 +12,8 @@ from tqdm.auto import tqdm
 
 from fedrec.config import TrainConfig
 from fedrec.models.catalog_model import CatalogModel
-from fedrec.training.loss import reduce_loss, sampled_softmax_loss
+from fedrec.training.loss import UserView, reduce_loss, sampled_softmax_loss
 from fedrec.training.rows import TrainingRows
-
-
-@dataclass(frozen=True, eq=False)
-class UserView:
-    """Another sight of each example's user, whose loss (times ``weight``) joins the
-    example's: the same target, the user seen through ``history`` [B, T'] and ranked
-    for the requests ``scenario`` [B] (None: the example's own request)."""
-
-    weight: float
-    history: torch.Tensor
-    scenario: torch.Tensor | None = None
-
-    def take(self, rows: torch.Tensor) -> UserView:
-        """The view of examples ``rows`` only."""
-        scenario = None if self.scenario is None else self.scenario[rows]
-        return UserView(self.weight, self.history[rows], scenario)
 
 
 @dataclass(frozen=True)
@@ -95,8 +79,7 @@ def batch_loss(
         return loss_of(history, scenario, reduction)
     loss = loss_of(history, scenario, "none")
     for view in views:
-        request = scenario if view.scenario is None else view.scenario
-        loss = loss + view.weight * loss_of(view.history, request, "none")
+        loss = loss + view.weight * loss_of(view.history, view.request(scenario), "none")
     return reduce_loss(loss, reduction)
 
 

@@ -18,9 +18,10 @@ from fedrec.privacy.dp_sgd import (
     physical_batch_size,
 )
 from fedrec.privacy.mechanism import count_records, resolve_local_mechanism
+from fedrec.training.loss import UserView
 from fedrec.training.per_example import per_example_loss
 from fedrec.training.rows import build_rows
-from fedrec.training.trainer import UserView, drop_scenario
+from fedrec.training.trainer import drop_scenario
 from tests.conftest import nudged_catalog_model
 
 

@@ -8,12 +8,11 @@ import torch
 from fedrec.config import build_config
 from fedrec.errors import ConfigError
 from fedrec.models.catalog_model import build_catalog_model
-from fedrec.training.loss import sampled_softmax_loss
+from fedrec.training.loss import UserView, sampled_softmax_loss
 from fedrec.training.per_example import per_example_loss
 from fedrec.training.rows import TrainingRows, build_rows
 from fedrec.training.trainer import (
     SHORT_HISTORY,
-    UserView,
     batch_loss,
     cold_views,
     drop_scenario,
