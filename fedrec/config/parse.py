@@ -11,6 +11,7 @@ import dataclasses
 import difflib
 import functools
 import json
+import math
 import tomllib
 import types
 import typing
@@ -56,9 +57,12 @@ def _coerce(key: str, value: Any, tp: type) -> Any:
             raise ConfigError(f"{key}: expected an integer, got {value!r}.") from None
     if tp is float:
         try:
-            return float(value)
+            number = float(value)
         except (TypeError, ValueError):
             raise ConfigError(f"{key}: expected a number, got {value!r}.") from None
+        if math.isnan(number):  # passes every range check (all comparisons are false)
+            raise ConfigError(f"{key}: expected a number, got {value!r}.")
+        return number
     if tp is str:
         if isinstance(value, list):
             return ",".join(str(v) for v in value)

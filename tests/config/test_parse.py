@@ -23,6 +23,15 @@ def test_wrong_type_names_the_key():
         build_config({"use-profile": "maybe"})
 
 
+@pytest.mark.parametrize("key", ["cold-view-weight", "scenario-view-weight", "lr"])
+@pytest.mark.parametrize("value", ["nan", float("nan")])
+def test_not_a_number_is_refused_before_any_range_check(key, value):
+    """NaN compares false with every bound, so a range check alone would let it train
+    (a server could send it): it is refused where numbers are parsed."""
+    with pytest.raises(ConfigError, match=rf"{key}: expected a number"):
+        build_config({key: value})
+
+
 def test_choice_is_checked():
     with pytest.raises(ConfigError, match="privacy-unit"):
         build_config({"privacy-unit": "household"})

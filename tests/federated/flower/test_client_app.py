@@ -174,6 +174,17 @@ def test_a_request_for_weaker_privacy_is_refused_with_a_clear_error(
     assert not (tmp_path / "own-state").exists()  # nothing trained, nothing spent
 
 
+def test_a_weight_that_is_not_a_number_is_refused_before_training(tmp_path, fed_flat):
+    """A NaN passes every range check; a server sending one for a view's weight gets a
+    clear error and the node trains and spends nothing."""
+    state = trainable_state(client_runtime(build_config(fed_flat | LOCAL), 0).cm.model)
+    msg = _dp_message(fed_flat, state, _mechanism(fed_flat))
+    msg.content[CONFIG]["scenario-view-weight"] = float("nan")
+    with pytest.raises(ConfigError, match="scenario-view-weight: expected a number"):
+        make_client_app()(msg, _node(tmp_path))
+    assert not (tmp_path / "own-state").exists()
+
+
 def test_the_server_cannot_choose_where_a_node_keeps_its_accountant(tmp_path, fed_flat):
     state = trainable_state(client_runtime(build_config(fed_flat | LOCAL), 0).cm.model)
     elsewhere = tmp_path / "server-chosen"
