@@ -4,7 +4,8 @@ Each example's loss is the cross-entropy of its positive against negatives drawn
 uniformly from the catalog. The negatives are independent of the training data
 (never other examples' positives, as in-batch negatives would be), so every
 example's loss depends on that example alone, which per-sample differential
-privacy requires.
+privacy requires. An example's loss may add the losses of other views of its user
+(:class:`UserView`, each cut from that example's own data).
 """
 
 from __future__ import annotations
