@@ -48,6 +48,7 @@ def main() -> None:
         n_users=cfg.data.synthetic_users,
         items_per_scenario=cfg.data.synthetic_items_per_scenario,
         interactions_per_user=cfg.data.synthetic_interactions_per_user,
+        scenario_taste=cfg.data.synthetic_scenario_taste,
         seed=cfg.train.seed,
         return_truth=True,
     )

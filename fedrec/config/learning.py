@@ -40,6 +40,13 @@ class DataConfig:
     synthetic_interactions_per_user: int = field(
         default=20, metadata={"help": "synthetic: mean interactions per user"}
     )
+    synthetic_scenario_taste: float = field(
+        default=0.0,
+        metadata={
+            "help": "synthetic: share of a user's taste that is their own in each scenario "
+            "(0 = one taste for every scenario)"
+        },
+    )
     kcore: int = field(default=0, metadata={"help": "k-core filter (0 = off)"})
     cold_item_fraction: float = field(
         default=0.1, metadata={"help": "fraction of items withheld from training"}
@@ -61,6 +68,7 @@ class DataConfig:
     max_history: int = field(default=20, metadata={"help": "most recent items a user is seen by"})
 
     def __post_init__(self) -> None:
+        check_fraction("synthetic-scenario-taste", self.synthetic_scenario_taste, high=1.0)
         check_fraction("cold-item-fraction", self.cold_item_fraction, high=0.9)
         check_fraction("cold-user-fraction", self.cold_user_fraction, high=0.9)
         check_fraction("new-to-scenario-fraction", self.new_to_scenario_fraction, high=0.9)

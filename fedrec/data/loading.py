@@ -25,6 +25,7 @@ def load_dataset(cfg: DataConfig, *, seed: int, progress: bool = False) -> RecDa
             n_users=cfg.synthetic_users,
             items_per_scenario=cfg.synthetic_items_per_scenario,
             interactions_per_user=cfg.synthetic_interactions_per_user,
+            scenario_taste=cfg.synthetic_scenario_taste,
             seed=seed,
         )
         ds = validate_dataset(ds, source="synthetic")

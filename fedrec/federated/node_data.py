@@ -118,6 +118,7 @@ _DATA_KEYS = frozenset(
         "synthetic-users",
         "synthetic-items-per-scenario",
         "synthetic-interactions-per-user",
+        "synthetic-scenario-taste",
         "kcore",
         "cold-item-fraction",
         "cold-user-fraction",

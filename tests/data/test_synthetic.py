@@ -202,6 +202,8 @@ def test_popularity_is_long_tailed(default: tuple[RecDataset, SyntheticTruth]) -
         ({"scenarios": "music"}, "scenarios"),
         ({"scenarios": ["music", "music"]}, "scenarios"),
         ({"seed": -1}, "seed"),
+        ({"scenario_taste": 1.5}, "scenario_taste"),
+        ({"scenario_taste": -0.1}, "scenario_taste"),
     ],
 )
 def test_bad_parameters_are_named(kwargs: dict[str, object], name: str) -> None:
@@ -249,3 +251,70 @@ def test_oracle_scores_are_the_choice_logit_of_a_user_who_has_not_drifted(
     np.testing.assert_allclose(got, expected, rtol=1e-12)
     # The most popular item of a scenario has log popularity 0 (Zipf rank 1).
     assert max(truth.item_log_popularity.values()) == 0.0
+
+
+def _cross_scenario_agreement(ds: RecDataset, truth: SyntheticTruth) -> float:
+    """Mean cosine between one user's theme counts in two scenarios (pairs where the
+    user took at least 3 themes' worth of items in each)."""
+    df = ds.interactions.merge(ds.items[["item_id", "scenario"]], on="item_id")
+    df["theme"] = df["item_id"].map(truth.item_theme)
+    counts = df.groupby(["user_id", "scenario", "theme"]).size().unstack(fill_value=0)
+    cosines = []
+    for _, user in counts.groupby(level="user_id"):
+        rows = user.to_numpy(dtype=float)
+        rows = rows[(rows > 0).sum(axis=1) >= 3]
+        unit = rows / np.linalg.norm(rows, axis=1, keepdims=True)
+        gram = unit @ unit.T
+        cosines.extend(gram[np.triu_indices(len(rows), k=1)])
+    assert len(cosines) > 50
+    return float(np.mean(cosines))
+
+
+def test_a_taste_of_their_own_in_each_scenario_sets_the_scenarios_apart(
+    small: tuple[RecDataset, SyntheticTruth],
+) -> None:
+    shared_ds, shared = small
+    ds, truth = generate_synthetic(**SMALL, seed=3, scenario_taste=0.8, return_truth=True)
+    # One taste: what a user takes in one scenario looks like what they take in another.
+    # A taste of their own in each: much less so.
+    assert _cross_scenario_agreement(ds, truth) < _cross_scenario_agreement(shared_ds, shared) - 0.2
+    # Their items follow their taste in the item's scenario, not the shared one.
+    scenarios = sorted(ds.items["scenario"].unique())
+    df = ds.interactions.merge(ds.items[["item_id", "scenario"]], on="item_id")
+    own_top = [
+        SYNTHETIC_THEMES[int(np.argmax(truth.user_scenario_taste[u][scenarios.index(s)]))]
+        for u, s in zip(df["user_id"], df["scenario"], strict=True)
+    ]
+    shared_top = df["user_id"].map(
+        {u: SYNTHETIC_THEMES[int(np.argmax(t))] for u, t in truth.user_taste.items()}
+    )
+    themes = df["item_id"].map(truth.item_theme).to_numpy()
+    assert np.mean(themes == np.array(own_top)) > np.mean(themes == shared_top.to_numpy()) + 0.1
+    # The rest of a user (taste, activity, history length, profile) is that of share 0.
+    assert not shared.user_scenario_taste
+    for u in shared.user_taste:
+        np.testing.assert_array_equal(truth.user_taste[u], shared.user_taste[u])
+        np.testing.assert_array_equal(truth.user_activity[u], shared.user_activity[u])
+    sizes = ds.interactions.groupby("user_id").size()
+    pd.testing.assert_series_equal(sizes, shared_ds.interactions.groupby("user_id").size())
+    pd.testing.assert_frame_equal(ds.profiles, shared_ds.profiles)  # type: ignore[arg-type]
+    pd.testing.assert_frame_equal(ds.items, shared_ds.items)
+
+
+def test_oracle_scores_each_item_with_the_users_taste_in_its_scenario() -> None:
+    ds, truth = generate_synthetic(**SMALL, seed=3, scenario_taste=0.5, return_truth=True)
+    user = str(ds.interactions.user_id.iloc[0])
+    scenarios = sorted(ds.items.scenario.unique())
+    picked = ds.items.groupby("scenario").head(2)  # two items of every scenario
+    items = picked.item_id.astype(str).tolist()
+    item_scenario = np.array([scenarios.index(s) for s in picked.scenario])
+    tastes, activity = truth.user_scenario_taste[user], truth.user_activity[user]
+    assert tastes.shape == (len(scenarios), len(SYNTHETIC_THEMES))
+    np.testing.assert_allclose(tastes.sum(axis=1), 1.0)
+    expected = [
+        5.0 * truth.item_weights[i] @ tastes[s] / tastes[s].max()
+        + 0.75 * truth.item_log_popularity[i]
+        + np.log(activity[s])
+        for i, s in zip(items, item_scenario, strict=True)
+    ]
+    np.testing.assert_allclose(oracle_scores(truth, user, items, item_scenario), expected)

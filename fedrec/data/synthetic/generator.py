@@ -9,7 +9,9 @@ Generative story, one seed for everything:
   sentence-embedding model can relate items and users by meaning.
 * Item popularity is a Zipf factor (rank^-1) within each scenario.
 * A user has a sparse taste over the themes (Dirichlet, 1-3 dominant themes) that
-  drifts slowly over their timeline, and activity weights over the scenarios. Their
+  drifts slowly over their timeline, and activity weights over the scenarios (with
+  ``scenario_taste`` above 0, a share of the taste is their own in each scenario:
+  someone into outdoors gear may listen to jazz). Their
   history is a sequence of short sessions; a session leans towards one scenario and
   one theme. Items are drawn without repeats with probability proportional to
   ``exp(beta * affinity + gamma * log popularity + noise)``, so popularity is a real but
@@ -75,7 +77,10 @@ class SyntheticTruth:
     new random taste). Profiles are written from this taste. ``item_weights`` (each
     item's theme weights), ``item_log_popularity`` and ``user_activity`` (each user's
     weights over the dataset's scenarios, in sorted order) are the rest of what the
-    choice logit reads: :func:`oracle_scores` puts them together.
+    choice logit reads: :func:`oracle_scores` puts them together. With
+    ``scenario_taste`` above 0, ``user_scenario_taste`` holds each user's taste in each
+    scenario (shape ``(n_scenarios, n_themes)``, sorted order), which the choice logit
+    reads instead of ``user_taste``; it is empty otherwise.
     """
 
     item_theme: dict[str, str]
@@ -83,6 +88,7 @@ class SyntheticTruth:
     item_weights: dict[str, np.ndarray] = field(default_factory=dict)
     item_log_popularity: dict[str, float] = field(default_factory=dict)
     user_activity: dict[str, np.ndarray] = field(default_factory=dict)
+    user_scenario_taste: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def oracle_scores(
@@ -91,11 +97,16 @@ def oracle_scores(
     """What the generator itself would score ``item_ids`` for a user who has not drifted
     (their starting taste and scenario activity; no session, drift or noise known):
     ``beta * affinity + gamma * log popularity + log activity(scenario)``. A reference
-    for how much of the data's signal a model can reach, never a model."""
-    taste = truth.user_taste[user_id]
+    for how much of the data's signal a model can reach, never a model. With tastes per
+    scenario, each item is scored with the user's taste in its scenario."""
     weights = np.stack([truth.item_weights[i] for i in item_ids])
     log_pop = np.array([truth.item_log_popularity[i] for i in item_ids])
-    affinity = weights @ taste / taste.max()
+    if user_id in truth.user_scenario_taste:
+        taste = truth.user_scenario_taste[user_id][item_scenario]  # (I, T)
+        affinity = (weights * taste).sum(axis=1) / taste.max(axis=1)
+    else:
+        taste = truth.user_taste[user_id]
+        affinity = weights @ taste / taste.max()
     activity = truth.user_activity[user_id][item_scenario]
     return _BETA * affinity + _GAMMA * log_pop + np.log(activity)
 
@@ -195,19 +206,32 @@ def _history(
     """One user's items ``(n_events,)`` in time order, their ratings and timestamps."""
     weights, scen, log_pop, scen_onehot = catalog  # (I, T), (I,), (I,), (I, S)
     n_themes = weights.shape[1]
-    end_taste = (1 - _DRIFT) * taste + _DRIFT * rng.dirichlet(np.full(n_themes, _TASTE_ALPHA))
+    alpha = np.full(n_themes, _TASTE_ALPHA)
+    # A taste per scenario drifts on its own in each.
+    new = rng.dirichlet(alpha) if taste.ndim == 1 else rng.dirichlet(alpha, size=len(taste))
+    end_taste = (1 - _DRIFT) * taste + _DRIFT * new
     sizes = 1 + rng.poisson(_SESSION_MEAN - 1, size=n_events)
     n_sessions = int(np.searchsorted(np.cumsum(sizes), n_events)) + 1
     sizes = sizes[:n_sessions]
     sizes[-1] -= sizes.sum() - n_events
     starts = np.cumsum(sizes) - sizes
     tau = (starts + sizes / 2) / n_events  # (J,) position of each session in the timeline
-    now = (1 - tau)[:, None] * taste + tau[:, None] * end_taste  # (J, T) drifting taste
-    session_taste = (1 - _SESSION_THEME) * now
-    session_taste[np.arange(n_sessions), _categorical(rng, now)] += _SESSION_THEME
-    aff = session_taste @ weights.T / session_taste.max(axis=1, keepdims=True)  # (J, I) in [0, 1]
+    tau = tau.reshape(-1, *([1] * taste.ndim))
+    now = (1 - tau) * taste + tau * end_taste  # (J, T) or (J, S, T): drifting taste
+    sessions = np.arange(n_sessions)
     scen_w = (1 - _SESSION_SCENARIO) * np.tile(activity, (n_sessions, 1))  # (J, S)
-    scen_w[np.arange(n_sessions), _categorical(rng, scen_w)] += _SESSION_SCENARIO
+    session_taste = (1 - _SESSION_THEME) * now
+    if taste.ndim == 1:  # one taste: a session's theme, then its scenario
+        session_taste[sessions, _categorical(rng, now)] += _SESSION_THEME
+        aff = session_taste @ weights.T / session_taste.max(axis=1, keepdims=True)
+        scen_w[sessions, _categorical(rng, scen_w)] += _SESSION_SCENARIO
+    else:  # a taste per scenario: a session's scenario, then its theme there
+        main = _categorical(rng, scen_w)
+        session_taste[sessions, main, _categorical(rng, now[sessions, main])] += _SESSION_THEME
+        per_scenario = session_taste @ weights.T / session_taste.max(axis=2, keepdims=True)
+        aff = per_scenario[:, scen, np.arange(len(scen))]  # each item under its own scenario
+        scen_w[sessions, main] += _SESSION_SCENARIO
+    # aff: (J, I) in [0, 1], each session's affinity to each item
     score = _BETA * aff + _GAMMA * log_pop + rng.normal(0.0, _NOISE_SD, size=len(scen))
     log_z = np.log(np.exp(score) @ scen_onehot)  # (J, S) per-scenario normaliser
     logit = np.log(scen_w)[:, scen] + score - log_z[:, scen] + rng.gumbel(size=score.shape)
@@ -290,6 +314,7 @@ def generate_synthetic(
     scenarios: Sequence[str] = ...,
     interactions_per_user: int = ...,
     profile_fraction: float = ...,
+    scenario_taste: float = ...,
     seed: int = ...,
     return_truth: Literal[False] = ...,
 ) -> RecDataset: ...
@@ -301,6 +326,7 @@ def generate_synthetic(
     scenarios: Sequence[str] = ...,
     interactions_per_user: int = ...,
     profile_fraction: float = ...,
+    scenario_taste: float = ...,
     seed: int = ...,
     return_truth: Literal[True],
 ) -> tuple[RecDataset, SyntheticTruth]: ...
@@ -311,6 +337,7 @@ def generate_synthetic(
     scenarios: Sequence[str] = ("ecommerce", "music", "news"),
     interactions_per_user: int = 20,
     profile_fraction: float = 1.0,
+    scenario_taste: float = 0.0,
     seed: int = 0,
     return_truth: bool = False,
 ) -> RecDataset | tuple[RecDataset, SyntheticTruth]:
@@ -323,6 +350,10 @@ def generate_synthetic(
         interactions_per_user: mean history length; each user gets a lognormal count
             around it, at least ``min(5, interactions_per_user)``.
         profile_fraction: share of users with a profile text; 0 gives ``profiles=None``.
+        scenario_taste: share of a user's taste that is their own in each scenario
+            (0: one taste over the shared themes in every scenario, so within a
+            scenario the best ranking does not depend on which scenario is asked
+            for; 1: unrelated tastes per scenario). Profiles describe the shared part.
         seed: the only source of randomness; equal seeds give identical tables.
         return_truth: also return the hidden :class:`SyntheticTruth`.
 
@@ -330,6 +361,12 @@ def generate_synthetic(
         ConfigError: a parameter out of range, naming it and the fix.
     """
     _validate(n_users, items_per_scenario, scenarios, interactions_per_user, profile_fraction, seed)
+    _check(
+        "scenario_taste",
+        scenario_taste,
+        isinstance(scenario_taste, (int, float)) and 0.0 <= scenario_taste <= 1.0,
+        "use a number between 0 and 1",
+    )
     names = sorted(scenarios)  # item ids sort by scenario first
     parts = [_catalog(s, items_per_scenario, seed) for s in names]
     items = pd.concat([p[0] for p in parts], ignore_index=True)
@@ -352,8 +389,10 @@ def generate_synthetic(
     counts = np.clip(counts, floor, len(items)).astype(int)
     width = max(5, len(str(n_users - 1)))
     user_ids = [f"u{u:0{width}d}" for u in range(n_users)]
+    own = _scenario_tastes(seed, scenario_taste, n_users, len(names), tastes)
     histories = [
-        _history(rng, tastes[u], activity[u], int(counts[u]), catalog) for u in range(n_users)
+        _history(rng, tastes[u] if own is None else own[u], activity[u], int(counts[u]), catalog)
+        for u in range(n_users)
     ]
     interactions = pd.DataFrame(
         {
@@ -377,5 +416,21 @@ def generate_synthetic(
         item_weights=dict(zip(item_ids, catalog[0], strict=True)),
         item_log_popularity=dict(zip(item_ids, catalog[2].tolist(), strict=True)),
         user_activity={u: activity[k] for k, u in enumerate(user_ids)},
+        user_scenario_taste={} if own is None else {u: own[k] for k, u in enumerate(user_ids)},
     )
     return ds, truth
+
+
+def _scenario_tastes(
+    seed: int, share: float, n_users: int, n_scenarios: int, tastes: np.ndarray
+) -> np.ndarray | None:
+    """``(U, S, T)`` tastes, one per user and scenario: ``1 - share`` of the user's
+    taste and ``share`` of a taste of their own in that scenario (None at share 0: one
+    taste for every scenario). Drawn from a stream of their own, so the tastes,
+    activities and history lengths stay those of ``share = 0``."""
+    if share == 0:
+        return None
+    rng = np.random.default_rng([seed, 3])
+    alpha = np.full(tastes.shape[1], _TASTE_ALPHA)
+    own = rng.dirichlet(alpha, size=(n_users, n_scenarios))
+    return (1 - share) * tastes[:, None, :] + share * own

@@ -1,0 +1,30 @@
+"""Tests of the entry point from a data config to a dataset."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from fedrec.config import DataConfig
+from fedrec.data.loading import load_dataset
+from fedrec.data.synthetic import generate_synthetic
+from fedrec.errors import ConfigError
+
+SMALL = {"synthetic_users": 60, "synthetic_items_per_scenario": 30}
+
+
+def test_the_synthetic_keys_reach_the_generator() -> None:
+    cfg = DataConfig(**SMALL, synthetic_interactions_per_user=12, synthetic_scenario_taste=0.6)
+    got = load_dataset(cfg, seed=4)
+    want = generate_synthetic(
+        n_users=60, items_per_scenario=30, interactions_per_user=12, scenario_taste=0.6, seed=4
+    )
+    pd.testing.assert_frame_equal(got.interactions, want.interactions)
+    shared = load_dataset(DataConfig(**SMALL, synthetic_interactions_per_user=12), seed=4)
+    assert not got.interactions["item_id"].equals(shared.interactions["item_id"])
+
+
+@pytest.mark.parametrize("share", [-0.1, 1.5])
+def test_a_scenario_taste_share_outside_zero_to_one_is_refused(share: float) -> None:
+    with pytest.raises(ConfigError, match="synthetic-scenario-taste"):
+        DataConfig(synthetic_scenario_taste=share)
