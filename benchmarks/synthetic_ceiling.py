@@ -4,8 +4,9 @@ Builds the split ``fedrec train`` would build with the same ``--set`` overrides 
 scores the cold-user curve, the new-to-scenario curve and the warm test with
 popularity, scenario popularity and the generator's own scorer
 (:func:`fedrec.data.synthetic.oracle_scores`). That scorer combines each user's true
-starting taste and scenario activity, the true item themes and popularity, as the
-generator's choice logit does (the drift, the session a choice falls in and the noise
+starting taste (in each item's scenario, where tastes differ by scenario) and
+scenario activity, the true item themes and popularity, as the generator's choice
+logit does (the drift, the session a choice falls in and the noise
 are unknown to it). It is not a model and not reachable by one (a model sees a
 profile sentence and a few clicks, not the taste), but a model far below it has room
 to grow and a model level with it has little: it reads what a target is worth.

@@ -28,3 +28,7 @@ def test_the_synthetic_keys_reach_the_generator() -> None:
 def test_a_scenario_taste_share_outside_zero_to_one_is_refused(share: float) -> None:
     with pytest.raises(ConfigError, match="synthetic-scenario-taste"):
         DataConfig(synthetic_scenario_taste=share)
+
+
+def test_a_scenario_taste_share_of_one_is_allowed() -> None:
+    assert DataConfig(synthetic_scenario_taste=1.0).synthetic_scenario_taste == 1.0

@@ -318,3 +318,52 @@ def test_oracle_scores_each_item_with_the_users_taste_in_its_scenario() -> None:
         for i, s in zip(items, item_scenario, strict=True)
     ]
     np.testing.assert_allclose(oracle_scores(truth, user, items, item_scenario), expected)
+
+
+class _Recorder:
+    """A generator that records the shape of each Dirichlet draw."""
+
+    def __init__(self, rng: np.random.Generator) -> None:
+        self.rng, self.dirichlet_sizes = rng, []
+
+    def dirichlet(self, alpha: np.ndarray, size: object = None) -> np.ndarray:
+        self.dirichlet_sizes.append(size)
+        return self.rng.dirichlet(alpha, size=size)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.rng, name)
+
+
+def test_each_scenarios_taste_drifts_on_its_own() -> None:
+    from fedrec.data.synthetic.generator import _history
+
+    n_items, n_themes, n_scenarios = 12, len(SYNTHETIC_THEMES), 3
+    scen = np.repeat(np.arange(n_scenarios), n_items // n_scenarios)
+    weights = np.eye(n_themes)[np.arange(n_items) % n_themes]
+    catalog = (weights, scen, np.zeros(n_items), np.eye(n_scenarios)[scen])
+    tastes = np.full((n_scenarios, n_themes), 1 / n_themes)
+    rng = _Recorder(np.random.default_rng(0))
+    items, _, _ = _history(rng, tastes, np.full(3, 1 / 3), 8, catalog)  # type: ignore[arg-type]
+    # The drift's new taste is drawn first: one per scenario (then the session gaps).
+    assert rng.dirichlet_sizes == [n_scenarios, None]
+    assert len(set(items.tolist())) == 8
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"scenarios": ["music"], "scenario_taste": 1.0},
+        {"scenario_taste": 1},
+        {"scenarios": list(SYNTHETIC_SCENARIOS), "scenario_taste": 0.3},
+    ],
+)
+def test_tastes_per_scenario_at_the_edges(kwargs: dict[str, object]) -> None:
+    ds, truth = generate_synthetic(
+        n_users=20, items_per_scenario=10, interactions_per_user=6, return_truth=True, **kwargs
+    )  # type: ignore[call-overload]
+    n_scenarios = ds.items["scenario"].nunique()
+    assert {t.shape for t in truth.user_scenario_taste.values()} == {
+        (n_scenarios, len(SYNTHETIC_THEMES))
+    }
+    assert len(truth.user_scenario_taste) == 20
+    assert not ds.interactions.duplicated(["user_id", "item_id"]).any()

@@ -74,7 +74,8 @@ class SyntheticTruth:
     ``item_theme`` maps each item id to its dominant theme; ``user_taste`` maps each
     user id to their taste over ``SYNTHETIC_THEMES`` (shape ``(n_themes,)``, sums to 1)
     at the start of their timeline (by its end, a share ``_DRIFT`` of it has moved to a
-    new random taste). Profiles are written from this taste. ``item_weights`` (each
+    new random taste; with ``scenario_taste`` above 0 it is the shared part of the
+    tastes below). Profiles are written from this taste. ``item_weights`` (each
     item's theme weights), ``item_log_popularity`` and ``user_activity`` (each user's
     weights over the dataset's scenarios, in sorted order) are the rest of what the
     choice logit reads: :func:`oracle_scores` puts them together. With
@@ -203,7 +204,8 @@ def _history(
     n_events: int,
     catalog: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One user's items ``(n_events,)`` in time order, their ratings and timestamps."""
+    """One user's items ``(n_events,)`` in time order, their ratings and timestamps;
+    ``taste`` is ``(T,)`` (one for every scenario) or ``(S, T)`` (one per scenario)."""
     weights, scen, log_pop, scen_onehot = catalog  # (I, T), (I,), (I,), (I, S)
     n_themes = weights.shape[1]
     alpha = np.full(n_themes, _TASTE_ALPHA)
@@ -267,6 +269,7 @@ def _validate(
     scenarios: Sequence[str],
     interactions_per_user: int,
     profile_fraction: float,
+    scenario_taste: float,
     seed: int,
 ) -> None:
     def is_int(v: object) -> bool:
@@ -301,6 +304,12 @@ def _validate(
         "profile_fraction",
         profile_fraction,
         isinstance(profile_fraction, (int, float)) and 0.0 <= profile_fraction <= 1.0,
+        "use a number between 0 and 1",
+    )
+    _check(
+        "scenario_taste",
+        scenario_taste,
+        isinstance(scenario_taste, (int, float)) and 0.0 <= scenario_taste <= 1.0,
         "use a number between 0 and 1",
     )
     _check("seed", seed, is_int(seed) and seed >= 0, "use an integer >= 0")
@@ -351,21 +360,25 @@ def generate_synthetic(
             around it, at least ``min(5, interactions_per_user)``.
         profile_fraction: share of users with a profile text; 0 gives ``profiles=None``.
         scenario_taste: share of a user's taste that is their own in each scenario
-            (0: one taste over the shared themes in every scenario, so within a
-            scenario the best ranking does not depend on which scenario is asked
-            for; 1: unrelated tastes per scenario). Profiles describe the shared part.
+            (0: the user ranks the themes the same way in every scenario; 1:
+            unrelated tastes per scenario). Profiles describe the shared part, so
+            at 1 they say nothing about what the user takes. Any share above 0
+            draws the histories in another order, so share 0 against a small share
+            compares two samples, not only two tastes.
         seed: the only source of randomness; equal seeds give identical tables.
         return_truth: also return the hidden :class:`SyntheticTruth`.
 
     Raises:
         ConfigError: a parameter out of range, naming it and the fix.
     """
-    _validate(n_users, items_per_scenario, scenarios, interactions_per_user, profile_fraction, seed)
-    _check(
-        "scenario_taste",
+    _validate(
+        n_users,
+        items_per_scenario,
+        scenarios,
+        interactions_per_user,
+        profile_fraction,
         scenario_taste,
-        isinstance(scenario_taste, (int, float)) and 0.0 <= scenario_taste <= 1.0,
-        "use a number between 0 and 1",
+        seed,
     )
     names = sorted(scenarios)  # item ids sort by scenario first
     parts = [_catalog(s, items_per_scenario, seed) for s in names]
@@ -426,11 +439,12 @@ def _scenario_tastes(
 ) -> np.ndarray | None:
     """``(U, S, T)`` tastes, one per user and scenario: ``1 - share`` of the user's
     taste and ``share`` of a taste of their own in that scenario (None at share 0: one
-    taste for every scenario). Drawn from a stream of their own, so the tastes,
-    activities and history lengths stay those of ``share = 0``."""
+    taste for every scenario). Drawn from a stream nothing else reads (the profiles
+    read ``[seed, 3]``), after the tastes, activities and history lengths, which
+    stay those of ``share = 0``."""
     if share == 0:
         return None
-    rng = np.random.default_rng([seed, 3])
+    rng = np.random.default_rng([seed, 4])
     alpha = np.full(tastes.shape[1], _TASTE_ALPHA)
     own = rng.dirichlet(alpha, size=(n_users, n_scenarios))
     return (1 - share) * tastes[:, None, :] + share * own
