@@ -26,7 +26,7 @@ it does not change with ``n_users`` or with the other scenarios chosen.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal, overload
 
@@ -34,21 +34,9 @@ import numpy as np
 import pandas as pd
 
 from fedrec.data.schema import RecDataset
+from fedrec.data.synthetic.catalog import scenario_catalog
 from fedrec.data.synthetic.profiles import profile_table
-from fedrec.data.synthetic.vocabulary import (
-    BOOK_SUB,
-    BRANDS,
-    CELLS,
-    GENERIC_A,
-    MOVIE_LEAD,
-    NAMES,
-    PRICE,
-    REGIONS,
-    SEQUEL,
-    SYNTHETIC_SCENARIOS,
-    SYNTHETIC_THEMES,
-    words,
-)
+from fedrec.data.synthetic.vocabulary import SYNTHETIC_SCENARIOS, SYNTHETIC_THEMES
 from fedrec.data.validate import validate_dataset
 from fedrec.errors import ConfigError
 
@@ -63,8 +51,6 @@ _DRIFT = 0.35  # weight of a new taste mixed in by the end of a user's timeline
 _SESSION_MEAN = 5  # mean events per session
 _SESSION_THEME = 0.4  # how much a session leans to one theme
 _SESSION_SCENARIO = 0.7  # how much a session leans to one scenario
-_SECONDARY = 0.3  # share of items with a secondary theme
-_GENERIC = 0.25  # chance that a title slot uses a theme-free word (noise)
 
 
 @dataclass(frozen=True)
@@ -110,83 +96,6 @@ def oracle_scores(
         affinity = weights @ taste / taste.max()
     activity = truth.user_activity[user_id][item_scenario]
     return _BETA * affinity + _GAMMA * log_pop + np.log(activity)
-
-
-_Picker = Callable[[Sequence[str]], str]
-
-
-def _item_text(
-    scenario: str, t: int, t2: int | None, pick: _Picker, rng: np.random.Generator
-) -> tuple[str, str]:
-    """Title and attributes of one item of dominant theme ``t`` (and secondary ``t2``)."""
-    cell, mix = CELLS[scenario][t], CELLS[scenario][t if t2 is None else t2]
-    a = pick(words(GENERIC_A[scenario]) if rng.random() < _GENERIC else cell[0])
-    if scenario in ("movies", "books"):
-        keys = list(dict.fromkeys([pick(cell[1]), pick(mix[1])]))
-        genres = ", ".join(dict.fromkeys([pick(cell[3]), pick(mix[3])]))
-        title = f"{a} {pick(cell[2])}"
-        form = rng.random()
-        if scenario == "movies":
-            if form < 0.3:
-                title = f"{pick(MOVIE_LEAD)} the {title}"
-            year = int(rng.integers(1970, 2025))
-            attrs = (
-                f"Genres: {genres}. Keywords: {', '.join(keys)}. Year: {year}. "
-                f"Director: {pick(NAMES)}"
-            )
-        else:
-            if form < 0.3:
-                title = f"{title}: {pick(BOOK_SUB)} {keys[0]}"
-            pages = int(rng.integers(120, 640))
-            attrs = (
-                f"Genre: {genres}. Topics: {', '.join(keys)}. Author: {pick(NAMES)}. Pages: {pages}"
-            )
-        return f"The {title}" if 0.3 <= form < 0.6 else title, attrs
-    if scenario == "news":  # the secondary theme supplies the subject: a cross-over story
-        title = f"{a if t2 is None else pick(mix[0])} {pick(cell[1])} {pick(cell[2])}"
-        minutes = int(rng.integers(2, 12))
-        return title, f"Section: {pick(cell[3])}. Region: {pick(REGIONS)}. {minutes} min read"
-    title = f"{a} {pick(mix[1])} {pick(cell[2])}"
-    if scenario == "music":
-        return title, f"Genre: {pick(cell[3])}. Artist: {pick(NAMES)}. Mood: {pick(mix[4])}"
-    price = round(PRICE[t] * float(np.exp(rng.normal(0.0, 0.5))))
-    return title, f"Category: {pick(cell[3])}. Brand: {pick(BRANDS.split())}. Price: ${price}"
-
-
-def _catalog(scenario: str, n: int, seed: int) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
-    """Items of one scenario, their theme weights ``(n, T)`` and log popularity ``(n,)``."""
-    rng = np.random.default_rng([seed, 1, SYNTHETIC_SCENARIOS.index(scenario)])
-    n_themes = len(SYNTHETIC_THEMES)
-    dominant = rng.permutation(np.arange(n) % n_themes)
-    has_second = rng.random(n) < _SECONDARY
-    second = (dominant + rng.integers(1, n_themes, size=n)) % n_themes
-    weights = np.zeros((n, n_themes))
-    weights[np.arange(n), dominant] = 1.0
-    weights[np.arange(n)[has_second], second[has_second]] += 0.4
-    weights /= weights.sum(axis=1, keepdims=True)
-
-    def pick(options: Sequence[str]) -> str:
-        return options[int(rng.integers(len(options)))]
-
-    titles: list[str] = []
-    attrs: list[str] = []
-    seen: dict[str, int] = {}
-    for t, t2, mixed in zip(dominant, second, has_second, strict=True):
-        title, attr = _item_text(scenario, int(t), int(t2) if mixed else None, pick, rng)
-        seen[title] = seen.get(title, 0) + 1
-        titles.append(title if seen[title] == 1 else SEQUEL[scenario].format(title, seen[title]))
-        attrs.append(attr)
-    width = max(5, len(str(n - 1)))
-    items = pd.DataFrame(
-        {
-            "item_id": [f"{scenario}-{i:0{width}d}" for i in range(n)],
-            "title": titles,
-            "attributes": attrs,
-            "scenario": scenario,
-        }
-    )
-    log_pop = -np.log1p(rng.permutation(n))  # Zipf: popularity = 1 / rank
-    return items, weights, log_pop
 
 
 def _categorical(rng: np.random.Generator, weights: np.ndarray) -> np.ndarray:
@@ -269,7 +178,6 @@ def _validate(
     scenarios: Sequence[str],
     interactions_per_user: int,
     profile_fraction: float,
-    scenario_taste: float,
     seed: int,
 ) -> None:
     def is_int(v: object) -> bool:
@@ -304,12 +212,6 @@ def _validate(
         "profile_fraction",
         profile_fraction,
         isinstance(profile_fraction, (int, float)) and 0.0 <= profile_fraction <= 1.0,
-        "use a number between 0 and 1",
-    )
-    _check(
-        "scenario_taste",
-        scenario_taste,
-        isinstance(scenario_taste, (int, float)) and 0.0 <= scenario_taste <= 1.0,
         "use a number between 0 and 1",
     )
     _check("seed", seed, is_int(seed) and seed >= 0, "use an integer >= 0")
@@ -360,28 +262,18 @@ def generate_synthetic(
             around it, at least ``min(5, interactions_per_user)``.
         profile_fraction: share of users with a profile text; 0 gives ``profiles=None``.
         scenario_taste: share of a user's taste that is their own in each scenario
-            (0: the user ranks the themes the same way in every scenario; 1:
-            unrelated tastes per scenario). Profiles describe the shared part, so
-            at 1 they say nothing about what the user takes. Any share above 0
-            draws the histories in another order, so share 0 against a small share
-            compares two samples, not only two tastes.
+            (0: one ranking of the themes everywhere; 1: unrelated tastes). Profiles
+            describe the shared part. A share above 0 draws histories in another
+            order: share 0 against a small share compares two samples.
         seed: the only source of randomness; equal seeds give identical tables.
         return_truth: also return the hidden :class:`SyntheticTruth`.
 
     Raises:
         ConfigError: a parameter out of range, naming it and the fix.
     """
-    _validate(
-        n_users,
-        items_per_scenario,
-        scenarios,
-        interactions_per_user,
-        profile_fraction,
-        scenario_taste,
-        seed,
-    )
+    _validate(n_users, items_per_scenario, scenarios, interactions_per_user, profile_fraction, seed)
     names = sorted(scenarios)  # item ids sort by scenario first
-    parts = [_catalog(s, items_per_scenario, seed) for s in names]
+    parts = [scenario_catalog(s, items_per_scenario, seed) for s in names]
     items = pd.concat([p[0] for p in parts], ignore_index=True)
     scen = np.repeat(np.arange(len(names)), items_per_scenario)
     catalog = (
@@ -422,16 +314,27 @@ def generate_synthetic(
     )
     if not return_truth:
         return ds
-    dominant = np.argmax(catalog[0], axis=1)
-    truth = SyntheticTruth(
+    return ds, _truth(item_ids, catalog, user_ids, tastes, activity, own)
+
+
+def _truth(
+    item_ids: np.ndarray,
+    catalog: tuple[np.ndarray, ...],
+    user_ids: list[str],
+    tastes: np.ndarray,
+    activity: np.ndarray,
+    own: np.ndarray | None,
+) -> SyntheticTruth:
+    weights, _, log_pop, _ = catalog
+    dominant = np.argmax(weights, axis=1)
+    return SyntheticTruth(
         item_theme={i: SYNTHETIC_THEMES[t] for i, t in zip(item_ids, dominant, strict=True)},
         user_taste={u: tastes[k] for k, u in enumerate(user_ids)},
-        item_weights=dict(zip(item_ids, catalog[0], strict=True)),
-        item_log_popularity=dict(zip(item_ids, catalog[2].tolist(), strict=True)),
+        item_weights=dict(zip(item_ids, weights, strict=True)),
+        item_log_popularity=dict(zip(item_ids, log_pop.tolist(), strict=True)),
         user_activity={u: activity[k] for k, u in enumerate(user_ids)},
         user_scenario_taste={} if own is None else {u: own[k] for k, u in enumerate(user_ids)},
     )
-    return ds, truth
 
 
 def _scenario_tastes(
@@ -442,6 +345,12 @@ def _scenario_tastes(
     taste for every scenario). Drawn from a stream nothing else reads (the profiles
     read ``[seed, 3]``), after the tastes, activities and history lengths, which
     stay those of ``share = 0``."""
+    _check(
+        "scenario_taste",
+        share,
+        isinstance(share, (int, float)) and 0.0 <= share <= 1.0,
+        "use a number between 0 and 1",
+    )
     if share == 0:
         return None
     rng = np.random.default_rng([seed, 4])
