@@ -123,6 +123,14 @@ class ModelConfig:
             "scenario get a learned weight in the pool"
         },
     )
+    cold_head: bool = field(
+        default=False,
+        metadata={
+            "help": "users seen by at most 5 clicks get a user tower of their own (pool "
+            "weights and head); cold views train only it, leaving the item tower to the "
+            "full histories (for data whose first clicks differ from later ones)"
+        },
+    )
     temperature: float = field(default=0.1, metadata={"help": "softmax temperature"})
     popularity_prior: bool = field(
         default=True,

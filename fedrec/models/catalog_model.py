@@ -132,12 +132,21 @@ class CatalogModel:
         return out * present.unsqueeze(-1).to(out.dtype)
 
     def user_vectors(
-        self, users: torch.Tensor, history: torch.Tensor, scenario: torch.Tensor | None = None
+        self,
+        users: torch.Tensor,
+        history: torch.Tensor,
+        scenario: torch.Tensor | None = None,
+        *,
+        frozen_items: bool = False,
     ) -> torch.Tensor:
         """[B] users, [B, T] histories (most recent first, -1 pad) -> [B, d] (for the
-        requests' ``scenario`` [B], where the model takes one)."""
+        requests' ``scenario`` [B], where the model takes one; ``frozen_items``: see
+        :meth:`TwoTowerRecommender.user_vectors`)."""
         hist_text = self.history_text(history)
-        return self.model.user_vectors(hist_text, history, self.profile_vectors(users), scenario)
+        profile = self.profile_vectors(users)
+        return self.model.user_vectors(
+            hist_text, history, profile, scenario, frozen_items=frozen_items
+        )
 
     def history_text(self, history: torch.Tensor) -> torch.Tensor:
         """[B, T] histories -> [B, T, H] cached text vectors (padding reads item 0)."""

@@ -11,7 +11,10 @@ User tower: a recency-weighted pool of the user's history item vectors ->
 learned weight of its own (``profile-head = item``: no parameters of its own, so
 under DP no extra noised coordinates; a user with only a profile is served from
 it alone), or goes through a separate ``profile_head`` added to the user vector
-(``profile-head = own``). Pooled history was chosen over encoding the history
+(``profile-head = own``). With ``cold-head``, a user seen by at most
+:data:`COLD_CLICKS` clicks is pooled with weights and a head of their own
+(``cold_position``, ``cold_head``), so training for cold-start users need not move
+the tower that serves long histories. Pooled history was chosen over encoding the history
 as one text: it reuses the item tower, costs no extra backbone pass per user,
 and degrades gracefully to the profile alone for a user with no clicks (see
 docs/DESIGN_NOTES.md).
@@ -30,6 +33,9 @@ from torch import nn
 
 from fedrec.config import ModelConfig
 from fedrec.models.encoder import TextEncoder
+
+#: Most clicks a user may have and still be pooled by the cold tower (``cold-head``).
+COLD_CLICKS = 5
 
 
 class TwoTowerRecommender(nn.Module):
@@ -63,6 +69,16 @@ class TwoTowerRecommender(nn.Module):
         self.profile_head = (
             nn.Linear(hidden, dim) if (profiles and cfg.profile_head == "own") else None
         )
+        # Users seen by at most COLD_CLICKS clicks (``cold-head``): pool weights for
+        # positions 0..COLD_CLICKS - 1 and the profile (last), and a head of their own.
+        self.cold_head: nn.Linear | None = None
+        self.cold_position: nn.Embedding | None = None
+        if cfg.cold_head:
+            self.cold_head = nn.Linear(dim, dim)
+            nn.init.eye_(self.cold_head.weight)
+            nn.init.zeros_(self.cold_head.bias)
+            self.cold_position = nn.Embedding(COLD_CLICKS + 1, 1)
+            nn.init.zeros_(self.cold_position.weight)
         self.item_embedding = nn.Embedding(n_items, dim) if cfg.fusion == "id" else None
         if self.item_embedding is not None:
             nn.init.zeros_(self.item_embedding.weight)
@@ -136,8 +152,11 @@ class TwoTowerRecommender(nn.Module):
         history: torch.Tensor,
         profile_text: torch.Tensor | None = None,
         scenario: torch.Tensor | None = None,
+        *,
+        frozen_items: bool = False,
     ) -> torch.Tensor:
-        """User vectors [B, d].
+        """User vectors [B, d] (with ``frozen_items``, no gradient reaches the item
+        tower through the history's and the profile's vectors).
 
         history_text: [B, T, H] text vectors of history items (most recent first)
         history:      [B, T] item indices, -1 where padding
@@ -149,6 +168,9 @@ class TwoTowerRecommender(nn.Module):
         profile = None
         if self.profile_slot and profile_text is not None:
             profile = F.normalize(self.item_head(profile_text), dim=-1)
+        if frozen_items:
+            z = z.detach()
+            profile = None if profile is None else profile.detach()
         return self.pool_users(z, history, profile_text, profile, scenario)
 
     def pool_users(
@@ -175,16 +197,33 @@ class TwoTowerRecommender(nn.Module):
             slot = history.new_full((history.shape[0], 1), self.max_history)  # T may be 0
             positions = torch.cat([positions, slot], dim=1)
         request = self.request_scenarios(scenario, history.shape[0], history.device)
-        logits = self.pool_logits(positions, history, request, history_scenario)  # [B, T (+1)]
-        logits = logits.masked_fill(~valid, float("-inf"))
-        weights = torch.softmax(logits, dim=-1).nan_to_num(0.0)  # rows with nothing -> 0
-        u = self.user_head((weights.unsqueeze(-1) * z).sum(1))
+
+        def pooled(cold: bool) -> torch.Tensor:
+            logits = self.pool_logits(positions, history, request, history_scenario, cold)
+            logits = logits.masked_fill(~valid, float("-inf"))  # [B, T (+1)]
+            weights = torch.softmax(logits, dim=-1).nan_to_num(0.0)  # rows with nothing -> 0
+            return self.pool_head(cold)((weights.unsqueeze(-1) * z).sum(1))
+
+        u = pooled(False)
+        if self.cold_head is not None:
+            # Every row through both towers (per-sample gradients stay one call per module).
+            u = torch.where(self.is_cold(history).unsqueeze(-1), pooled(True), u)
         term = self.scenario_term(request)
         if term is not None:
             u = u + term
         if self.profile_head is not None and has is not None:
             u = u + has.unsqueeze(-1).to(u.dtype) * self.profile_head(profile_text)
         return F.normalize(u, dim=-1)
+
+    def is_cold(self, history: torch.Tensor) -> torch.Tensor:
+        """[B] whether each history [B, T] is pooled by the cold tower (``cold-head``
+        and at most :data:`COLD_CLICKS` clicks)."""
+        short = (history >= 0).sum(-1) <= COLD_CLICKS
+        return short & (self.cold_head is not None)
+
+    def pool_head(self, cold: bool) -> nn.Linear:
+        """The head a pooled history goes through (the cold tower's with ``cold``)."""
+        return self.cold_head if cold and self.cold_head is not None else self.user_head
 
     def request_scenarios(
         self, scenario: torch.Tensor | None, batch: int, device: torch.device
@@ -200,11 +239,19 @@ class TwoTowerRecommender(nn.Module):
         history: torch.Tensor,
         request: torch.Tensor,
         history_scenario: torch.Tensor | None = None,
+        cold: bool = False,
     ) -> torch.Tensor:
-        """[B, T (+1)] pool logits: each member's position weight, plus for a history
-        item (the first T) its ``scenario_pool`` weight: row 1 in the requested
-        scenario, 0 in another, 2 when the request names no scenario."""
-        logits = self.position(positions).squeeze(-1)
+        """[B, T (+1)] pool logits: each member's position weight (the cold tower's with
+        ``cold``), plus for a history item (the first T) its ``scenario_pool`` weight:
+        row 1 in the requested scenario, 0 in another, 2 when the request names none."""
+        if cold and self.cold_position is not None:
+            # History positions past the cold tower's last read as its last; the
+            # profile (slot max_history) reads slot COLD_CLICKS.
+            slots = positions.clamp(max=COLD_CLICKS - 1)
+            slots = slots.masked_fill(positions == self.max_history, COLD_CLICKS)
+            logits = self.cold_position(slots).squeeze(-1)
+        else:
+            logits = self.position(positions).squeeze(-1)
         if self.scenario_pool is None:
             return logits
         if history_scenario is None:

@@ -109,17 +109,20 @@ def pool_members(
         labels.append(PROFILE)
         positions.append(model.max_history)
     raw_terms: list[torch.Tensor] = []
+    history = torch.arange(t).reshape(1, -1)
+    cold = bool(model.is_cold(history)[0])  # pooled by the cold tower (``cold-head``)
+    pool_head = model.pool_head(cold)
     if vectors:
         request, where = scenario
-        history = torch.arange(t).reshape(1, -1)
-        logits = model.pool_logits(torch.as_tensor([positions]), history, request, where)[0]
+        positions_ = torch.as_tensor([positions])
+        logits = model.pool_logits(positions_, history, request, where, cold)[0]
         weights = torch.softmax(logits, dim=0)
-        head = model.user_head.weight  # [d, d]
+        head = pool_head.weight  # [d, d]
         raw_terms = [w * (head @ v) for w, v in zip(weights, vectors, strict=True)]
     if model.profile_head is not None and profile_text is not None:
         labels.append(PROFILE)
         raw_terms.append(model.profile_head(profile_text)[0])
-    constant = model.user_head.bias
+    constant = pool_head.bias
     term = model.scenario_term(scenario[0])
     if term is not None:
         constant = constant + term[0]

@@ -79,22 +79,24 @@ def per_example_loss(
     if text not in DP_TEXT:
         raise ValueError(f"text={text!r}: expected one of {DP_TEXT}")
     candidates = torch.cat([targets.unsqueeze(1), negatives], dim=1)  # [B, 1 + K]
-    # (weight, history, request) per sight of the user: the example's own first.
-    sights = [(1.0, history, scenario)] + [
-        (v.weight, v.history, v.request(scenario)) for v in views if v.weight > 0
+    # One sight of the user per view, the example's own first.
+    sights = [UserView(1.0, history, scenario)] + [
+        UserView(v.weight, v.history, v.request(scenario), v.frozen_items)
+        for v in views
+        if v.weight > 0
     ]
     labels = torch.zeros(len(targets), dtype=torch.long, device=candidates.device)
     loss = torch.zeros(len(targets), device=candidates.device)
-    seen = _logits(cm, users, candidates, [(h, r) for _, h, r in sights])
-    for (logits, u), (w, _, _) in zip(seen, sights, strict=True):
+    seen = _logits(cm, users, candidates, sights)
+    for (logits, u), sight in zip(seen, sights, strict=True):
         part = F.cross_entropy(logits, labels, reduction="none")  # [B]
-        if text == "trained":
+        if text == "trained" and not sight.frozen_items:
             probs = torch.softmax(logits.detach(), dim=-1)
             columns, weights = text_gradient_weights(probs, text_negatives, generator)
             surrogate = text_surrogate(cm, u.detach(), candidates.gather(1, columns), weights)
             # Same value as the loss; its gradient adds LoRA's part through the chosen texts.
             part = part + (surrogate - surrogate.detach())
-        loss = loss + w * part
+        loss = loss + sight.weight * part
     return reduce_loss(loss, reduction)
 
 
@@ -102,11 +104,12 @@ def _logits(
     cm: CatalogModel,
     users: torch.Tensor,
     candidates: torch.Tensor,
-    views: list[tuple[torch.Tensor, torch.Tensor | None]],
+    views: list[UserView],
 ) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """Per view of the user (a history [B, T_v] and the requests' scenario [B] or None
-    for any): logits [B, 1 + K] (clashes with the positive, and negatives outside the
-    requested scenario, at -inf) and user vectors [B, d]."""
+    """Per view of the user (a history [B, T_v], the requests' scenario [B] or None
+    for any, and whether it trains the user side only): logits [B, 1 + K] (clashes
+    with the positive, and negatives outside the requested scenario, at -inf) and
+    user vectors [B, d]."""
     model = cm.model
     # Candidates and every view's history go through the item tower in one call: each
     # item-tower module sees each example once, so the per-sample hooks build one
@@ -115,7 +118,7 @@ def _logits(
     # small pooling modules (position weights, user head) run once per view; Opacus
     # accumulates their per-sample gradients over the calls.
     n = candidates.shape[1]
-    history = torch.cat([h for h, _ in views], dim=1)
+    history = torch.cat([v.history for v in views], dim=1)
     t = history.shape[1]
     items = torch.cat([candidates, history.clamp(min=0)], dim=1)  # [B, 1 + K + T]
     texts = cm.item_text[items]  # [B, 1 + K + T, H], no gradient
@@ -134,15 +137,19 @@ def _logits(
     clash = torch.zeros_like(candidates, dtype=torch.bool)
     clash[:, 1:] = candidates[:, 1:] == candidates[:, :1]
     out, start = [], n
-    for view, request in views:
-        seen = both[:, start : start + view.shape[1]]
-        start += view.shape[1]
-        u = model.pool_users(seen, view, profile_text, profile, request)  # [B, d]
-        logits = (vecs @ u.unsqueeze(-1)).squeeze(-1) / model.cfg.temperature + offsets
+    for v in views:
+        seen = both[:, start : start + v.history.shape[1]]
+        start += v.history.shape[1]
+        cand, member, bias = vecs, profile, offsets
+        if v.frozen_items:  # the view trains the user side only
+            seen, cand, bias = seen.detach(), cand.detach(), bias.detach()
+            member = None if member is None else member.detach()
+        u = model.pool_users(seen, v.history, profile_text, member, v.scenario)  # [B, d]
+        logits = (cand @ u.unsqueeze(-1)).squeeze(-1) / model.cfg.temperature + bias
         rivals = clash
-        if request is not None:  # a negative outside the requested scenario is no rival
+        if v.scenario is not None:  # a negative outside the requested scenario is no rival
             rivals = clash.clone()
-            rivals[:, 1:] |= model.outside_request(request, candidates[:, 1:])
+            rivals[:, 1:] |= model.outside_request(v.scenario, candidates[:, 1:])
         out.append((logits.masked_fill(rivals, float("-inf")), u))
     return out
 

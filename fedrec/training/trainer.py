@@ -12,6 +12,7 @@ from tqdm.auto import tqdm
 
 from fedrec.config import TrainConfig
 from fedrec.models.catalog_model import CatalogModel
+from fedrec.models.recommender import COLD_CLICKS
 from fedrec.training.loss import UserView, reduce_loss, sampled_softmax_loss
 from fedrec.training.rows import TrainingRows
 
@@ -66,10 +67,15 @@ def batch_loss(
     temp = model.cfg.temperature
     pos_bias, neg_bias = model.item_offsets(targets), model.item_offsets(negatives)
 
-    def loss_of(seen: torch.Tensor, request: torch.Tensor | None, how: str) -> torch.Tensor:
-        u = cm.user_vectors(users, seen, request)  # [B, d]
-        pos = (u * pos_vecs).sum(-1) / temp + pos_bias
-        neg = u @ neg_vecs.T / temp + neg_bias
+    def loss_of(
+        seen: torch.Tensor, request: torch.Tensor | None, how: str, frozen: bool = False
+    ) -> torch.Tensor:
+        u = cm.user_vectors(users, seen, request, frozen_items=frozen)  # [B, d]
+        pv, nv, pb, nb = pos_vecs, neg_vecs, pos_bias, neg_bias
+        if frozen:  # the view trains the user side only
+            pv, nv, pb, nb = pv.detach(), nv.detach(), pb.detach(), nb.detach()
+        pos = (u * pv).sum(-1) / temp + pb
+        neg = u @ nv.T / temp + nb
         if request is not None:
             neg = neg.masked_fill(model.outside_request(request, negatives), -torch.inf)
         return sampled_softmax_loss(pos, neg, targets, negatives, reduction=how)
@@ -79,7 +85,8 @@ def batch_loss(
         return loss_of(history, scenario, reduction)
     loss = loss_of(history, scenario, "none")
     for view in views:
-        loss = loss + view.weight * loss_of(view.history, view.request(scenario), "none")
+        seen = loss_of(view.history, view.request(scenario), "none", view.frozen_items)
+        loss = loss + view.weight * seen
     return reduce_loss(loss, reduction)
 
 
@@ -96,8 +103,8 @@ def request_scenarios(
     return torch.as_tensor(scenario, device=cm.device)
 
 
-#: Most items a shortened history keeps (0 to this many).
-SHORT_HISTORY = 5
+#: Most items a shortened history keeps (0 to this many): the most a cold tower reads.
+SHORT_HISTORY = COLD_CLICKS
 
 
 def shorten(
@@ -162,7 +169,10 @@ def user_views(
     views = []
     cold = cold_views(rows, idx, cfg, rng)
     if cold is not None:
-        views.append(UserView(cfg.cold_view_weight, torch.as_tensor(cold, device=device)))
+        # With a cold tower (``cold-head``) the cold view trains it alone.
+        frozen = cm.model.cold_head is not None
+        cut = torch.as_tensor(cold, device=device)
+        views.append(UserView(cfg.cold_view_weight, cut, None, frozen))
     if cfg.scenario_view_weight > 0:
         history = torch.as_tensor(scenario_views(cm, rows, idx, rng), device=device)
         request = torch.as_tensor(cm.item_scenario[rows.targets[idx]], device=device)

@@ -1,9 +1,11 @@
+import numpy as np
 import pytest
 import torch
 
 from fedrec.config import build_config
 from fedrec.errors import ModelError
 from fedrec.models.catalog_model import build_catalog_model
+from fedrec.models.recommender import COLD_CLICKS
 from fedrec.models.state import load_trainable_state, trainable_state
 
 
@@ -164,3 +166,42 @@ def test_the_popularity_prior_is_its_weight_times_log_one_plus_count(
     expected = weight * torch.log1p(counts.clamp(min=0.0))
     assert torch.allclose(bias[warm], expected[warm])
     assert torch.equal(bias[~warm], torch.zeros(int((~warm).sum())))  # cold items: none
+
+
+def test_users_with_few_clicks_are_pooled_by_a_tower_of_their_own(tiny_bert_path, small_split):
+    """With ``cold-head`` a user seen by at most COLD_CLICKS clicks (or by a profile
+    alone) is pooled by the cold tower, anyone with more by the main one; the cold
+    tower travels with the state; the default model has none."""
+    base = {"backbone": str(tiny_bert_path), "embed-dim": 8, "max-tokens": 16}
+    plain = build_config(base)
+    default = build_catalog_model(small_split, plain.model, plain.data, torch.device("cpu"))
+    assert not any(k.startswith("cold_") for k in trainable_state(default.model))
+    cfg = build_config({**base, "cold-head": True})
+    torch.manual_seed(0)
+    cm = build_catalog_model(small_split, cfg.model, cfg.data, torch.device("cpu"))
+    model = cm.model
+    state = trainable_state(model)
+    assert tuple(state["cold_head.weight"].shape) == (8, 8)
+    assert tuple(state["cold_position.weight"].shape) == (COLD_CLICKS + 1, 1)
+    users = small_split.test.users[:3]
+    seen = {n: [np.arange(n)] * 3 for n in (0, 1, COLD_CLICKS, COLD_CLICKS + 1, 12)}
+
+    def scores():
+        return {n: torch.as_tensor(cm.score_all(users, h)) for n, h in seen.items()}
+
+    start = scores()
+    with torch.no_grad():
+        model.cold_head.weight.add_(torch.randn(8, 8))
+    cold_moved = scores()
+    for n in seen:
+        assert torch.allclose(cold_moved[n], start[n]) is (n > COLD_CLICKS), n
+    with torch.no_grad():
+        model.user_head.weight.add_(torch.randn(8, 8))
+    main_moved = scores()
+    for n in seen:
+        assert torch.allclose(main_moved[n], cold_moved[n]) is (n <= COLD_CLICKS), n
+    with torch.no_grad():  # the profile's weight in the cold pool is the cold tower's own
+        model.cold_position.weight[COLD_CLICKS] += 3.0
+    profile_moved = scores()
+    assert not torch.allclose(profile_moved[1], main_moved[1])
+    assert torch.allclose(profile_moved[12], main_moved[12])

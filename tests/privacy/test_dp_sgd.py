@@ -517,10 +517,16 @@ def test_scenario_terms_get_exact_per_sample_gradients(tiny_bert_path, small_spl
 
 
 @pytest.mark.parametrize(
-    ("text", "conditioned"), [("frozen", False), ("trained", False), ("frozen", True)]
+    ("text", "model"),
+    [
+        ("frozen", "plain"),
+        ("trained", "plain"),
+        ("frozen", "scenario-input"),
+        ("trained", "cold-head"),
+    ],
 )
 def test_the_extra_views_are_clipped_with_their_own_example(
-    tiny_bert_path, small_split, text, conditioned, monkeypatch
+    tiny_bert_path, small_split, text, model, monkeypatch
 ):
     """With ``cold-view-weight`` and ``scenario-view-weight`` each example's loss reads the
     user three times (its history, a cold view and a new-to-scenario view ranked among
@@ -528,9 +534,12 @@ def test_the_extra_views_are_clipped_with_their_own_example(
     scenario or any, the scenario view for its target's): the hooks' per-sample
     gradients still equal each example's gradient alone, the views change them, and a
     DP epoch draws the views from the OS, not the public seed, each from its own
-    example's history."""
-    values = {"scenario-input": True} if conditioned else {}
-    cm = nudged_catalog_model(tiny_bert_path, small_split, **values)
+    example's history. With ``cold-head`` the cold view trains the cold tower alone
+    (its item side detached), and the hooks still agree."""
+    conditioned, cold_head = model == "scenario-input", model == "cold-head"
+    cm = nudged_catalog_model(
+        tiny_bert_path, small_split, **({model: True} if model != "plain" else {})
+    )
     rows = build_rows(small_split.train, 20)
     idx = np.arange(2, 8)
     batch = _batch(rows, idx, cm)
@@ -540,7 +549,7 @@ def test_the_extra_views_are_clipped_with_their_own_example(
     scen = cm.item_scenario
     away = drop_scenario(rows.history[idx], rows.targets[idx], scen, 1.0, np.random.default_rng(0))
     request = torch.as_tensor(scen[rows.targets[idx]])
-    views = [UserView(0.5, cold), UserView(0.3, torch.as_tensor(away), request)]
+    views = [UserView(0.5, cold, None, cold_head), UserView(0.3, torch.as_tensor(away), request)]
     asked = {}
     if conditioned:  # the example itself: half for its target's scenario, half for any
         asked["scenario"] = request.clone()
@@ -582,6 +591,7 @@ def test_the_extra_views_are_clipped_with_their_own_example(
     assert seen
     for (cold_view, scenario_view), targets, history in seen:
         assert cold_view.weight == 0.5 and scenario_view.weight == 0.3
+        assert cold_view.frozen_items is cold_head and not scenario_view.frozen_items
         n = (cold_view.history >= 0).sum(1)
         assert (n <= 5).all()
         for row, full, k in zip(cold_view.history, history, n, strict=True):

@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 import torch
 
+from fedrec.models.recommender import COLD_CLICKS
 from fedrec.serving import Recommender, ServingError
 
 
@@ -197,3 +198,48 @@ def test_a_scenario_request_conditions_the_user_and_still_explains_exactly(scena
         best[rows] = -np.inf
         best[rec._scenario_of != rec._scenario_code[scenario]] = -np.inf
         assert result.items[0].item_id == rec._ids[int(np.argmax(best))]
+
+
+@pytest.fixture(scope="module")
+def cold_tower_recommender(tmp_path_factory, tiny_overrides):
+    """A run whose users with few clicks have a tower of their own, trained on their
+    first clicks."""
+    from typer.testing import CliRunner
+
+    from fedrec.cli import app
+
+    from .conftest import sets
+
+    out = tmp_path_factory.mktemp("cold-tower") / "run"
+    extra = ["cold-head=true", "short-history-from=first", "baselines=popularity"]
+    result = CliRunner().invoke(
+        app, ["train", "--quiet", "--out", str(out), *sets([*tiny_overrides, *extra])]
+    )
+    assert result.exit_code == 0, result.output
+    return Recommender.load(out)
+
+
+def test_a_cold_tower_serves_short_histories_and_still_explains_exactly(cold_tower_recommender):
+    rec = cold_tower_recommender
+    model = rec.model
+    assert model.cold_head is not None
+    assert not torch.equal(model.cold_head.weight, torch.eye(model.cold_head.in_features))
+    rows = [rec.row[str(i)] for i in rec.items.item_id[: COLD_CLICKS + 2]]
+    for n in (0, 1, COLD_CLICKS, COLD_CLICKS + 1):
+        user, (members, constant) = rec._user(rows[:n], "a jazz lover")
+        vectors, offsets = rec.index.vectors, rec.index.offsets
+        for item in range(0, len(vectors), 5):
+            parts = sum(float(m.vector @ vectors[item]) for m in members)
+            total = parts + float(constant @ vectors[item]) + float(offsets[item])
+            assert total == pytest.approx(rec.index.scores(user)[item], abs=1e-4)
+    short, _ = rec._user(rows[:3], "a jazz lover")
+    with torch.no_grad():  # the short user reads the cold tower: moving it moves them
+        model.cold_head.weight.mul_(-1)
+    try:
+        flipped, _ = rec._user(rows[:3], "a jazz lover")
+        long_before, _ = rec._user(rows, "a jazz lover")
+    finally:
+        with torch.no_grad():
+            model.cold_head.weight.mul_(-1)
+    assert not np.allclose(flipped, short)
+    assert np.allclose(rec._user(rows, "a jazz lover")[0], long_before)

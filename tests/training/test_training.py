@@ -357,3 +357,57 @@ def test_the_scenario_view_ranks_its_target_among_its_scenario_without_its_histo
     assert torch.allclose(each, got, atol=1e-4)
     # The hand computation asked for the scenario: with scenario-input that matters.
     assert torch.allclose(asked, unasked, atol=1e-5) != conditioned
+
+
+@pytest.mark.parametrize("layout", ["batched", "per-example"])
+def test_with_a_cold_tower_the_cold_view_trains_it_alone(tiny_bert_path, small_split, layout):
+    """With ``cold-head`` the cold view's loss moves the cold tower's weights and
+    nothing else (LoRA, item head, ID terms, bias and the main tower untouched), in
+    both loss layouts; the same view not frozen does reach the item tower; and
+    ``user_views`` freezes the cold view exactly when the model has a cold tower."""
+    from tests.conftest import nudged_catalog_model
+
+    cm = nudged_catalog_model(tiny_bert_path, small_split, **{"cold-head": True})
+    rows = build_rows(small_split.train, 20)
+    idx = np.arange(3, 11)
+    users, targets = torch.as_tensor(rows.users[idx]), torch.as_tensor(rows.targets[idx])
+    history = torch.as_tensor(rows.history[idx])
+    cold = history[:, :SHORT_HISTORY].clone()
+    cold[::3] = -1  # profile-only views
+    cold[1::3, 2:] = -1
+    negatives = torch.arange(cm.n_items)
+    named = [(n, p) for n, p in cm.model.named_parameters() if p.requires_grad]
+    cm.model.train()
+
+    def grads(views):
+        if layout == "batched":
+            loss = batch_loss(cm, users, targets, history, negatives, views=views)
+        else:
+            each = negatives[:12].expand(len(idx), -1)
+            # LoRA's gradient through every negative, exactly (no random draw).
+            loss = per_example_loss(
+                cm, users, targets, history, each, text="trained", text_negatives=12, views=views
+            )
+        got = torch.autograd.grad(loss, [p for _, p in named], allow_unused=True)
+        return {
+            n: torch.zeros_like(p) if g is None else g for (n, p), g in zip(named, got, strict=True)
+        }
+
+    alone = grads([])
+    moved = {
+        frozen: {
+            n
+            for n, g in grads([UserView(0.7, cold, None, frozen)]).items()
+            if not torch.allclose(g, alone[n], atol=1e-7)
+        }
+        for frozen in (True, False)
+    }
+    assert moved[True] == {"cold_head.weight", "cold_head.bias", "cold_position.weight"}
+    assert any(n.startswith("encoder.") for n in moved[False])
+    assert {"item_head.weight", "item_embedding.weight"} <= moved[False]
+    cfg = build_config({"cold-view-weight": 0.7}).train
+    (view,) = user_views(cm, rows, idx, cfg, np.random.default_rng(0))
+    assert view.frozen_items and view.weight == 0.7
+    plain = nudged_catalog_model(tiny_bert_path, small_split)
+    (view,) = user_views(plain, rows, idx, cfg, np.random.default_rng(0))
+    assert not view.frozen_items
