@@ -108,12 +108,11 @@ def print_summary(summary: dict[str, Any], k: int) -> None:
         for slice_name in ("test", "cold_items", "cold_users"):
             rows.append((base, slice_name, result.get(slice_name, {})))
     for method, slice_name, metrics in rows:
-        table.add_row(
-            method,
-            slice_name,
-            *[_fmt(metrics.get(key)) for key in keys],
-            _fmt(metrics.get("users")),
-        )
+        cells = [_fmt(metrics.get(key)) for key in keys]
+        se = metrics.get(f"ndcg@{k}_se")
+        if isinstance(se, float) and not math.isnan(se):  # NDCG's standard error beside it
+            cells[METRIC_ORDER.index("ndcg")] += f" ±{se:.4f}"
+        table.add_row(method, slice_name, *cells, _fmt(metrics.get("users")))
     console.print(table)
     print_scenarios(summary, k)
     print_cold_users_curve(summary, k)

@@ -105,6 +105,15 @@ def rank_items(
     return Ranking(topk=np.concatenate(topk), ranks=tuple(ranks))
 
 
+def standard_error(values: np.ndarray) -> float:
+    """The standard error of the mean of ``values`` (sample standard deviation over
+    the square root of their count; NaN below two values)."""
+    values = np.asarray(values, dtype=np.float64)
+    if values.size < 2:
+        return float("nan")
+    return float(values.std(ddof=1) / np.sqrt(values.size))
+
+
 def evaluate_scores(
     score_fn: Callable[[np.ndarray], np.ndarray],
     users: np.ndarray,
@@ -124,8 +133,9 @@ def evaluate_scores(
     ``len(item_counts)``, the training popularity counts used by novelty).
     ``relevant[i]`` / ``exclude[i]`` are the item indices of ``users[i]``.
     Users with no relevant items are skipped with one warning. Keys (K = ``k``):
-    ``hr@K, recall@K, ndcg@K, mrr, coverage@K, diversity@K, novelty@K`` and
-    ``users``, the number of users evaluated. Coverage is over the candidates;
+    ``hr@K, recall@K, ndcg@K, ndcg@K_se, mrr, coverage@K, diversity@K, novelty@K``
+    and ``users``, the number of users evaluated; ``ndcg@K_se`` is the standard error
+    of the NDCG@K mean over users (NaN below two users). Coverage is over the candidates;
     diversity is NaN with a warning when ``item_vectors`` is None.
     """
     users = np.asarray(users)
@@ -170,7 +180,9 @@ def evaluate_scores(
         topk.append(ranking.topk)
         ranks.extend(ranking.ranks)
     lists = np.concatenate(topk)
-    result = {m.label: m(ranks) for m in (HitRate(k), Recall(k), NDCG(k), MRR())}
+    result = {m.label: m(ranks) for m in (HitRate(k), Recall(k), NDCG(k))}
+    result[f"ndcg@{k}_se"] = standard_error(NDCG(k).per_user(ranks))
+    result["mrr"] = MRR()(ranks)
     result[f"coverage@{k}"] = Coverage(k, n_candidates=n_candidates)(lists)
     if item_vectors is None:
         warnings.warn(

@@ -225,7 +225,8 @@ def test_evaluate_hand_computed():
         linear_scores, users, relevant, exclude, k=2, item_vectors=VECTORS, item_counts=COUNTS
     )
     assert list(result) == [
-        "hr@2", "recall@2", "ndcg@2", "mrr", "coverage@2", "diversity@2", "novelty@2", "users"
+        "hr@2", "recall@2", "ndcg@2", "ndcg@2_se", "mrr", "coverage@2", "diversity@2",
+        "novelty@2", "users",
     ]  # fmt: skip
     # user 10: order 4, 3, 2, 1, 0 -> top2 (4, 3); relevant ranks 3 -> 2, 0 -> 5
     # user 11: order 5, 3, 2, 1, 0 -> top2 (5, 3); relevant 5 -> rank 1
@@ -233,6 +234,8 @@ def test_evaluate_hand_computed():
     assert result["recall@2"] == pytest.approx((1 / 2 + 1) / 2)
     ndcg_10 = (1 / math.log2(3)) / (1 + 1 / math.log2(3))
     assert result["ndcg@2"] == pytest.approx((ndcg_10 + 1) / 2)
+    # two values a, b: sample sd |a - b| / sqrt 2, over sqrt 2
+    assert result["ndcg@2_se"] == pytest.approx((1 - ndcg_10) / 2)
     assert result["mrr"] == pytest.approx((1 / 2 + 1) / 2)
     assert result["coverage@2"] == pytest.approx(3 / 6)  # {3, 4, 5}
     # (4, 3): vectors (0,1), (1,0) -> 1 ; (5, 3): (1,1), (1,0) -> 1 - 1/sqrt 2
@@ -258,6 +261,7 @@ def test_evaluate_candidates_and_skipped_users():
     assert result["users"] == 2
     assert result["hr@1"] == 0.5
     assert result["mrr"] == pytest.approx(0.75)
+    assert result["ndcg@1_se"] == pytest.approx(0.5)  # NDCG 0 and 1
     assert result["coverage@1"] == pytest.approx(1 / 3)  # {2} of 3 candidates
     assert math.isnan(result["diversity@1"])
 
