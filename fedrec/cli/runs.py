@@ -11,6 +11,7 @@ import typer
 from fedrec.cli.common import ConfigOpt, SetOpt, app, console, fail, setup
 from fedrec.cli.format import print_summary
 from fedrec.errors import FedrecError
+from fedrec.files import json_safe
 
 
 @app.command()
@@ -133,7 +134,7 @@ def evaluate(
         fail(err)
         return
     if as_json:
-        typer.echo(json.dumps(summary, indent=2))
+        typer.echo(json.dumps(json_safe(summary), indent=2))
     else:
         print_summary(summary, k)
 

@@ -83,6 +83,10 @@ class DataConfig:
             )
 
 
+#: Most clicks a user may have and still be pooled by the cold tower (``cold-head``).
+COLD_CLICKS = 5
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """The two-tower text recommender: frozen backbone, LoRA, heads, fusion."""
@@ -127,8 +131,8 @@ class ModelConfig:
         default=False,
         metadata={
             "help": "users seen by at most 5 clicks get a user tower of their own (pool "
-            "weights and head); cold views train only it, leaving the item tower to the "
-            "full histories (for data whose first clicks differ from later ones)"
+            "weights and head); the cold view trains it and leaves the item tower alone "
+            "(for data whose first clicks differ from later ones; needs max-history > 5)"
         },
     )
     temperature: float = field(default=0.1, metadata={"help": "softmax temperature"})

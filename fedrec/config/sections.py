@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fedrec.config.federation import DrillConfig, FederationConfig
-from fedrec.config.learning import DataConfig, EvalConfig, ModelConfig, TrainConfig
+from fedrec.config.learning import COLD_CLICKS, DataConfig, EvalConfig, ModelConfig, TrainConfig
 from fedrec.config.privacy import PrivacyConfig
 from fedrec.errors import ConfigError
 
@@ -64,6 +64,12 @@ class Config:
                 "secure-aggregation=true: SecAgg+ sums at most 1,000 clients in a round "
                 "(2^22 quantization levels each under a 2^32 modulus). Lower clients-per-round "
                 "to 500 or less."
+            )
+        if self.model.cold_head and self.data.max_history <= COLD_CLICKS:
+            raise ConfigError(
+                f"cold-head=true with max-history={self.data.max_history}: every user would be "
+                f"seen by at most {COLD_CLICKS} clicks and pooled by the cold tower. Set "
+                f"max-history above {COLD_CLICKS}, or cold-head=false."
             )
         if self.privacy.privacy_mode == "local" and self.federation.strategy == "fedprox":
             raise ConfigError(

@@ -109,9 +109,18 @@ def standard_error(values: np.ndarray) -> float:
     """The standard error of the mean of ``values`` (sample standard deviation over
     the square root of their count; NaN below two values)."""
     values = np.asarray(values, dtype=np.float64)
+    values = values[~np.isnan(values)]  # undefined values, as the mean skips them
     if values.size < 2:
         return float("nan")
     return float(values.std(ddof=1) / np.sqrt(values.size))
+
+
+def _accuracy(ranks: list[np.ndarray], k: int) -> dict[str, float]:
+    """HR, recall, NDCG (with its standard error) at ``k`` and MRR of the ranks."""
+    result = {m.label: m(ranks) for m in (HitRate(k), Recall(k), NDCG(k))}
+    result[f"ndcg@{k}_se"] = standard_error(NDCG(k).per_user(ranks))
+    result["mrr"] = MRR()(ranks)
+    return result
 
 
 def evaluate_scores(
@@ -180,9 +189,7 @@ def evaluate_scores(
         topk.append(ranking.topk)
         ranks.extend(ranking.ranks)
     lists = np.concatenate(topk)
-    result = {m.label: m(ranks) for m in (HitRate(k), Recall(k), NDCG(k))}
-    result[f"ndcg@{k}_se"] = standard_error(NDCG(k).per_user(ranks))
-    result["mrr"] = MRR()(ranks)
+    result = _accuracy(ranks, k)
     result[f"coverage@{k}"] = Coverage(k, n_candidates=n_candidates)(lists)
     if item_vectors is None:
         warnings.warn(

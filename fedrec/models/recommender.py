@@ -13,9 +13,10 @@ under DP no extra noised coordinates; a user with only a profile is served from
 it alone), or goes through a separate ``profile_head`` added to the user vector
 (``profile-head = own``). With ``cold-head``, a user seen by at most
 :data:`COLD_CLICKS` clicks is pooled with weights and a head of their own
-(``cold_position``, ``cold_head``), so training for cold-start users need not move
-the tower that serves long histories. Pooled history was chosen over encoding the history
-as one text: it reuses the item tower, costs no extra backbone pass per user,
+(``cold_position``, ``cold_head``), and the training's cold view reaches no part
+of the item tower (with ``scenario-input`` or ``profile-head = own`` the parts both
+towers share learn from it too). Pooled history was chosen over encoding the
+history as one text: it reuses the item tower, costs no extra backbone pass per user,
 and degrades gracefully to the profile alone for a user with no clicks (see
 docs/DESIGN_NOTES.md).
 
@@ -32,10 +33,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from fedrec.config import ModelConfig
+from fedrec.config.learning import COLD_CLICKS
 from fedrec.models.encoder import TextEncoder
 
-#: Most clicks a user may have and still be pooled by the cold tower (``cold-head``).
-COLD_CLICKS = 5
+__all__ = ["COLD_CLICKS", "TwoTowerRecommender"]
 
 
 class TwoTowerRecommender(nn.Module):
@@ -164,13 +165,11 @@ class TwoTowerRecommender(nn.Module):
         scenario:     [B] the scenario each user vector is for (``n_scenarios`` or None:
                       any), read with ``scenario-input``
         """
-        z = self.item_vectors(history_text, history.clamp(min=0))  # [B, T, d]
-        profile = None
-        if self.profile_slot and profile_text is not None:
-            profile = F.normalize(self.item_head(profile_text), dim=-1)
-        if frozen_items:
-            z = z.detach()
-            profile = None if profile is None else profile.detach()
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not frozen_items):
+            z = self.item_vectors(history_text, history.clamp(min=0))  # [B, T, d]
+            profile = None
+            if self.profile_slot and profile_text is not None:
+                profile = F.normalize(self.item_head(profile_text), dim=-1)
         return self.pool_users(z, history, profile_text, profile, scenario)
 
     def pool_users(
@@ -206,7 +205,8 @@ class TwoTowerRecommender(nn.Module):
 
         u = pooled(False)
         if self.cold_head is not None:
-            # Every row through both towers (per-sample gradients stay one call per module).
+            # Every row through both towers, each row keeping its own (a row's gradient
+            # reaches only the tower it took).
             u = torch.where(self.is_cold(history).unsqueeze(-1), pooled(True), u)
         term = self.scenario_term(request)
         if term is not None:
@@ -244,12 +244,14 @@ class TwoTowerRecommender(nn.Module):
         """[B, T (+1)] pool logits: each member's position weight (the cold tower's with
         ``cold``), plus for a history item (the first T) its ``scenario_pool`` weight:
         row 1 in the requested scenario, 0 in another, 2 when the request names none."""
+        t = history.shape[1]
         if cold and self.cold_position is not None:
-            # History positions past the cold tower's last read as its last; the
-            # profile (slot max_history) reads slot COLD_CLICKS.
-            slots = positions.clamp(max=COLD_CLICKS - 1)
-            slots = slots.masked_fill(positions == self.max_history, COLD_CLICKS)
-            logits = self.cold_position(slots).squeeze(-1)
+            # A history item's slot is its rank among the valid ones (0 = most recent;
+            # past the cold tower's last, its last); the profile (after the T history
+            # columns) reads slot COLD_CLICKS.
+            ranks = ((history >= 0).cumsum(-1) - 1).clamp(0, COLD_CLICKS - 1)
+            profile = torch.full_like(positions[:, t:], COLD_CLICKS)
+            logits = self.cold_position(torch.cat([ranks, profile], dim=1)).squeeze(-1)
         else:
             logits = self.position(positions).squeeze(-1)
         if self.scenario_pool is None:
@@ -258,7 +260,6 @@ class TwoTowerRecommender(nn.Module):
             history_scenario = self.item_scenario[history.clamp(min=0)]
         kinds = (history_scenario == request.unsqueeze(-1)).long()
         kinds = kinds.masked_fill((request == self.n_scenarios).unsqueeze(-1), 2)
-        t = history.shape[1]
         pad = logits.new_zeros(logits.shape[0], logits.shape[1] - t)
         return logits + torch.cat([self.scenario_pool(kinds).squeeze(-1), pad], dim=1)
 

@@ -68,9 +68,23 @@ def test_evaluate_reads_and_recomputes(trained):
     saved = json.loads(shown.stdout)
     again = runner.invoke(app, ["evaluate", str(out), "--json", "--recompute"])
     assert again.exit_code == 0, again.output
-    recomputed = json.loads(again.stdout)
+    # strict JSON: an undefined figure (a slice of one user has no standard error) is null
+    recomputed = json.loads(again.stdout, parse_constant=lambda c: pytest.fail(f"{c} in JSON"))
     # the saved best state, re-scored from scratch, gives the same numbers
     assert recomputed["test"]["ndcg@10"] == pytest.approx(saved["test"]["ndcg@10"], abs=1e-6)
+    assert recomputed["test"]["ndcg@10_se"] == pytest.approx(saved["test"]["ndcg@10_se"])
+    table = runner.invoke(app, ["evaluate", str(out)])
+    assert f"±{saved['test']['ndcg@10_se']:.4f}" in table.stdout  # printed beside NDCG
+
+
+def test_evaluate_json_writes_an_undefined_figure_as_null(trained, monkeypatch):
+    out, _ = trained
+    undefined = {"test": {"ndcg@10": 0.1, "ndcg@10_se": float("nan"), "users": 1}}
+    monkeypatch.setattr("fedrec.runs.centralized.evaluate_run", lambda run: undefined)
+    shown = runner.invoke(app, ["evaluate", str(out), "--json", "--recompute"])
+    assert shown.exit_code == 0, shown.output
+    parsed = json.loads(shown.stdout, parse_constant=lambda c: pytest.fail(f"{c} in JSON"))
+    assert parsed["test"] == {"ndcg@10": 0.1, "ndcg@10_se": None, "users": 1}
 
 
 def test_a_finished_run_is_not_overwritten(trained, tiny_overrides):

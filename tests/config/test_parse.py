@@ -37,6 +37,13 @@ def test_choice_is_checked():
         build_config({"privacy-unit": "household"})
 
 
+def test_a_cold_tower_needs_a_history_window_longer_than_its_own():
+    with pytest.raises(ConfigError, match=r"max-history=5.*Set max-history above 5"):
+        build_config({"cold-head": True, "max-history": 5})
+    assert build_config({"cold-head": True, "max-history": 6}).model.cold_head
+    assert build_config({"max-history": 5}).data.max_history == 5  # only with a cold tower
+
+
 def test_real_dataset_without_path_fails_with_the_fix():
     with pytest.raises(ConfigError, match="data-path"):
         build_config({"dataset": "movielens-100k"})

@@ -183,25 +183,33 @@ def test_users_with_few_clicks_are_pooled_by_a_tower_of_their_own(tiny_bert_path
     state = trainable_state(model)
     assert tuple(state["cold_head.weight"].shape) == (8, 8)
     assert tuple(state["cold_position.weight"].shape) == (COLD_CLICKS + 1, 1)
-    users = small_split.test.users[:3]
-    seen = {n: [np.arange(n)] * 3 for n in (0, 1, COLD_CLICKS, COLD_CLICKS + 1, 12)}
+    lengths = (0, 1, COLD_CLICKS, COLD_CLICKS + 1, 12)
+    users = np.tile(small_split.test.users[:3], len(lengths))
+    histories = [np.arange(n) for n in lengths for _ in range(3)]
 
-    def scores():
-        return {n: torch.as_tensor(cm.score_all(users, h)) for n, h in seen.items()}
+    def scores():  # one batch mixing every length; each row keeps its own tower
+        got = torch.as_tensor(cm.score_all(users, histories)).reshape(len(lengths), 3, -1)
+        return dict(zip(lengths, got, strict=True))
 
     start = scores()
     with torch.no_grad():
         model.cold_head.weight.add_(torch.randn(8, 8))
     cold_moved = scores()
-    for n in seen:
+    for n in lengths:
         assert torch.allclose(cold_moved[n], start[n]) is (n > COLD_CLICKS), n
     with torch.no_grad():
         model.user_head.weight.add_(torch.randn(8, 8))
     main_moved = scores()
-    for n in seen:
+    for n in lengths:
         assert torch.allclose(main_moved[n], cold_moved[n]) is (n <= COLD_CLICKS), n
     with torch.no_grad():  # the profile's weight in the cold pool is the cold tower's own
         model.cold_position.weight[COLD_CLICKS] += 3.0
     profile_moved = scores()
     assert not torch.allclose(profile_moved[1], main_moved[1])
     assert torch.allclose(profile_moved[12], main_moved[12])
+    with torch.no_grad():  # the cold pool weighs an item by its rank among the known ones
+        model.cold_position.weight[:COLD_CLICKS, 0] = torch.arange(COLD_CLICKS) * 1.0
+    z = torch.randn(1, 4, 8)
+    packed = model.pool_users(z, torch.tensor([[3, 7, -1, -1]]))
+    gapped = model.pool_users(z[:, [0, 2, 1, 3]], torch.tensor([[3, -1, 7, -1]]))
+    assert torch.allclose(packed, gapped, atol=1e-6)

@@ -523,6 +523,7 @@ def test_scenario_terms_get_exact_per_sample_gradients(tiny_bert_path, small_spl
         ("trained", "plain"),
         ("frozen", "scenario-input"),
         ("trained", "cold-head"),
+        ("frozen", "cold-head,scenario-input"),
     ],
 )
 def test_the_extra_views_are_clipped_with_their_own_example(
@@ -534,12 +535,11 @@ def test_the_extra_views_are_clipped_with_their_own_example(
     scenario or any, the scenario view for its target's): the hooks' per-sample
     gradients still equal each example's gradient alone, the views change them, and a
     DP epoch draws the views from the OS, not the public seed, each from its own
-    example's history. With ``cold-head`` the cold view trains the cold tower alone
-    (its item side detached), and the hooks still agree."""
-    conditioned, cold_head = model == "scenario-input", model == "cold-head"
-    cm = nudged_catalog_model(
-        tiny_bert_path, small_split, **({model: True} if model != "plain" else {})
-    )
+    example's history. With ``cold-head`` the cold view reaches no part of the item
+    tower (its item side detached), and the hooks still agree."""
+    options = set(model.split(",")) - {"plain"}
+    conditioned, cold_head = "scenario-input" in options, "cold-head" in options
+    cm = nudged_catalog_model(tiny_bert_path, small_split, **dict.fromkeys(options, True))
     rows = build_rows(small_split.train, 20)
     idx = np.arange(2, 8)
     batch = _batch(rows, idx, cm)
