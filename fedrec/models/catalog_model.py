@@ -137,16 +137,14 @@ class CatalogModel:
         history: torch.Tensor,
         scenario: torch.Tensor | None = None,
         *,
-        frozen_items: bool = False,
+        cold_tower: bool | None = None,
     ) -> torch.Tensor:
         """[B] users, [B, T] histories (most recent first, -1 pad) -> [B, d] (for the
-        requests' ``scenario`` [B], where the model takes one; ``frozen_items``: see
+        requests' ``scenario`` [B], where the model takes one; ``cold_tower``: see
         :meth:`TwoTowerRecommender.user_vectors`)."""
         hist_text = self.history_text(history)
         profile = self.profile_vectors(users)
-        return self.model.user_vectors(
-            hist_text, history, profile, scenario, frozen_items=frozen_items
-        )
+        return self.model.user_vectors(hist_text, history, profile, scenario, cold_tower=cold_tower)
 
     def history_text(self, history: torch.Tensor) -> torch.Tensor:
         """[B, T] histories -> [B, T, H] cached text vectors (padding reads item 0)."""

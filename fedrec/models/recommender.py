@@ -13,11 +13,13 @@ under DP no extra noised coordinates; a user with only a profile is served from
 it alone), or goes through a separate ``profile_head`` added to the user vector
 (``profile-head = own``). With ``cold-head``, a user seen by at most
 :data:`COLD_CLICKS` clicks is pooled with weights and a head of their own
-(``cold_position``, ``cold_head``), and the training's cold view reaches no part
-of the item tower (with ``scenario-input`` or ``profile-head = own`` the parts both
-towers share learn from it too). Pooled history was chosen over encoding the
-history as one text: it reuses the item tower, costs no extra backbone pass per user,
-and degrades gracefully to the profile alone for a user with no clicks (see
+(``cold_position``, ``cold_head``), trained beside the model on a view of each
+example's owner by their first clicks that reaches no part of the item tower
+(with ``scenario-input`` or ``profile-head = own`` the parts both towers share
+learn from it too); in training every other sight of a user takes the main
+tower. Pooled history was chosen over encoding the history as one text: it
+reuses the item tower, costs no extra backbone pass per user, and degrades
+gracefully to the profile alone for a user with no clicks (see
 docs/DESIGN_NOTES.md).
 
 score(u, i) = <u, v_i> / temperature + b_i, with u and v_i unit vectors.
@@ -154,10 +156,12 @@ class TwoTowerRecommender(nn.Module):
         profile_text: torch.Tensor | None = None,
         scenario: torch.Tensor | None = None,
         *,
-        frozen_items: bool = False,
+        cold_tower: bool | None = None,
     ) -> torch.Tensor:
-        """User vectors [B, d] (with ``frozen_items``, no gradient reaches the item
-        tower through the history's and the profile's vectors).
+        """User vectors [B, d], each pooled by the tower its history's length picks
+        (``cold_tower`` None), or all by the main tower (False) or by the cold tower
+        (True; then no gradient reaches the item tower through the history's and the
+        profile's vectors: training the cold tower leaves the rest alone).
 
         history_text: [B, T, H] text vectors of history items (most recent first)
         history:      [B, T] item indices, -1 where padding
@@ -165,12 +169,12 @@ class TwoTowerRecommender(nn.Module):
         scenario:     [B] the scenario each user vector is for (``n_scenarios`` or None:
                       any), read with ``scenario-input``
         """
-        with torch.set_grad_enabled(torch.is_grad_enabled() and not frozen_items):
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not cold_tower):
             z = self.item_vectors(history_text, history.clamp(min=0))  # [B, T, d]
             profile = None
             if self.profile_slot and profile_text is not None:
                 profile = F.normalize(self.item_head(profile_text), dim=-1)
-        return self.pool_users(z, history, profile_text, profile, scenario)
+        return self.pool_users(z, history, profile_text, profile, scenario, cold=cold_tower)
 
     def pool_users(
         self,
@@ -180,12 +184,15 @@ class TwoTowerRecommender(nn.Module):
         profile_vectors: torch.Tensor | None = None,
         scenario: torch.Tensor | None = None,
         history_scenario: torch.Tensor | None = None,
+        cold: bool | None = None,
     ) -> torch.Tensor:
         """User vectors [B, d] from the history's item vectors [B, T, d] (see
         :meth:`user_vectors`) and, with ``profile-head = item``, the profiles' vectors
         [B, d] from the item head; lets a caller compute all of them in one call.
         ``history_scenario`` [B, T]: each history item's scenario, where ``history``
-        does not index the training catalog (serving); by default read from it."""
+        does not index the training catalog (serving); by default read from it.
+        ``cold``: which tower pools every row (with ``cold-head``; None: each row's
+        by its length, :meth:`is_cold`)."""
         z = history_vectors
         valid = history >= 0
         positions = torch.arange(history.shape[1], device=history.device).expand_as(history)
@@ -203,11 +210,12 @@ class TwoTowerRecommender(nn.Module):
             weights = torch.softmax(logits, dim=-1).nan_to_num(0.0)  # rows with nothing -> 0
             return self.pool_head(cold)((weights.unsqueeze(-1) * z).sum(1))
 
-        u = pooled(False)
-        if self.cold_head is not None:
-            # Every row through both towers, each row keeping its own (a row's gradient
-            # reaches only the tower it took).
-            u = torch.where(self.is_cold(history).unsqueeze(-1), pooled(True), u)
+        if self.cold_head is None or cold is False:
+            u = pooled(False)
+        elif cold:
+            u = pooled(True)
+        else:  # every row through both towers, each keeping the one its length picks
+            u = torch.where(self.is_cold(history).unsqueeze(-1), pooled(True), pooled(False))
         term = self.scenario_term(request)
         if term is not None:
             u = u + term

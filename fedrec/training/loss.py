@@ -53,19 +53,21 @@ def reduce_loss(loss: torch.Tensor, reduction: str) -> torch.Tensor:
 class UserView:
     """Another sight of each example's user, whose loss (times ``weight``) joins the
     example's: the same target, the user seen through ``history`` [B, T'] and ranked
-    for the requests ``scenario`` [B] (None: the example's own request). With
-    ``frozen_items`` the view's loss trains the user side only: no gradient reaches
-    the item tower (item vectors, LoRA, item bias) through it."""
+    for the requests ``scenario`` [B] (None: the example's own request). A
+    ``cold_tower`` view is pooled by the model's cold tower (``cold-head``) and its
+    loss trains that tower alone: no gradient reaches the item tower (item vectors,
+    LoRA, item bias) through it. Every other sight of a user is pooled by the main
+    tower."""
 
     weight: float
     history: torch.Tensor
     scenario: torch.Tensor | None = None
-    frozen_items: bool = False
+    cold_tower: bool = False
 
     def take(self, rows: torch.Tensor) -> UserView:
         """The view of examples ``rows`` only."""
         scenario = None if self.scenario is None else self.scenario[rows]
-        return UserView(self.weight, self.history[rows], scenario, self.frozen_items)
+        return UserView(self.weight, self.history[rows], scenario, self.cold_tower)
 
     def request(self, own: torch.Tensor | None) -> torch.Tensor | None:
         """The scenario each example is ranked for through this view, given the

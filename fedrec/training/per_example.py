@@ -81,7 +81,7 @@ def per_example_loss(
     candidates = torch.cat([targets.unsqueeze(1), negatives], dim=1)  # [B, 1 + K]
     # One sight of the user per view, the example's own first.
     sights = [UserView(1.0, history, scenario)] + [
-        UserView(v.weight, v.history, v.request(scenario), v.frozen_items)
+        UserView(v.weight, v.history, v.request(scenario), v.cold_tower)
         for v in views
         if v.weight > 0
     ]
@@ -90,7 +90,7 @@ def per_example_loss(
     seen = _logits(cm, users, candidates, sights)
     for (logits, u), sight in zip(seen, sights, strict=True):
         part = F.cross_entropy(logits, labels, reduction="none")  # [B]
-        if text == "trained" and not sight.frozen_items:
+        if text == "trained" and not sight.cold_tower:
             probs = torch.softmax(logits.detach(), dim=-1)
             columns, weights = text_gradient_weights(probs, text_negatives, generator)
             surrogate = text_surrogate(cm, u.detach(), candidates.gather(1, columns), weights)
@@ -107,7 +107,7 @@ def _logits(
     views: list[UserView],
 ) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """Per view of the user (a history [B, T_v], the requests' scenario [B] or None
-    for any, and whether it trains the user side only): logits [B, 1 + K] (clashes
+    for any, and which tower pools it): logits [B, 1 + K] (clashes
     with the positive, and negatives outside the requested scenario, at -inf) and
     user vectors [B, d]."""
     model = cm.model
@@ -141,10 +141,10 @@ def _logits(
         seen = both[:, start : start + v.history.shape[1]]
         start += v.history.shape[1]
         cand, member, bias = vecs, profile, offsets
-        if v.frozen_items:  # the view trains the user side only
+        if v.cold_tower:  # the view trains the cold tower alone
             seen, cand, bias = seen.detach(), cand.detach(), bias.detach()
             member = None if member is None else member.detach()
-        u = model.pool_users(seen, v.history, profile_text, member, v.scenario)  # [B, d]
+        u = model.pool_users(seen, v.history, profile_text, member, v.scenario, cold=v.cold_tower)
         logits = (cand @ u.unsqueeze(-1)).squeeze(-1) / model.cfg.temperature + bias
         rivals = clash
         if v.scenario is not None:  # a negative outside the requested scenario is no rival

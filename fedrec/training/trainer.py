@@ -68,11 +68,11 @@ def batch_loss(
     pos_bias, neg_bias = model.item_offsets(targets), model.item_offsets(negatives)
 
     def loss_of(
-        seen: torch.Tensor, request: torch.Tensor | None, how: str, frozen: bool = False
+        seen: torch.Tensor, request: torch.Tensor | None, how: str, cold: bool = False
     ) -> torch.Tensor:
-        u = cm.user_vectors(users, seen, request, frozen_items=frozen)  # [B, d]
+        u = cm.user_vectors(users, seen, request, cold_tower=cold)  # [B, d]
         pv, nv, pb, nb = pos_vecs, neg_vecs, pos_bias, neg_bias
-        if frozen:  # the view trains the user side only
+        if cold:  # the view trains the cold tower alone
             pv, nv, pb, nb = pv.detach(), nv.detach(), pb.detach(), nb.detach()
         pos = (u * pv).sum(-1) / temp + pb
         neg = u @ nv.T / temp + nb
@@ -85,7 +85,7 @@ def batch_loss(
         return loss_of(history, scenario, reduction)
     loss = loss_of(history, scenario, "none")
     for view in views:
-        seen = loss_of(view.history, view.request(scenario), "none", view.frozen_items)
+        seen = loss_of(view.history, view.request(scenario), "none", view.cold_tower)
         loss = loss + view.weight * seen
     return reduce_loss(loss, reduction)
 
@@ -162,22 +162,32 @@ def user_views(
     rng: np.random.Generator,
 ) -> list[UserView]:
     """The extra views of rows ``idx`` whose losses join their examples' (each drawn from
-    the row's own data only): a cold view (``cold_view_weight``, :func:`cold_views`), and
-    a new-to-scenario view (``scenario_view_weight``, :func:`scenario_views`) ranked
-    among the target's scenario's items, as a request for that scenario is."""
+    the row's own data only): a cold view (``cold_view_weight``, :func:`cold_views`), a
+    new-to-scenario view (``scenario_view_weight``, :func:`scenario_views`) ranked
+    among the target's scenario's items, as a request for that scenario is, and with
+    a cold tower (``cold-head``) its view (:func:`cold_tower_views`, weight 1)."""
     device = cm.device
     views = []
     cold = cold_views(rows, idx, cfg, rng)
     if cold is not None:
-        # With a cold tower (``cold-head``) the cold view trains it alone.
-        frozen = cm.model.cold_head is not None
-        cut = torch.as_tensor(cold, device=device)
-        views.append(UserView(cfg.cold_view_weight, cut, None, frozen))
+        views.append(UserView(cfg.cold_view_weight, torch.as_tensor(cold, device=device)))
     if cfg.scenario_view_weight > 0:
         history = torch.as_tensor(scenario_views(cm, rows, idx, rng), device=device)
         request = torch.as_tensor(cm.item_scenario[rows.targets[idx]], device=device)
         views.append(UserView(cfg.scenario_view_weight, history, request))
+    if cm.model.cold_head is not None:
+        first = torch.as_tensor(cold_tower_views(rows, idx, rng), device=device)
+        views.append(UserView(1.0, first, None, cold_tower=True))
     return views
+
+
+def cold_tower_views(rows: TrainingRows, idx: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The cold tower's views [B, :data:`SHORT_HISTORY`] of rows ``idx``: each row's
+    owner by their first 0..:data:`SHORT_HISTORY` clicks before the target (each count
+    equally likely) and their profile, as the cold tower sees a cold-start user at
+    serving time, asked about a later click."""
+    lengths = rng.integers(0, SHORT_HISTORY + 1, len(idx))
+    return _cut(rows, idx, lengths, "first")[:, :SHORT_HISTORY]
 
 
 def training_histories(

@@ -213,3 +213,11 @@ def test_users_with_few_clicks_are_pooled_by_a_tower_of_their_own(tiny_bert_path
     packed = model.pool_users(z, torch.tensor([[3, 7, -1, -1]]))
     gapped = model.pool_users(z[:, [0, 2, 1, 3]], torch.tensor([[3, -1, 7, -1]]))
     assert torch.allclose(packed, gapped, atol=1e-6)
+    # Training names the tower: a short history can be pooled by the main one, a long
+    # one by the cold one.
+    short, long = torch.tensor([[3, 7, -1, -1]]), torch.tensor([list(range(COLD_CLICKS + 1))])
+    z6 = torch.randn(1, COLD_CLICKS + 1, 8)
+    assert torch.allclose(model.pool_users(z, short), model.pool_users(z, short, cold=True))
+    assert not torch.allclose(model.pool_users(z, short), model.pool_users(z, short, cold=False))
+    assert torch.allclose(model.pool_users(z6, long), model.pool_users(z6, long, cold=False))
+    assert not torch.allclose(model.pool_users(z6, long), model.pool_users(z6, long, cold=True))

@@ -21,7 +21,7 @@ from fedrec.privacy.mechanism import count_records, resolve_local_mechanism
 from fedrec.training.loss import UserView
 from fedrec.training.per_example import per_example_loss
 from fedrec.training.rows import build_rows
-from fedrec.training.trainer import drop_scenario
+from fedrec.training.trainer import cold_tower_views, drop_scenario
 from tests.conftest import nudged_catalog_model
 
 
@@ -535,8 +535,9 @@ def test_the_extra_views_are_clipped_with_their_own_example(
     scenario or any, the scenario view for its target's): the hooks' per-sample
     gradients still equal each example's gradient alone, the views change them, and a
     DP epoch draws the views from the OS, not the public seed, each from its own
-    example's history. With ``cold-head`` the cold view reaches no part of the item
-    tower (its item side detached), and the hooks still agree."""
+    example's history. With ``cold-head`` a fourth view, the owner's first clicks
+    through the cold tower, reaches no part of the item tower (its item side
+    detached), and the hooks still agree."""
     options = set(model.split(",")) - {"plain"}
     conditioned, cold_head = "scenario-input" in options, "cold-head" in options
     cm = nudged_catalog_model(tiny_bert_path, small_split, **dict.fromkeys(options, True))
@@ -549,7 +550,10 @@ def test_the_extra_views_are_clipped_with_their_own_example(
     scen = cm.item_scenario
     away = drop_scenario(rows.history[idx], rows.targets[idx], scen, 1.0, np.random.default_rng(0))
     request = torch.as_tensor(scen[rows.targets[idx]])
-    views = [UserView(0.5, cold, None, cold_head), UserView(0.3, torch.as_tensor(away), request)]
+    views = [UserView(0.5, cold), UserView(0.3, torch.as_tensor(away), request)]
+    if cold_head:
+        first = cold_tower_views(rows, idx, np.random.default_rng(0))
+        views.append(UserView(1.0, torch.as_tensor(first), None, cold_tower=True))
     asked = {}
     if conditioned:  # the example itself: half for its target's scenario, half for any
         asked["scenario"] = request.clone()
@@ -565,8 +569,11 @@ def test_the_extra_views_are_clipped_with_their_own_example(
         own = {k: v[i : i + 1] for k, v in asked.items()}
         loss = per_example_loss(cm, *one, text=text, views=mine, **own)
         reference.append([g.detach() for g in torch.autograd.grad(loss, params)])
-        plain = torch.autograd.grad(per_example_loss(cm, *one, text=text, **own), params)
-        without.append([g.detach() for g in plain])
+        alone = per_example_loss(cm, *one, text=text, **own)
+        plain = torch.autograd.grad(alone, params, allow_unused=True)  # no cold tower in it
+        without.append(
+            [torch.zeros_like(p) if g is None else g for g, p in zip(plain, params, strict=True)]
+        )
     assert not all(
         torch.allclose(r, w)
         for ref, wo in zip(reference, without, strict=True)
@@ -589,9 +596,16 @@ def test_the_extra_views_are_clipped_with_their_own_example(
         trainer.close()
     assert trainer.rng.bit_generator.state == public  # views drawn from the OS
     assert seen
-    for (cold_view, scenario_view), targets, history in seen:
+    for views_seen, targets, history in seen:
+        cold_view, scenario_view, *tower = views_seen
         assert cold_view.weight == 0.5 and scenario_view.weight == 0.3
-        assert cold_view.frozen_items is cold_head and not scenario_view.frozen_items
+        assert not cold_view.cold_tower and not scenario_view.cold_tower
+        assert len(tower) == int(cold_head)
+        for view in tower:  # the owner's first clicks: the oldest of the row's history
+            assert view.weight == 1.0 and view.cold_tower
+            for row, full in zip(view.history, history, strict=True):
+                kept, known = row[row >= 0], full[full >= 0]
+                assert torch.equal(kept, known[len(known) - len(kept) :])
         n = (cold_view.history >= 0).sum(1)
         assert (n <= 5).all()
         for row, full, k in zip(cold_view.history, history, n, strict=True):

@@ -14,6 +14,7 @@ from fedrec.training.rows import TrainingRows, build_rows
 from fedrec.training.trainer import (
     SHORT_HISTORY,
     batch_loss,
+    cold_tower_views,
     cold_views,
     drop_scenario,
     make_optimizer,
@@ -208,6 +209,9 @@ def test_shaped_histories_of_one_record_do_not_change_when_another_record_goes()
     def away(rows, idx, cfg, rng):
         return scenario_views(catalog, rows, idx, rng)
 
+    def tower(rows, idx, cfg, rng):
+        return cold_tower_views(rows, idx, rng)
+
     for keep in ("first", "recent"):
         values = {"short-history-share": 1.0, "short-history-from": keep, "cold-view-weight": 1.0}
         cfg = build_config(values).train
@@ -215,7 +219,7 @@ def test_shaped_histories_of_one_record_do_not_change_when_another_record_goes()
             rows_full = build_rows(full, 4, window=day)
             rows_apart = build_rows(apart, 4, window=day)
             day2 = np.arange(3, 7)  # day 2's rows in the full dataset
-            for shape in (shorten, cold_views, away):
+            for shape in (shorten, cold_views, away, tower):
                 a = shape(rows_full, day2, cfg, np.random.default_rng(seed))
                 b = shape(rows_apart, np.arange(4), cfg, np.random.default_rng(seed))
                 assert np.array_equal(a, b)
@@ -362,14 +366,15 @@ def test_the_scenario_view_ranks_its_target_among_its_scenario_without_its_histo
 @pytest.mark.parametrize(
     ("layout", "scenario_input"), [("batched", False), ("per-example", False), ("batched", True)]
 )
-def test_with_a_cold_tower_the_cold_view_leaves_the_item_tower_alone(
+def test_the_cold_tower_trains_on_its_own_view_and_leaves_the_rest_alone(
     tiny_bert_path, small_split, layout, scenario_input
 ):
-    """With ``cold-head`` the cold view's loss moves the cold tower's weights and
+    """With ``cold-head`` the cold tower's view moves the cold tower's weights and
     nothing else (LoRA, item head, ID terms, bias and the main tower untouched; with
     ``scenario-input`` also the scenario parts both towers share), in both loss
-    layouts; the same view not frozen does reach the item tower; and ``user_views``
-    freezes the cold view exactly when the model has a cold tower."""
+    layouts; the example itself, short history or not, and any other view take the
+    main tower; ``user_views`` adds the cold tower's view (the owner's first clicks)
+    exactly when the model has a cold tower."""
     from tests.conftest import nudged_catalog_model
 
     values = {"cold-head": True, "scenario-input": scenario_input}
@@ -377,7 +382,8 @@ def test_with_a_cold_tower_the_cold_view_leaves_the_item_tower_alone(
     rows = build_rows(small_split.train, 20)
     idx = np.arange(3, 11)
     users, targets = torch.as_tensor(rows.users[idx]), torch.as_tensor(rows.targets[idx])
-    history = torch.as_tensor(rows.history[idx])
+    history = torch.as_tensor(rows.history[idx]).clone()
+    history[::2, 2:] = -1  # short histories: still the main tower's in training
     cold = history[:, :SHORT_HISTORY].clone()
     cold[::3] = -1  # profile-only views
     cold[1::3, 2:] = -1
@@ -400,22 +406,28 @@ def test_with_a_cold_tower_the_cold_view_leaves_the_item_tower_alone(
         }
 
     alone = grads([])
+    tower = {"cold_head.weight", "cold_head.bias", "cold_position.weight"}
+    assert all(not alone[n].any() for n in tower) and alone["user_head.weight"].any()
     moved = {
-        frozen: {
+        on_tower: {
             n
-            for n, g in grads([UserView(0.7, cold, None, frozen)]).items()
+            for n, g in grads([UserView(0.7, cold, None, on_tower)]).items()
             if not torch.allclose(g, alone[n], rtol=1e-4, atol=1e-6)
         }
-        for frozen in (True, False)
+        for on_tower in (True, False)
     }
-    tower = {"cold_head.weight", "cold_head.bias", "cold_position.weight"}
     shared = {"scenario_embedding.weight", "scenario_pool.weight"} if scenario_input else set()
     assert tower <= moved[True] <= tower | shared
     assert any(n.startswith("encoder.") for n in moved[False])
-    assert {"item_head.weight", "item_embedding.weight"} <= moved[False]
+    assert {"item_head.weight", "item_embedding.weight", "user_head.weight"} <= moved[False]
+    assert not moved[False] & tower
     cfg = build_config({"cold-view-weight": 0.7}).train
-    (view,) = user_views(cm, rows, idx, cfg, np.random.default_rng(0))
-    assert view.frozen_items and view.weight == 0.7
+    recent, first = user_views(cm, rows, idx, cfg, np.random.default_rng(0))
+    assert (recent.weight, recent.cold_tower) == (0.7, False)
+    assert (first.weight, first.cold_tower) == (1.0, True)
+    for row, view in zip(idx, first.history.numpy(), strict=True):
+        kept = view[view >= 0]
+        assert np.array_equal(kept, rows.first_items(np.array([row]), [len(kept)])[0][: len(kept)])
     plain = nudged_catalog_model(tiny_bert_path, small_split)
     (view,) = user_views(plain, rows, idx, cfg, np.random.default_rng(0))
-    assert not view.frozen_items
+    assert not view.cold_tower
