@@ -130,10 +130,10 @@ class ModelConfig:
     cold_head: bool = field(
         default=False,
         metadata={
-            "help": "users seen by at most 5 clicks are served by a user tower of their own "
-            "(pool weights and head), trained beside the model on each example's owner by "
-            "their first 0-5 clicks with the item tower held fixed (the rest of the model "
-            "trains as without it; needs max-history > 5)"
+            "help": "users seen by 1-5 clicks are served by a user tower of their own (pool "
+            "weights and head), trained beside the model on each example's owner by their "
+            "first 1-5 clicks with the item tower held fixed (the rest of the model trains "
+            "as without it; needs max-history > 5)"
         },
     )
     temperature: float = field(default=0.1, metadata={"help": "softmax temperature"})

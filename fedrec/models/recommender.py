@@ -11,7 +11,7 @@ User tower: a recency-weighted pool of the user's history item vectors ->
 learned weight of its own (``profile-head = item``: no parameters of its own, so
 under DP no extra noised coordinates; a user with only a profile is served from
 it alone), or goes through a separate ``profile_head`` added to the user vector
-(``profile-head = own``). With ``cold-head``, a user seen by at most
+(``profile-head = own``). With ``cold-head``, a user seen by 1 to
 :data:`COLD_CLICKS` clicks is pooled with weights and a head of their own
 (``cold_position``, ``cold_head``), trained beside the model on a view of each
 example's owner by their first clicks that reaches no part of the item tower
@@ -72,7 +72,7 @@ class TwoTowerRecommender(nn.Module):
         self.profile_head = (
             nn.Linear(hidden, dim) if (profiles and cfg.profile_head == "own") else None
         )
-        # Users seen by at most COLD_CLICKS clicks (``cold-head``): pool weights for
+        # Users seen by 1 to COLD_CLICKS clicks (``cold-head``): pool weights for
         # positions 0..COLD_CLICKS - 1 and the profile (last), and a head of their own.
         self.cold_head: nn.Linear | None = None
         self.cold_position: nn.Embedding | None = None
@@ -225,9 +225,11 @@ class TwoTowerRecommender(nn.Module):
 
     def is_cold(self, history: torch.Tensor) -> torch.Tensor:
         """[B] whether each history [B, T] is pooled by the cold tower (``cold-head``
-        and at most :data:`COLD_CLICKS` clicks)."""
-        short = (history >= 0).sum(-1) <= COLD_CLICKS
-        return short & (self.cold_head is not None)
+        and 1 to :data:`COLD_CLICKS` clicks). A user with no clicks stays with the main
+        tower: the cold view trains it on exactly that sight (the profile alone),
+        the item tower learning with it."""
+        clicks = (history >= 0).sum(-1)
+        return (clicks >= 1) & (clicks <= COLD_CLICKS) & (self.cold_head is not None)
 
     def pool_head(self, cold: bool) -> nn.Linear:
         """The head a pooled history goes through (the cold tower's with ``cold``)."""

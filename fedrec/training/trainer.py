@@ -183,10 +183,10 @@ def user_views(
 
 def cold_tower_views(rows: TrainingRows, idx: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """The cold tower's views [B, :data:`SHORT_HISTORY`] of rows ``idx``: each row's
-    owner by their first 0..:data:`SHORT_HISTORY` clicks before the target (each count
-    equally likely) and their profile, as the cold tower sees a cold-start user at
-    serving time, asked about a later click."""
-    lengths = rng.integers(0, SHORT_HISTORY + 1, len(idx))
+    owner by their first 1..:data:`SHORT_HISTORY` clicks before the target (each count
+    equally likely; fewer where the target comes sooner) and their profile, as the
+    cold tower sees a cold-start user at serving time, asked about a later click."""
+    lengths = rng.integers(1, SHORT_HISTORY + 1, len(idx))
     return _cut(rows, idx, lengths, "first")[:, :SHORT_HISTORY]
 
 

@@ -169,9 +169,9 @@ def test_the_popularity_prior_is_its_weight_times_log_one_plus_count(
 
 
 def test_users_with_few_clicks_are_pooled_by_a_tower_of_their_own(tiny_bert_path, small_split):
-    """With ``cold-head`` a user seen by at most COLD_CLICKS clicks (or by a profile
-    alone) is pooled by the cold tower, anyone with more by the main one; the cold
-    tower travels with the state; the default model has none."""
+    """With ``cold-head`` a user seen by 1 to COLD_CLICKS clicks is pooled by the cold
+    tower, anyone with more or none (a profile alone) by the main one; the cold tower
+    travels with the state; the default model has none."""
     base = {"backbone": str(tiny_bert_path), "embed-dim": 8, "max-tokens": 16}
     plain = build_config(base)
     default = build_catalog_model(small_split, plain.model, plain.data, torch.device("cpu"))
@@ -195,13 +195,17 @@ def test_users_with_few_clicks_are_pooled_by_a_tower_of_their_own(tiny_bert_path
     with torch.no_grad():
         model.cold_head.weight.add_(torch.randn(8, 8))
     cold_moved = scores()
+
+    def cold(n):
+        return 1 <= n <= COLD_CLICKS
+
     for n in lengths:
-        assert torch.allclose(cold_moved[n], start[n]) is (n > COLD_CLICKS), n
+        assert torch.allclose(cold_moved[n], start[n]) is not cold(n), n
     with torch.no_grad():
         model.user_head.weight.add_(torch.randn(8, 8))
     main_moved = scores()
     for n in lengths:
-        assert torch.allclose(main_moved[n], cold_moved[n]) is (n <= COLD_CLICKS), n
+        assert torch.allclose(main_moved[n], cold_moved[n]) is cold(n), n
     with torch.no_grad():  # the profile's weight in the cold pool is the cold tower's own
         model.cold_position.weight[COLD_CLICKS] += 3.0
     profile_moved = scores()

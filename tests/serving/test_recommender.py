@@ -211,7 +211,7 @@ def cold_tower_recommender(tmp_path_factory, tiny_overrides):
     from .conftest import sets
 
     out = tmp_path_factory.mktemp("cold-tower") / "run"
-    extra = ["cold-head=true", "short-history-from=first", "baselines=popularity"]
+    extra = ["cold-head=true", "baselines=popularity"]
     result = CliRunner().invoke(
         app, ["train", "--quiet", "--out", str(out), *sets([*tiny_overrides, *extra])]
     )
