@@ -159,22 +159,34 @@ def test_requests_keep_their_thread_setting_after_an_insertion(fresh_bundle):
         torch.set_num_threads(before)
 
 
-@pytest.fixture(scope="module")
-def scenario_recommender(tmp_path_factory, tiny_overrides):
-    """A run whose model takes the scenario as an input."""
+def _trained(tmp_path_factory, tiny_overrides, name: str, *extra: str) -> Recommender:
+    """A tiny run trained with the config keys ``extra``, loaded for serving."""
     from typer.testing import CliRunner
 
     from fedrec.cli import app
 
     from .conftest import sets
 
-    out = tmp_path_factory.mktemp("scenario") / "run"
-    extra = ["scenario-input=true", "baselines=popularity"]
-    result = CliRunner().invoke(
-        app, ["train", "--quiet", "--out", str(out), *sets([*tiny_overrides, *extra])]
-    )
+    out = tmp_path_factory.mktemp(name) / "run"
+    keys = [*tiny_overrides, "baselines=popularity", *extra]
+    result = CliRunner().invoke(app, ["train", "--quiet", "--out", str(out), *sets(keys)])
     assert result.exit_code == 0, result.output
     return Recommender.load(out)
+
+
+def _assert_explains_exactly(rec: Recommender, user: np.ndarray, members, constant) -> None:
+    """The explanation's members, constant and item offsets sum to every fifth score."""
+    vectors, offsets = rec.index.vectors, rec.index.offsets
+    for item in range(0, len(vectors), 5):
+        parts = sum(float(m.vector @ vectors[item]) for m in members)
+        total = parts + float(constant @ vectors[item]) + float(offsets[item])
+        assert total == pytest.approx(rec.index.scores(user)[item], abs=1e-4)
+
+
+@pytest.fixture(scope="module")
+def scenario_recommender(tmp_path_factory, tiny_overrides):
+    """A run whose model takes the scenario as an input."""
+    return _trained(tmp_path_factory, tiny_overrides, "scenario", "scenario-input=true")
 
 
 def test_a_scenario_request_conditions_the_user_and_still_explains_exactly(scenario_recommender):
@@ -187,11 +199,7 @@ def test_a_scenario_request_conditions_the_user_and_still_explains_exactly(scena
     for scenario in rec.scenarios:
         user, (members, constant) = rec._user(rows, "a jazz lover", scenario)
         assert not np.allclose(user, plain)  # the request's scenario is an input
-        vectors, offsets = rec.index.vectors, rec.index.offsets
-        for item in range(0, len(vectors), 5):
-            parts = sum(float(m.vector @ vectors[item]) for m in members)
-            total = parts + float(constant @ vectors[item]) + float(offsets[item])
-            assert total == pytest.approx(rec.index.scores(user)[item], abs=1e-4)
+        _assert_explains_exactly(rec, user, members, constant)
         result = rec.recommend(history=[rec._ids[r] for r in rows], scenario=scenario, k=3)
         assert {i.scenario for i in result.items} == {scenario}
         best = rec.index.scores(user)
@@ -204,19 +212,7 @@ def test_a_scenario_request_conditions_the_user_and_still_explains_exactly(scena
 def cold_tower_recommender(tmp_path_factory, tiny_overrides):
     """A run whose users with few clicks have a tower of their own, trained on their
     first clicks."""
-    from typer.testing import CliRunner
-
-    from fedrec.cli import app
-
-    from .conftest import sets
-
-    out = tmp_path_factory.mktemp("cold-tower") / "run"
-    extra = ["cold-head=true", "baselines=popularity"]
-    result = CliRunner().invoke(
-        app, ["train", "--quiet", "--out", str(out), *sets([*tiny_overrides, *extra])]
-    )
-    assert result.exit_code == 0, result.output
-    return Recommender.load(out)
+    return _trained(tmp_path_factory, tiny_overrides, "cold-tower", "cold-head=true")
 
 
 def test_a_cold_tower_serves_short_histories_and_still_explains_exactly(cold_tower_recommender):
@@ -227,11 +223,7 @@ def test_a_cold_tower_serves_short_histories_and_still_explains_exactly(cold_tow
     rows = [rec.row[str(i)] for i in rec.items.item_id[: COLD_CLICKS + 2]]
     for n in (0, 1, COLD_CLICKS, COLD_CLICKS + 1):
         user, (members, constant) = rec._user(rows[:n], "a jazz lover")
-        vectors, offsets = rec.index.vectors, rec.index.offsets
-        for item in range(0, len(vectors), 5):
-            parts = sum(float(m.vector @ vectors[item]) for m in members)
-            total = parts + float(constant @ vectors[item]) + float(offsets[item])
-            assert total == pytest.approx(rec.index.scores(user)[item], abs=1e-4)
+        _assert_explains_exactly(rec, user, members, constant)
     short, _ = rec._user(rows[:3], "a jazz lover")
     with torch.no_grad():  # the short user reads the cold tower: moving it moves them
         model.cold_head.weight.mul_(-1)
