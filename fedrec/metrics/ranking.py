@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fedrec.errors import ConfigError
-from fedrec.metrics.base import UndefinedMetricWarning, check_cutoff
+from fedrec.metrics.base import UndefinedMetricWarning, check_cutoff, mean_or_nan
 from fedrec.metrics.chunk_ranking import relevant_ranks, top_k
 from fedrec.metrics.coverage import Coverage
 from fedrec.metrics.diversity import IntraListDiversity
@@ -117,8 +117,11 @@ def standard_error(values: np.ndarray) -> float:
 
 def _accuracy(ranks: list[np.ndarray], k: int) -> dict[str, float]:
     """HR, recall, NDCG (with its standard error) at ``k`` and MRR of the ranks."""
-    result = {m.label: m(ranks) for m in (HitRate(k), Recall(k), NDCG(k))}
-    result[f"ndcg@{k}_se"] = standard_error(NDCG(k).per_user(ranks))
+    result = {m.label: m(ranks) for m in (HitRate(k), Recall(k))}
+    ndcg = NDCG(k)
+    per_user = ndcg.per_user(ranks)  # once, for the mean and its standard error
+    result[ndcg.label] = mean_or_nan(ndcg.label, per_user)
+    result[f"{ndcg.label}_se"] = standard_error(per_user)
     result["mrr"] = MRR()(ranks)
     return result
 

@@ -114,8 +114,8 @@ def pool_members(
     pool_head = model.pool_head(cold)
     if vectors:
         request, where = scenario
-        positions_ = torch.as_tensor([positions])
-        logits = model.pool_logits(positions_, history, request, where, cold)[0]
+        slots = torch.as_tensor([positions])
+        logits = model.pool_logits(slots, history, request, where, cold)[0]
         weights = torch.softmax(logits, dim=0)
         head = pool_head.weight  # [d, d]
         raw_terms = [w * (head @ v) for w, v in zip(weights, vectors, strict=True)]

@@ -11,8 +11,8 @@ import torch
 from tqdm.auto import tqdm
 
 from fedrec.config import TrainConfig
+from fedrec.config.learning import COLD_CLICKS
 from fedrec.models.catalog_model import CatalogModel
-from fedrec.models.recommender import COLD_CLICKS
 from fedrec.training.loss import UserView, reduce_loss, sampled_softmax_loss
 from fedrec.training.rows import TrainingRows
 
@@ -187,7 +187,7 @@ def cold_tower_views(rows: TrainingRows, idx: np.ndarray, rng: np.random.Generat
     equally likely; fewer where the target comes sooner) and their profile, as the
     cold tower sees a cold-start user at serving time, asked about a later click."""
     lengths = rng.integers(1, SHORT_HISTORY + 1, len(idx))
-    return _cut(rows, idx, lengths, "first")[:, :SHORT_HISTORY]
+    return rows.first_items(idx, lengths)[:, :SHORT_HISTORY]
 
 
 def training_histories(
