@@ -445,6 +445,32 @@ def test_the_server_cannot_replay_the_noise_with_the_public_seed(cm, small_split
         assert gap > 1e-4, f"{n}: the replay recovered the update (gap {gap:g})"
 
 
+def test_the_cold_tower_is_noised_and_its_release_cannot_be_replayed(tiny_bert_path, small_split):
+    """With ``cold-head`` the cold tower is noised under DP like the rest (an epoch of
+    empty batches still moves it), and two epochs from the same start with the same
+    public seed leave it (and everything else) apart, so the server cannot subtract
+    the noise from what it receives."""
+    cm = nudged_catalog_model(tiny_bert_path, small_split, **{"cold-head": True})
+    start = {n: p.detach().clone() for n, p in cm.model.named_parameters()}
+    values = {"batch-size": 12, "noise-multiplier": 1.0}
+    first = _epoch_from(cm, small_split, start, values)
+    replay = _epoch_from(cm, small_split, start, values)
+    assert {"cold_head.weight", "cold_head.bias", "cold_position.weight"} <= set(first)
+    for n in first:
+        gap = float((first[n] - replay[n]).abs().max())
+        assert gap > 1e-4, f"{n}: the replay recovered the update (gap {gap:g})"
+    trainer = _trainer(cm, small_split, {"batch-size": 4, "noise-multiplier": 1.0})
+    trainer.random.poisson = lambda n, rate: torch.zeros(0, dtype=torch.long)  # nobody
+    before = {n: p.detach().clone() for n, p in cm.model.named_parameters()}
+    try:
+        assert trainer.epoch().examples == 0
+    finally:
+        trainer.close()
+    tower = dict(cm.model.named_parameters())
+    for n in ("cold_head.weight", "cold_head.bias", "cold_position.weight"):
+        assert not torch.equal(tower[n], before[n]), f"{n} got no noise"
+
+
 def test_an_empty_batch_draws_its_noise_from_the_private_generator(cm, small_split, monkeypatch):
     monkeypatch.setattr(
         "fedrec.privacy.randomness.PrivateRandomness.poisson",
