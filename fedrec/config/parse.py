@@ -62,6 +62,8 @@ def _coerce(key: str, value: Any, tp: type) -> Any:
             raise ConfigError(f"{key}: expected a number, got {value!r}.") from None
         if math.isnan(number):  # passes every range check (all comparisons are false)
             raise ConfigError(f"{key}: expected a number, got {value!r}.")
+        if math.isinf(number):  # passes a lower bound, and no key means "unbounded" by it
+            raise ConfigError(f"{key}: expected a finite number, got {value!r}.")
         return number
     if tp is str:
         if isinstance(value, list):

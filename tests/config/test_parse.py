@@ -32,6 +32,16 @@ def test_not_a_number_is_refused_before_any_range_check(key, value):
         build_config({key: value})
 
 
+@pytest.mark.parametrize("key", ["noise-multiplier", "target-epsilon", "lr", "max-grad-norm"])
+@pytest.mark.parametrize("value", ["inf", "-inf", float("inf"), "1e999"])
+def test_an_infinite_number_is_refused(key, value):
+    """Infinity passes every lower bound (``noise-multiplier = inf`` would train on pure
+    noise, ``target-epsilon = inf`` would read as a budget): no key means "unbounded"
+    by it, so it is refused where numbers are parsed, with the key named."""
+    with pytest.raises(ConfigError, match=rf"{key}: expected a finite number"):
+        build_config({key: value})
+
+
 def test_choice_is_checked():
     with pytest.raises(ConfigError, match="privacy-unit"):
         build_config({"privacy-unit": "household"})
