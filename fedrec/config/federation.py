@@ -88,6 +88,8 @@ class FederationConfig:
         check_min("min-replies", self.min_replies, 1)
         check_min("server-eval-every", self.server_eval_every, 1)
         check_min("client-eval-every", self.client_eval_every, 0)
+        if self.proximal_mu < 0:
+            raise ConfigError(f"proximal-mu={self.proximal_mu} must be >= 0.")
         if self.server_lr < 0:
             raise ConfigError(f"server-lr={self.server_lr} must be >= 0 (0 = strategy default).")
         if self.strategy == "fedprox" and self.server_lr not in (0.0, 1.0):

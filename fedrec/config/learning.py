@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from fedrec.config.values import (
@@ -75,6 +76,9 @@ class DataConfig:
         check_min("cold-user-history", self.cold_user_history, 0)
         check_min("max-history", self.max_history, 1)
         check_min("kcore", self.kcore, 0)
+        check_min("synthetic-users", self.synthetic_users, 1)
+        check_min("synthetic-items-per-scenario", self.synthetic_items_per_scenario, 5)
+        check_min("synthetic-interactions-per-user", self.synthetic_interactions_per_user, 3)
         needs_path = self.dataset not in ("synthetic", "csv") and not self.data_path
         if needs_path and not self.download:
             raise ConfigError(
@@ -157,6 +161,8 @@ class ModelConfig:
         check_min("max-tokens", self.max_tokens, 4)
         check_min("lora-rank", self.lora_rank, 0)
         check_min("embed-dim", self.embed_dim, 2)
+        if self.lora_alpha <= 0:
+            raise ConfigError(f"lora-alpha={self.lora_alpha} must be > 0.")
         if not 0.0 <= self.lora_dropout < 1.0:
             raise ConfigError(f"lora-dropout={self.lora_dropout} must be in [0, 1).")
         if self.temperature <= 0:
@@ -237,6 +243,11 @@ class TrainConfig:
         check_min("batch-size", self.batch_size, 1)
         check_min("negatives", self.negatives, 1)
         check_min("patience", self.patience, 0)
+        check_min("max-rows-per-epoch", self.max_rows_per_epoch, 0)
+        check_min("seed", self.seed, 0)
+        check_min("threads", self.threads, 0)
+        if self.weight_decay < 0:
+            raise ConfigError(f"weight-decay={self.weight_decay} must be >= 0.")
         if not 0.0 <= self.short_history_share <= 1.0:
             raise ConfigError(
                 f"short-history-share={self.short_history_share} must be in [0, 1] (0 = off)."
@@ -275,9 +286,9 @@ class EvalConfig:
             grid = [float(v) for v in split_list(self.ease_l2)]
         except ValueError:
             grid = []
-        if not grid:
+        if not grid or not all(0 < v < math.inf for v in grid):  # NaN fails it too
             raise ConfigError(
-                f"ease-l2={self.ease_l2!r}: give one or more numbers, e.g. '100,500'."
+                f"ease-l2={self.ease_l2!r}: give one or more positive numbers, e.g. '100,500'."
             )
         for name in split_list(self.baselines):
             if name not in BASELINES:

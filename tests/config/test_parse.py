@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 import pytest
@@ -40,6 +41,32 @@ def test_an_infinite_number_is_refused(key, value):
     by it, so it is refused where numbers are parsed, with the key named."""
     with pytest.raises(ConfigError, match=rf"{key}: expected a finite number"):
         build_config({key: value})
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("seed", -1, "seed=-1 must be >= 0"),  # numpy refused it mid-run
+        ("threads", -1, "threads=-1 must be >= 0"),
+        ("max-rows-per-epoch", -1, "max-rows-per-epoch=-1 must be >= 0"),
+        ("weight-decay", -0.1, "weight-decay=-0.1 must be >= 0"),  # AdamW refused it mid-run
+        ("lora-alpha", 0, "lora-alpha=0.0 must be > 0"),
+        ("proximal-mu", -1, "proximal-mu=-1.0 must be >= 0"),
+        ("synthetic-users", 0, "synthetic-users=0 must be >= 1"),
+        ("synthetic-items-per-scenario", 4, "synthetic-items-per-scenario=4 must be >= 5"),
+        ("synthetic-interactions-per-user", 2, "synthetic-interactions-per-user=2 must be >= 3"),
+        ("ease-l2", "100,0", "ease-l2='100,0': give one or more positive numbers"),
+        ("ease-l2", "inf", "ease-l2='inf': give one or more positive numbers"),
+    ],
+)
+def test_a_value_out_of_range_is_refused_with_its_key(key, value, message):
+    """Each bound is checked where the config is parsed, naming the key as the user
+    wrote it, not deep in a run (a traceback from numpy or the optimizer)."""
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        build_config({key: value})
+    edge = {"seed": 0, "threads": 0, "max-rows-per-epoch": 0, "weight-decay": 0.0}
+    if key in edge:  # the bound itself is allowed
+        build_config({key: edge[key]})
 
 
 def test_choice_is_checked():
