@@ -17,6 +17,7 @@ from flwr.app import Array, ArrayRecord, ConfigRecord, Message, MetricRecord, Re
 from flwr.supercore.differential_privacy import KEY_CLIPPING_NORM
 
 from fedrec.config import Config, build_config
+from fedrec.errors import ConfigError
 from fedrec.federated.protocol import EvalResult, State, TrainResult
 
 ARRAYS = "arrays"
@@ -65,9 +66,17 @@ def config_record(cfg: Config, **round_values: Any) -> ConfigRecord:
 
 
 def read_config(msg: Message) -> tuple[Config, dict[str, Any]]:
-    """The message's config, parsed once, and its round values."""
+    """The message's config, parsed once, and its round values (the round a whole
+    number from 0, the proximal weight a finite number from 0: the server's message is
+    untrusted input)."""
     record = dict(msg.content[CONFIG])
     round_values = {k: record.pop(k) for k in ROUND_KEYS if k in record}
+    server_round = round_values.get(SERVER_ROUND, 0)
+    if isinstance(server_round, bool) or not isinstance(server_round, int) or server_round < 0:
+        raise ConfigError(f"{SERVER_ROUND}={server_round!r}: expected a whole number >= 0.")
+    mu = round_values.get(PROXIMAL_MU, 0.0)
+    if isinstance(mu, bool) or not isinstance(mu, int | float) or not 0 <= mu < math.inf:
+        raise ConfigError(f"{PROXIMAL_MU}={mu!r}: expected a finite number >= 0.")
     return build_config(record), round_values
 
 

@@ -185,6 +185,28 @@ def test_a_weight_that_is_not_a_number_is_refused_before_training(tmp_path, fed_
     assert not (tmp_path / "own-state").exists()
 
 
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("proximal-mu", float("nan"), "proximal-mu=nan: expected a finite number >= 0"),
+        ("proximal-mu", float("inf"), "proximal-mu=inf: expected a finite number >= 0"),
+        ("proximal-mu", -1.0, "proximal-mu=-1.0: expected a finite number >= 0"),
+        ("server-round", -3, "server-round=-3: expected a whole number >= 0"),
+        ("server-round", "1", "server-round='1': expected a whole number >= 0"),
+    ],
+)
+def test_a_hostile_round_value_is_refused_before_training(tmp_path, fed_flat, key, value, message):
+    """The values a server sends beside the config for one round are untrusted input
+    too: a proximal weight that is not a finite number from 0, or a round that is not
+    a whole number from 0, gets a clear error, and the node trains nothing."""
+    runtime = client_runtime(build_config(fed_flat), 0)
+    msg = _message(fed_flat, trainable_state(runtime.cm.model))
+    msg.content[CONFIG][key] = value
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        make_client_app()(msg, _node(tmp_path))
+    assert not (tmp_path / "own-state").exists()
+
+
 def test_the_server_cannot_choose_where_a_node_keeps_its_accountant(tmp_path, fed_flat):
     state = trainable_state(client_runtime(build_config(fed_flat | LOCAL), 0).cm.model)
     elsewhere = tmp_path / "server-chosen"
