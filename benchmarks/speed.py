@@ -4,7 +4,9 @@ Naive baseline: a plain ``AutoModel`` forward over the item texts, batch 32,
 padded to 128 tokens (and, for training, the same loss with every candidate
 encoded that way, LoRA on the same layers). fedrec: texts tokenized once to
 their own length (at most ``max-tokens``), frozen lower layers cached, only the
-LoRA layers run per step.
+LoRA layers run per step; a step is what training runs, the config's extra
+views of each example (the cold view by default) included, so the ratio is
+against a baseline that does less.
 
     python benchmarks/speed.py [--items 600] [--steps 5] [--set KEY=VALUE ...]
 
@@ -29,7 +31,13 @@ from fedrec.device import pick_device
 from fedrec.models.backbone import load_backbone, resolve_backbone
 from fedrec.models.catalog_model import build_catalog_model
 from fedrec.training.rows import build_rows
-from fedrec.training.trainer import batch_loss, make_optimizer
+from fedrec.training.trainer import (
+    batch_loss,
+    make_optimizer,
+    request_scenarios,
+    training_histories,
+    user_views,
+)
 
 
 def _sync(device: torch.device) -> None:
@@ -109,14 +117,17 @@ def main() -> None:
     optimizer = make_optimizer(cm, cfg.train)
     cm.model.train()
 
-    def ours_step():
+    def ours_step():  # what one step of training does, its extra views included
         idx = rng.integers(0, len(rows), bs)
+        history = training_histories(cm, rows, idx, cfg.train, rng)
         loss = batch_loss(
             cm,
             torch.as_tensor(rows.users[idx], device=device),
             torch.as_tensor(rows.targets[idx], device=device),
-            torch.as_tensor(rows.history[idx], device=device),
+            torch.as_tensor(history, device=device),
             torch.as_tensor(rng.integers(0, cm.n_items, neg), device=device),
+            scenario=request_scenarios(cm, rows.targets[idx], rng),
+            views=user_views(cm, rows, idx, cfg.train, rng),
         )
         optimizer.zero_grad()
         loss.backward()
