@@ -11,11 +11,15 @@ The same rows for every step kind, timed after a warm-up:
   ``dp-negatives`` of them;
 - ``dp-sgd``: each layout under Opacus (hooks, clipping, noise).
 
+Every step kind carries what training gives each example: its history shaped as
+training shapes it and its extra views (the default cold view); ``--no-views``
+times the bare loss.
+
 Prints ms per step, the ratio to the shared step, and the process's peak resident
 memory (``--only`` runs a subset, to read one layout's peak alone).
 
     python benchmarks/dp_overhead.py [--batch 64] [--steps 5] [--exact] [--only KIND,...]
-                                     [--set KEY=VALUE ...]
+                                     [--no-views] [--set KEY=VALUE ...]
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ from fedrec.models.catalog_model import build_catalog_model
 from fedrec.privacy.dp_sgd import trainer_for
 from fedrec.training.per_example import per_example_loss
 from fedrec.training.rows import build_rows
-from fedrec.training.trainer import batch_loss, make_optimizer
+from fedrec.training.trainer import batch_loss, make_optimizer, training_histories, user_views
 
 
 def _timed(step, steps: int, device: torch.device) -> float:
@@ -62,6 +66,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--exact", action="store_true", help="also LoRA through every negative")
     parser.add_argument("--only", default="", help="comma list of: shared,frozen,trained,exact")
+    parser.add_argument(
+        "--no-views", dest="views", action="store_false", help="time the bare loss, no views"
+    )
     parser.add_argument("--config")
     parser.add_argument("--set", action="append", default=[])
     args = parser.parse_args()
@@ -76,7 +83,10 @@ def main() -> None:
     idx = rng.integers(0, len(rows), args.batch)
     users = torch.as_tensor(rows.users[idx], device=device)
     targets = torch.as_tensor(rows.targets[idx], device=device)
-    history = torch.as_tensor(rows.history[idx], device=device)
+    history = torch.as_tensor(training_histories(cm, rows, idx, cfg.train, rng), device=device)
+    # The example's extra views as training draws them (the default cold view), in
+    # every step kind alike.
+    views = user_views(cm, rows, idx, cfg.train, rng) if args.views else []
     k = cfg.privacy.dp_negatives
     per_ex_neg = torch.as_tensor(rng.integers(0, cm.n_items, size=(args.batch, k)), device=device)
     pool = torch.as_tensor(rng.integers(0, cm.n_items, cfg.train.negatives), device=device)
@@ -89,7 +99,7 @@ def main() -> None:
 
     def shared():
         optimizer.zero_grad()
-        batch_loss(cm, users, targets, history, pool).backward()
+        batch_loss(cm, users, targets, history, pool, views=views).backward()
         optimizer.step()
 
     def loss_of(kind, reduction="mean"):
@@ -104,6 +114,7 @@ def main() -> None:
             text=text,
             text_negatives=k if every else cfg.privacy.dp_text_negatives,
             generator=generator,
+            views=views,
         )
 
     def per_example(kind):

@@ -88,15 +88,20 @@ def per_example_loss(
     labels = torch.zeros(len(targets), dtype=torch.long, device=candidates.device)
     loss = torch.zeros(len(targets), device=candidates.device)
     seen = _logits(cm, users, candidates, sights)
-    for (logits, u), sight in zip(seen, sights, strict=True):
-        part = F.cross_entropy(logits, labels, reduction="none")  # [B]
-        if text == "trained" and not sight.cold_tower:
-            probs = torch.softmax(logits.detach(), dim=-1)
-            columns, weights = text_gradient_weights(probs, text_negatives, generator)
-            surrogate = text_surrogate(cm, u.detach(), candidates.gather(1, columns), weights)
-            # Same value as the loss; its gradient adds LoRA's part through the chosen texts.
-            part = part + (surrogate - surrogate.detach())
-        loss = loss + sight.weight * part
+    for (logits, _), sight in zip(seen, sights, strict=True):
+        loss = loss + sight.weight * F.cross_entropy(logits, labels, reduction="none")  # [B]
+    # LoRA's part of every sight's gradient (the cold tower's sight has none), through
+    # one draw of texts encoded once for all of them.
+    through = [(lu, s) for lu, s in zip(seen, sights, strict=True) if not s.cold_tower]
+    if text == "trained" and through:
+        probs = torch.stack([torch.softmax(logits.detach(), dim=-1) for (logits, _), _ in through])
+        mix = torch.tensor([s.weight for _, s in through], device=probs.device)
+        columns, weights = text_gradient_weights(probs, text_negatives, generator, mix)
+        users_of = torch.stack([u.detach() for (_, u), _ in through])  # [S, B, d]
+        directions = torch.einsum("s,sbm,sbd->bmd", mix, weights, users_of)
+        surrogate = text_surrogate(cm, directions, candidates.gather(1, columns))
+        # Same value as the loss; its gradient adds LoRA's part through the chosen texts.
+        loss = loss + (surrogate - surrogate.detach())
     return reduce_loss(loss, reduction)
 
 
@@ -155,35 +160,53 @@ def _logits(
 
 
 def text_gradient_weights(
-    probs: torch.Tensor, k: int, generator: torch.Generator | None = None
+    probs: torch.Tensor,
+    k: int,
+    generator: torch.Generator | None = None,
+    mix: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Which candidates carry LoRA's gradient, and with what weight: columns [B, M] of
     ``probs`` [B, 1 + K] (column 0, the positive, first) and weights [B, M], so that
     ``sum_m weights * ds/dθ`` is (in expectation over the draw, when ``k < K``)
-    ``sum_j (dL/ds_j) ds/dθ = sum_j (p_j - [j = 0]) ds_j/dθ``."""
-    b, width = probs.shape
-    rest = 1.0 - probs[:, 0]  # [B] = the negatives' total weight
+    ``sum_j (dL/ds_j) ds/dθ = sum_j (p_j - [j = 0]) ds_j/dθ``.
+
+    Several sights of one user share one draw: ``probs`` [S, B, 1 + K] (each sight's
+    softmax over the same candidates) and ``mix`` [S] (each sight's weight in the
+    loss) give weights [S, B, M], each sight's own. The ``k`` negatives are drawn from
+    the sights' negative weights mixed by ``mix_s * (1 - p_s,pos)`` and each sight's
+    weight is ``p_s,j / (k q_j)`` (importance weighting, unbiased for every sight);
+    with one sight that is ``(1 - p_pos) / k``, the plain draw."""
+    if probs.dim() == 2:
+        columns, weights = text_gradient_weights(probs.unsqueeze(0), k, generator, mix)
+        return columns, weights[0]
+    s, b, width = probs.shape
+    mix = probs.new_ones(s) if mix is None else mix.to(probs)
+    rest = 1.0 - probs[:, :, 0]  # [S, B] = each sight's negatives' total weight
     if k >= width - 1:  # every negative, exactly
         columns = torch.arange(width, device=probs.device).expand(b, width)
         weights = probs.clone()
-        weights[:, 0] = -rest
+        weights[:, :, 0] = -rest
         return columns, weights
-    mass = probs[:, 1:]
-    # A row whose negatives carry no weight draws anything (its weight is 0).
-    mass = torch.where((rest > 0).unsqueeze(1), mass, torch.ones_like(mass))
-    drawn = torch.multinomial(mass, k, replacement=True, generator=generator) + 1  # [B, k]
-    columns = torch.cat([torch.zeros_like(drawn[:, :1]), drawn], dim=1)
-    weights = (rest / k).unsqueeze(1).expand(b, k + 1).clone()
-    weights[:, 0] = -rest
+    share = mix.unsqueeze(1) * rest  # [S, B]
+    # Each row's proposal over its negatives; a row whose negatives carry no weight in
+    # any sight draws anything (every weight is then 0).
+    proposal = (share.unsqueeze(-1) * probs[:, :, 1:] / rest.clamp(min=1e-30).unsqueeze(-1)).sum(0)
+    proposal = proposal / share.sum(0).clamp(min=1e-30).unsqueeze(-1)  # [B, K]
+    empty = proposal.sum(-1) <= 0
+    proposal = torch.where(empty.unsqueeze(1), torch.ones_like(proposal), proposal)
+    proposal = proposal / proposal.sum(-1, keepdim=True)
+    drawn = torch.multinomial(proposal, k, replacement=True, generator=generator)  # [B, k]
+    columns = torch.cat([torch.zeros_like(drawn[:, :1]), drawn + 1], dim=1)
+    picked = probs[:, :, 1:].gather(2, drawn.expand(s, b, k))  # [S, B, k]
+    weights = torch.cat([-rest.unsqueeze(-1), picked / (k * proposal.gather(1, drawn))], dim=2)
     return columns, weights
 
 
-def text_surrogate(
-    cm: CatalogModel, users: torch.Tensor, items: torch.Tensor, weights: torch.Tensor
-) -> torch.Tensor:
-    """[B] ``sum_m weights * s(user, item_m)`` with the items' texts encoded for each
-    example through LoRA ([B, M] -> [B, M, L, H]) and everything else held fixed:
-    its gradient reaches the text tower only, through the chosen texts."""
+def text_surrogate(cm: CatalogModel, directions: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+    """[B] ``sum_m <v(item_m), directions_m> / τ`` with the items' texts encoded for
+    each example through LoRA ([B, M] -> [B, M, L, H]) and everything else held fixed
+    (``directions`` [B, M, d]: the loss's weight on each chosen text times the user
+    vector it meets): its gradient reaches the text tower only, through those texts."""
     model = cm.model
     text = cm.items.encode_grouped(model.encoder, items)  # [B, M, H]
     head = model.item_head
@@ -192,5 +215,4 @@ def text_surrogate(
         ids = model.item_embedding.weight.detach()[items]
         z = z + model.warm[items].unsqueeze(-1) * ids
     vecs = F.normalize(z, dim=-1)
-    scores = (vecs * users.unsqueeze(1)).sum(-1) / model.cfg.temperature  # [B, M]
-    return (weights * scores).sum(1)
+    return (vecs * directions).sum((1, 2)) / model.cfg.temperature

@@ -8,6 +8,7 @@ import torch.nn.functional as F
 
 from fedrec.config import build_config
 from fedrec.privacy.dp_sgd import trainer_for
+from fedrec.training.loss import UserView
 from fedrec.training.per_example import per_example_loss, text_gradient_weights
 from fedrec.training.rows import build_rows
 
@@ -62,13 +63,62 @@ def test_lora_gradient_through_every_negative_is_the_exact_gradient(cm, small_sp
         assert torch.allclose(g, r, atol=1e-6, rtol=1e-4)
 
 
-def test_lora_gradient_through_drawn_negatives_is_unbiased(cm, small_split):
-    """The mean over draws of the 2-negative estimate converges to the exact gradient."""
+def _short_view(history, weight=0.7):
+    """A view of each example's user by their two most recent items."""
+    short = history.clone()
+    short[:, 2:] = -1
+    return UserView(weight, short)
+
+
+def test_lora_gradient_with_a_view_through_every_negative_is_the_exact_gradient(cm, small_split):
+    """A view's LoRA gradient rides in the example's one pass of encodings: with every
+    negative it is the exact gradient of the loss plus the view's weighted loss."""
+    users, targets, history, negatives = _batch(cm, small_split)
+    view = _short_view(history)
+    cm.model.train()
+    params = _lora(cm)
+    full = _full_encoding_loss(cm, users, targets, history, negatives)
+    full = full + view.weight * _full_encoding_loss(cm, users, targets, view.history, negatives)
+    reference = torch.autograd.grad(full, params)
+    loss = per_example_loss(
+        cm, users, targets, history, negatives, "sum", "trained", text_negatives=6, views=[view]
+    )
+    assert float(loss) == pytest.approx(float(full), rel=1e-5)
+    for g, r in zip(torch.autograd.grad(loss, params), reference, strict=True):
+        assert float(r.abs().max()) > 0
+        assert torch.allclose(g, r, atol=1e-6, rtol=1e-4)
+
+
+def test_every_sight_of_an_example_shares_one_lora_pass(cm, small_split, monkeypatch):
+    """The cost of DP-SGD's LoRA layout: 1 + k texts per example encoded once per step,
+    however many views the example has (each view drawing its own cost twice as much)."""
+    users, targets, history, negatives = _batch(cm, small_split)
+    shapes = []
+    encode = cm.items.encode_grouped
+
+    def counted(encoder, items):
+        shapes.append(tuple(items.shape))
+        return encode(encoder, items)
+
+    monkeypatch.setattr(cm.items, "encode_grouped", counted)
+    views = [_short_view(history), _short_view(history, 0.3)]
+    per_example_loss(cm, users, targets, history, negatives, text="trained", views=views)
+    assert shapes == [(len(users), 1 + 4)]  # the default 4 drawn negatives
+
+
+@pytest.mark.parametrize("with_view", [False, True])
+def test_lora_gradient_through_drawn_negatives_is_unbiased(cm, small_split, with_view):
+    """The mean over draws of the 2-negative estimate converges to the exact gradient,
+    with the example alone and with a view sharing its draw."""
     batch = _batch(cm, small_split, n=3)
+    views = [_short_view(batch[2])] if with_view else []
     cm.model.train()
     params = _lora(cm)
     exact = torch.autograd.grad(
-        per_example_loss(cm, *batch, reduction="sum", text="trained", text_negatives=6), params
+        per_example_loss(
+            cm, *batch, reduction="sum", text="trained", text_negatives=6, views=views
+        ),
+        params,
     )
     generator = torch.Generator().manual_seed(0)
     draws = 300
@@ -76,7 +126,13 @@ def test_lora_gradient_through_drawn_negatives_is_unbiased(cm, small_split):
     one = None
     for _ in range(draws):
         loss = per_example_loss(
-            cm, *batch, reduction="sum", text="trained", text_negatives=2, generator=generator
+            cm,
+            *batch,
+            reduction="sum",
+            text="trained",
+            text_negatives=2,
+            generator=generator,
+            views=views,
         )
         grads = torch.autograd.grad(loss, params)
         for m, g in zip(mean, grads, strict=True):
@@ -106,6 +162,30 @@ def test_drawn_weights_average_to_the_softmax_gradient():
         assert not bool((columns[1] == 3).any())
         total.scatter_add_(1, columns, weights)
     assert torch.allclose(total / 4000, expected, atol=0.01)
+
+
+def test_sights_sharing_one_draw_each_get_their_softmax_gradient():
+    """Two sights of the same examples (other softmax weights, other loss weights) share
+    one draw of negatives; each sight's weights average to its own exact gradient."""
+    torch.manual_seed(0)
+    logits = torch.randn(2, 3, 7) * 2
+    logits[1, 0, 4] = float("-inf")  # masked in one sight only: still drawn for the other
+    logits[0, 2, 0] = 60.0  # one sight with (nearly) no mass on its negatives
+    probs = torch.softmax(logits, -1)
+    mix = torch.tensor([1.0, 0.4])
+    generator = torch.Generator().manual_seed(2)
+    total = torch.zeros_like(probs)
+    for _ in range(20000):
+        columns, weights = text_gradient_weights(probs, 3, generator, mix)
+        assert columns.shape == (3, 4) and weights.shape == (2, 3, 4)
+        for sight in range(2):
+            total[sight].scatter_add_(1, columns, weights[sight])
+    expected = probs.clone()
+    expected[:, :, 0] -= 1
+    assert torch.allclose(total / 20000, expected, atol=0.015)
+    exact_columns, exact = text_gradient_weights(probs, 6, None, mix)  # k >= K
+    assert exact_columns.shape == (3, 7)
+    assert torch.allclose(exact, expected)
 
 
 def test_every_draw_of_a_dp_step_is_private(cm, small_split, monkeypatch):
