@@ -25,6 +25,12 @@ What DP-SGD trains (``text``):
     ``p_j / (1 - p_pos)``, each weighted ``(1 - p_pos) / k``: an unbiased
     estimate of the same sum (1 + k encodings per example).
 
+  An example's extra views (its sights) share that one draw and that one pass:
+  the negatives are drawn from the sights' weights mixed by their weights in the
+  loss, each sight weighs a drawn text by ``p_s,j / (k q_j)`` (unbiased for each
+  sight), and each chosen text is encoded once, with the sum of its sights'
+  weighted user vectors (:func:`text_gradient_weights`).
+
   Either way an example's gradient depends on its own data only (and on the
   draw of its negatives), so per-example clipping bounds it as before. The
   softmax weights and the heads' gradients use the cached text vectors, which
@@ -187,18 +193,20 @@ def text_gradient_weights(
         weights = probs.clone()
         weights[:, :, 0] = -rest
         return columns, weights
-    share = mix.unsqueeze(1) * rest  # [S, B]
-    # Each row's proposal over its negatives; a row whose negatives carry no weight in
-    # any sight draws anything (every weight is then 0).
-    proposal = (share.unsqueeze(-1) * probs[:, :, 1:] / rest.clamp(min=1e-30).unsqueeze(-1)).sum(0)
-    proposal = proposal / share.sum(0).clamp(min=1e-30).unsqueeze(-1)  # [B, K]
-    empty = proposal.sum(-1) <= 0
-    proposal = torch.where(empty.unsqueeze(1), torch.ones_like(proposal), proposal)
+    # The proposal: every sight's negative weights, mixed by its weight in the loss
+    # (mix_s * rest_s * p_s,j / rest_s). A row whose negatives carry no weight in any
+    # sight draws anything (every weight is then 0).
+    mixed = torch.einsum("s,sbk->bk", mix, probs[:, :, 1:])  # [B, K]
+    empty = mixed.sum(-1) <= 0
+    proposal = torch.where(empty.unsqueeze(1), torch.ones_like(mixed), mixed)
     proposal = proposal / proposal.sum(-1, keepdim=True)
     drawn = torch.multinomial(proposal, k, replacement=True, generator=generator)  # [B, k]
     columns = torch.cat([torch.zeros_like(drawn[:, :1]), drawn + 1], dim=1)
     picked = probs[:, :, 1:].gather(2, drawn.expand(s, b, k))  # [S, B, k]
-    weights = torch.cat([-rest.unsqueeze(-1), picked / (k * proposal.gather(1, drawn))], dim=2)
+    q = proposal.gather(1, drawn)  # [B, k]; > 0 for anything drawn, but never divide by 0
+    tiny = torch.finfo(q.dtype).tiny
+    ratio = torch.where(q > 0, picked / (k * q).clamp(min=tiny), torch.zeros_like(picked))
+    weights = torch.cat([-rest.unsqueeze(-1), ratio], dim=2)
     return columns, weights
 
 
