@@ -115,3 +115,17 @@ def nudged_catalog_model(tiny_bert_path, split, **values):
 def lora_cm(tiny_bert_path, small_split):
     """:func:`nudged_catalog_model` with the default settings."""
     return nudged_catalog_model(tiny_bert_path, small_split)
+
+
+def record_encodings(monkeypatch, cm) -> list[tuple[int, ...]]:
+    """The shapes of the item indices ``cm`` encodes through LoRA from now on (one entry
+    per :meth:`encode_grouped` call), the encoding itself unchanged."""
+    shapes: list[tuple[int, ...]] = []
+    encode = cm.items.encode_grouped
+
+    def counted(encoder, items):
+        shapes.append(tuple(items.shape))
+        return encode(encoder, items)
+
+    monkeypatch.setattr(cm.items, "encode_grouped", counted)
+    return shapes

@@ -98,12 +98,13 @@ def per_example_loss(
         loss = loss + sight.weight * F.cross_entropy(logits, labels, reduction="none")  # [B]
     # LoRA's part of every sight's gradient (the cold tower's sight has none), through
     # one draw of texts encoded once for all of them.
-    through = [(lu, s) for lu, s in zip(seen, sights, strict=True) if not s.cold_tower]
+    through = [(*lu, s.weight) for lu, s in zip(seen, sights, strict=True) if not s.cold_tower]
     if text == "trained" and through:
-        probs = torch.stack([torch.softmax(logits.detach(), dim=-1) for (logits, _), _ in through])
-        mix = torch.tensor([s.weight for _, s in through], device=probs.device)
+        logits_of, users_of, weight_of = zip(*through, strict=True)
+        probs = torch.softmax(torch.stack(logits_of).detach(), dim=-1)  # [S, B, 1 + K]
+        mix = torch.tensor(weight_of, device=probs.device)
         columns, weights = text_gradient_weights(probs, text_negatives, generator, mix)
-        users_of = torch.stack([u.detach() for (_, u), _ in through])  # [S, B, d]
+        users_of = torch.stack(users_of).detach()  # [S, B, d]
         directions = torch.einsum("s,sbm,sbd->bmd", mix, weights, users_of)
         surrogate = text_surrogate(cm, directions, candidates.gather(1, columns))
         # Same value as the loss; its gradient adds LoRA's part through the chosen texts.

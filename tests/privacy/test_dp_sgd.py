@@ -22,7 +22,7 @@ from fedrec.training.loss import UserView
 from fedrec.training.per_example import per_example_loss
 from fedrec.training.rows import build_rows
 from fedrec.training.trainer import cold_tower_views, drop_scenario
-from tests.conftest import nudged_catalog_model
+from tests.conftest import nudged_catalog_model, record_encodings
 
 
 def _trainer(cm, split, values, *, epochs=1, seed=0, **kw):
@@ -140,14 +140,7 @@ def test_dp_text_decides_whether_the_lora_tower_moves(cm, small_split, text):
 def test_frozen_text_needs_no_encoder_pass(cm, small_split, monkeypatch):
     rows = build_rows(small_split.train, 20)
     batch = _batch(rows, np.arange(0, 4), cm, k=7)
-    shapes = []
-    original = cm.items.encode_grouped
-
-    def spy(encoder, index):
-        shapes.append(tuple(index.shape))
-        return original(encoder, index)
-
-    monkeypatch.setattr(cm.items, "encode_grouped", spy)
+    shapes = record_encodings(monkeypatch, cm)
     per_example_loss(cm, *batch, text="frozen")
     per_example_loss(cm, *batch, text="trained")
     per_example_loss(cm, *batch, text="trained", text_negatives=2)

@@ -11,6 +11,7 @@ from fedrec.privacy.dp_sgd import trainer_for
 from fedrec.training.loss import UserView
 from fedrec.training.per_example import per_example_loss, text_gradient_weights
 from fedrec.training.rows import build_rows
+from tests.conftest import record_encodings
 
 
 @pytest.fixture()
@@ -93,14 +94,7 @@ def test_every_sight_of_an_example_shares_one_lora_pass(cm, small_split, monkeyp
     """The cost of DP-SGD's LoRA layout: 1 + k texts per example encoded once per step,
     however many views the example has (each view drawing its own cost twice as much)."""
     users, targets, history, negatives = _batch(cm, small_split)
-    shapes = []
-    encode = cm.items.encode_grouped
-
-    def counted(encoder, items):
-        shapes.append(tuple(items.shape))
-        return encode(encoder, items)
-
-    monkeypatch.setattr(cm.items, "encode_grouped", counted)
+    shapes = record_encodings(monkeypatch, cm)
     views = [_short_view(history), _short_view(history, 0.3)]
     per_example_loss(cm, users, targets, history, negatives, text="trained", views=views)
     assert shapes == [(len(users), 1 + 4)]  # the default 4 drawn negatives
