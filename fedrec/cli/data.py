@@ -34,12 +34,12 @@ def data_inspect(
     setup(quiet=True)
     from fedrec.config import resolve
     from fedrec.data import load_dataset
-    from fedrec.data.loading import prepare_split
+    from fedrec.data.loading import split_loaded
 
     try:
         cfg = resolve(config, set_ or [])
         ds = load_dataset(cfg.data, seed=cfg.train.seed)
-        split = prepare_split(cfg)
+        split = split_loaded(ds, cfg.data, seed=cfg.train.seed)
     except FedrecError as err:
         fail(err)
         return

@@ -34,6 +34,13 @@ class DataConfig:
         default="", metadata={"help": "csv column mapping, e.g. 'user_id=uid,item_id=iid'"}
     )
     items_path: str = field(default="", metadata={"help": "csv/parquet item table (csv dataset)"})
+    drop_bad_rows: bool = field(
+        default=False,
+        metadata={
+            "help": "drop input rows that cannot be used (unreadable lines, interactions of "
+            "items not in the catalog), counted in a warning, instead of stopping"
+        },
+    )
     synthetic_users: int = field(default=600, metadata={"help": "synthetic: number of users"})
     synthetic_items_per_scenario: int = field(
         default=200, metadata={"help": "synthetic: items per scenario"}

@@ -28,6 +28,7 @@ from typing import Any
 
 import pandas as pd
 
+from fedrec.data.bad_rows import BadRows
 from fedrec.data.schema import RecDataset
 from fedrec.data.validate import validate_dataset
 from fedrec.errors import ConfigError, DataError
@@ -51,6 +52,7 @@ def load_amazon(
     reviews: str | Path | None = None,
     meta: str | Path | None = None,
     scenario_field: str | None = "auto",
+    drop_bad_rows: bool = False,
 ) -> RecDataset:
     """Load Amazon reviews and their item metadata.
 
@@ -64,6 +66,9 @@ def load_amazon(
             gives ``"All Beauty"``), ``None`` (one scenario ``"amazon"``) or a meta key
             whose value (or first list element) names the scenario. Empty values fall back
             to ``"amazon"``.
+        drop_bad_rows: drop review and meta lines that cannot be read and reviews of
+            items without a meta line, counted in a warning, instead of raising
+            (:mod:`fedrec.data.bad_rows`).
 
     Raises:
         DataError: a missing file, an unreadable line (file and line named), review and
@@ -73,8 +78,18 @@ def load_amazon(
     base = Path(path)
     review_files = [base / reviews] if reviews is not None else _discover(base, meta=False)
     meta_files = [base / meta] if meta is not None else _discover(base, meta=True)
-    release, interactions = _read_reviews(review_files)
-    items = _read_meta(meta_files, release, set(interactions["item_id"]), scenario_field)
+    bad = BadRows(drop_bad_rows)
+    try:
+        return _load(review_files, meta_files, scenario_field, bad)
+    finally:
+        bad.report()
+
+
+def _load(
+    review_files: list[Path], meta_files: list[Path], scenario_field: str | None, bad: BadRows
+) -> RecDataset:
+    release, interactions = _read_reviews(review_files, bad)
+    items = _read_meta(meta_files, release, set(interactions["item_id"]), scenario_field, bad)
     ds = RecDataset(name="amazon", items=items, interactions=interactions)
     fix = (
         "pass the meta file matching these reviews (meta_<Category>.json.gz for 2018, "
@@ -82,7 +97,7 @@ def load_amazon(
         "category next to the reviews and leave meta unset."
     )
     source = ", ".join(str(f) for f in review_files)
-    return validate_dataset(ds, source=source, unknown_items_fix=fix)
+    return validate_dataset(ds, source=source, unknown_items_fix=fix, bad_rows=bad)
 
 
 def _discover(base: Path, *, meta: bool) -> list[Path]:
@@ -105,8 +120,9 @@ def _discover(base: Path, *, meta: bool) -> list[Path]:
     return found
 
 
-def _records(file: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Yield (1-based line number, object) for every non-blank line of ``file``."""
+def _records(file: Path, bad: BadRows) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield (1-based line number, object) for every non-blank line of ``file`` that
+    holds one (the others are refused: ``bad``)."""
     if not file.is_file():
         raise DataError(f"Amazon file {file} does not exist. Fix: check the file name and path.")
     with file.open("rb") as probe:
@@ -117,8 +133,14 @@ def _records(file: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             gzip.open(file, "rt", encoding="utf-8") if zipped else file.open(encoding="utf-8")
         ) as fh:
             for lineno, line in enumerate(fh, start=1):
-                if line.strip():
-                    yield lineno, _parse(line, file, lineno)
+                if not line.strip():
+                    continue
+                try:
+                    record = _parse(line, file, lineno)
+                except DataError as err:
+                    bad.reject(err, source=str(file))
+                    continue
+                yield lineno, record
     except (OSError, EOFError, UnicodeDecodeError) as err:
         raise DataError(
             f"{file}, line {lineno + 1}: cannot read the file ({err}). Fix: download it "
@@ -161,16 +183,19 @@ def _release(keys: dict[str, Any], file: Path, lineno: int, *, meta: bool) -> st
     return release
 
 
-def _read_reviews(files: list[Path]) -> tuple[str, pd.DataFrame]:
+def _read_reviews(files: list[Path], bad: BadRows) -> tuple[str, pd.DataFrame]:
     rows: list[tuple[str, str, int, float]] = []
     release: str | None = None
     for file in files:
         file_release = None
-        for lineno, rec in _records(file):
+        for lineno, rec in _records(file, bad):
             if file_release is None:
                 file_release = _release(rec, file, lineno, meta=False)
                 release = _same_release(release, file_release, file)
-            rows.append(_review_row(rec, file_release, file, lineno))
+            try:
+                rows.append(_review_row(rec, file_release, file, lineno))
+            except DataError as err:
+                bad.reject(err, source=str(file))
     if release is None:
         raise DataError(
             f"{', '.join(map(str, files))}: nothing left: no review lines. "
@@ -187,7 +212,7 @@ def _review_row(
     item = rec.get(item_key) or rec.get("asin")  # 2023: parent_asin, else the variant asin
     required = {user_key: rec.get(user_key), item_key: item, time_key: rec.get(time_key)}
     for key, value in required.items():
-        if value is None:
+        if value is None or not str(value).strip():
             raise DataError(
                 f"{file}, line {lineno}: review has no {key!r}. Fix: correct or delete that line."
             )
@@ -213,14 +238,14 @@ def _same_release(current: str | None, found: str, file: Path) -> str:
 
 
 def _read_meta(
-    files: list[Path], release: str, wanted: set[str], scenario_field: str | None
+    files: list[Path], release: str, wanted: set[str], scenario_field: str | None, bad: BadRows
 ) -> pd.DataFrame:
     rows: list[tuple[str, str, str, str]] = []
     field_seen = scenario_field in (None, "auto", "file")
     for file in files:
         category = _file_category(file)
         checked = False
-        for lineno, rec in _records(file):
+        for lineno, rec in _records(file, bad):
             if not checked:
                 _same_release(release, _release(rec, file, lineno, meta=True), file)
                 checked = True

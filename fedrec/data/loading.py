@@ -39,11 +39,20 @@ def load_dataset(cfg: DataConfig, *, seed: int, progress: bool = False) -> RecDa
             path = download_dataset(cfg.dataset, path or Path("data"), progress=progress)
         if path is None:  # pragma: no cover - DataConfig rejects this earlier
             raise ConfigError(f"dataset={cfg.dataset!r} needs data-path.")
-        ds = load_movielens(path, cfg.dataset, scenario_field=_scenario_field(cfg, auto=None))
+        ds = load_movielens(
+            path,
+            cfg.dataset,
+            scenario_field=_scenario_field(cfg, auto=None),
+            drop_bad_rows=cfg.drop_bad_rows,
+        )
     elif cfg.dataset == "amazon":
         from fedrec.data.amazon import load_amazon
 
-        ds = load_amazon(cfg.data_path, scenario_field=_scenario_field(cfg, auto="auto"))
+        ds = load_amazon(
+            cfg.data_path,
+            scenario_field=_scenario_field(cfg, auto="auto"),
+            drop_bad_rows=cfg.drop_bad_rows,
+        )
     elif cfg.dataset == "csv":
         from fedrec.data.tabular import load_tabular
 
@@ -53,6 +62,7 @@ def load_dataset(cfg: DataConfig, *, seed: int, progress: bool = False) -> RecDa
             cfg.data_path,
             columns=parse_columns(cfg.columns),
             items_path=cfg.items_path or None,
+            drop_bad_rows=cfg.drop_bad_rows,
         )
     else:  # pragma: no cover - DataConfig checks the choices
         raise ConfigError(f"unknown dataset {cfg.dataset!r}.")
@@ -81,7 +91,11 @@ def _synthetic_split(cfg: DataConfig, seed: int) -> Split:
 
 
 def _load_split(cfg: DataConfig, *, seed: int, progress: bool = False) -> Split:
-    ds = load_dataset(cfg, seed=seed, progress=progress)
+    return split_loaded(load_dataset(cfg, seed=seed, progress=progress), cfg, seed=seed)
+
+
+def split_loaded(ds: RecDataset, cfg: DataConfig, *, seed: int) -> Split:
+    """``ds`` (as :func:`load_dataset` gave it for ``cfg``) split as ``cfg`` says."""
     return split_dataset(
         ds,
         cold_item_fraction=cfg.cold_item_fraction,

@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import NoReturn, TextIO
+from typing import TextIO
 
 import pandas as pd
 
+from fedrec.data.bad_rows import BadRows
 from fedrec.data.schema import RecDataset
 from fedrec.data.validate import validate_dataset
 from fedrec.errors import ConfigError, DataError
@@ -60,7 +62,11 @@ _NO_GENRES = "(no genres listed)"
 
 
 def load_movielens(
-    path: str | Path, variant: str, *, scenario_field: str | None = None
+    path: str | Path,
+    variant: str,
+    *,
+    scenario_field: str | None = None,
+    drop_bad_rows: bool = False,
 ) -> RecDataset:
     """Load one MovieLens release from its unzipped folder.
 
@@ -69,6 +75,9 @@ def load_movielens(
         variant: ``"movielens-100k"``, ``"movielens-1m"`` or ``"movielens-latest-small"``.
         scenario_field: ``None`` for one scenario ``"movies"``; ``"genre"`` to use
             each movie's first listed genre.
+        drop_bad_rows: drop lines that cannot be parsed and ratings of movies absent
+            from the movie file, counted in a warning, instead of raising
+            (:mod:`fedrec.data.bad_rows`).
 
     Raises:
         ConfigError: an unknown variant or scenario field.
@@ -84,21 +93,31 @@ def load_movielens(
             f"(one scenario 'movies') or 'genre'."
         )
     folder = VARIANTS[variant]
+    bad = BadRows(drop_bad_rows)
+    try:
+        return _load(Path(path), variant, folder, scenario_field, bad)
+    finally:
+        bad.report()
+
+
+def _load(
+    path: Path, variant: str, folder: str, scenario_field: str | None, bad: BadRows
+) -> RecDataset:
     profiles: pd.DataFrame | None = None
     if variant == "movielens-100k":
-        root = _find_root(Path(path), folder, "u.data")
-        inter = _ratings(root / "u.data", "\t", "latin-1", header=False)
-        movies = _movies_100k(_require(root, "u.item"))
-        profiles = _users_100k(_require(root, "u.user"))
+        root = _find_root(path, folder, "u.data")
+        inter = _ratings(root / "u.data", "\t", "latin-1", header=False, bad=bad)
+        movies = _movies_100k(_require(root, "u.item"), bad)
+        profiles = _users_100k(_require(root, "u.user"), bad)
     elif variant == "movielens-1m":
-        root = _find_root(Path(path), folder, "ratings.dat")
-        inter = _ratings(root / "ratings.dat", "::", "latin-1", header=False)
-        movies = _movies_pipe(_require(root, "movies.dat"), "::", "latin-1", header=False)
-        profiles = _users_1m(_require(root, "users.dat"))
+        root = _find_root(path, folder, "ratings.dat")
+        inter = _ratings(root / "ratings.dat", "::", "latin-1", header=False, bad=bad)
+        movies = _movies_pipe(_require(root, "movies.dat"), "::", "latin-1", False, bad)
+        profiles = _users_1m(_require(root, "users.dat"), bad)
     else:
-        root = _find_root(Path(path), folder, "ratings.csv")
-        inter = _ratings(root / "ratings.csv", ",", "utf-8", header=True)
-        movies = _movies_pipe(_require(root, "movies.csv"), ",", "utf-8", header=True)
+        root = _find_root(path, folder, "ratings.csv")
+        inter = _ratings(root / "ratings.csv", ",", "utf-8", header=True, bad=bad)
+        movies = _movies_pipe(_require(root, "movies.csv"), ",", "utf-8", True, bad)
     items = pd.DataFrame(
         {
             "item_id": movies["item_id"],
@@ -113,7 +132,7 @@ def load_movielens(
         }
     )
     ds = RecDataset(name=variant, items=items, interactions=inter, profiles=profiles)
-    return validate_dataset(ds, source=str(root))
+    return validate_dataset(ds, source=str(root), bad_rows=bad)
 
 
 def _find_root(path: Path, folder: str, marker: str) -> Path:
@@ -138,12 +157,13 @@ def _require(root: Path, name: str) -> Path:
 
 
 def _rows(
-    file: Path, sep: str, encoding: str, header: bool, columns: Sequence[str]
+    file: Path, sep: str, encoding: str, header: bool, columns: Sequence[str], bad: BadRows
 ) -> Iterator[tuple[int, list[str]]]:
-    """Yield (1-based line number, fields) for every non-blank data line of ``file``."""
+    """Yield (1-based line number, fields) for every non-blank data line of ``file``
+    with the right number of fields (the others are refused: ``bad``)."""
     with file.open(encoding=encoding, newline="") as fh:
         try:
-            yield from _split_lines(fh, file, sep, header, columns)
+            yield from _split_lines(fh, file, sep, header, columns, bad)
         except UnicodeDecodeError as err:
             raise DataError(
                 f"{file}: not readable as {encoding} text ({err.reason} at byte {err.start})."
@@ -152,7 +172,7 @@ def _rows(
 
 
 def _split_lines(
-    fh: TextIO, file: Path, sep: str, header: bool, columns: Sequence[str]
+    fh: TextIO, file: Path, sep: str, header: bool, columns: Sequence[str], bad: BadRows
 ) -> Iterator[tuple[int, list[str]]]:
     if sep == ",":  # quoted CSV; line_num stays right even when a field spans lines
         reader = csv.reader(fh)
@@ -165,7 +185,8 @@ def _split_lines(
         if len(fields) != len(columns):
             wanted = f"{len(columns)} fields ({', '.join(columns)})"
             problem = f"expected {wanted}, found {len(fields)}"
-            raise _unparsable(file, lineno, sep.join(fields), problem)
+            bad.reject(_unparsable(file, lineno, sep.join(fields), problem), source=str(file))
+            continue
         yield lineno, fields
 
 
@@ -176,11 +197,11 @@ def _unparsable(file: Path, lineno: int, content: str, problem: str) -> DataErro
     )
 
 
-def _ratings(file: Path, sep: str, encoding: str, *, header: bool) -> pd.DataFrame:
+def _ratings(file: Path, sep: str, encoding: str, *, header: bool, bad: BadRows) -> pd.DataFrame:
     """Read a ratings file with pandas' C parser (ML-1M has a million lines).
 
     Only when something is off is the file scanned line by line, to name the first bad
-    line in the error.
+    line in the error (or, dropping bad rows, to keep the others).
     """
     names = ["user_id", "item_id", "rating", "timestamp"]
     try:  # the C parser takes one-character separators only; the fields are plain numbers
@@ -193,7 +214,7 @@ def _ratings(file: Path, sep: str, encoding: str, *, header: bool) -> pd.DataFra
     except (ValueError, pd.errors.ParserError, UnicodeDecodeError):
         clean = False
     if not clean:
-        _raise_first_bad_line(file, sep, encoding, header, names)
+        return _scan_ratings(file, sep, encoding, header, names, bad)
     return pd.DataFrame(
         {
             "user_id": table["user_id"],
@@ -204,35 +225,56 @@ def _ratings(file: Path, sep: str, encoding: str, *, header: bool) -> pd.DataFra
     )
 
 
-def _raise_first_bad_line(
-    file: Path, sep: str, encoding: str, header: bool, names: list[str]
-) -> NoReturn:
-    for lineno, fields in _rows(file, sep, encoding, header, names):
-        for name, value in zip(names[2:], fields[2:], strict=True):
-            try:
-                float(value) if name == "rating" else int(value)
-            except ValueError:
-                problem = f"{name} is not a {'number' if name == 'rating' else 'whole number'}"
-                raise _unparsable(file, lineno, sep.join(fields), problem) from None
-    raise DataError(f"{file}: cannot parse the ratings. Fix: download the file again.")
+def _scan_ratings(
+    file: Path, sep: str, encoding: str, header: bool, names: list[str], bad: BadRows
+) -> pd.DataFrame:
+    """The ratings read line by line; a line that does not parse is refused (``bad``)."""
+    kept: list[tuple[str, str, int, float]] = []
+    for lineno, fields in _rows(file, sep, encoding, header, names, bad):
+        user, item = fields[0].strip(), fields[1].strip()
+        rating, stamp = _number(fields[2]), _number(fields[3])
+        problem = None
+        if rating is None:
+            problem = "rating is not a number"
+        elif stamp is None or not stamp.is_integer():
+            problem = "timestamp is not a whole number"
+        elif not user or not item:
+            problem = "an id is empty"
+        if problem is not None:
+            bad.reject(_unparsable(file, lineno, sep.join(fields), problem), source=str(file))
+            continue
+        kept.append((user, item, int(stamp), rating))  # type: ignore[arg-type]
+    if not kept:
+        raise DataError(f"{file}: no rating line can be parsed. Fix: download the file again.")
+    return pd.DataFrame(kept, columns=["user_id", "item_id", "timestamp", "rating"])
 
 
-def _movies_100k(file: Path) -> pd.DataFrame:
+def _number(value: str) -> float | None:
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _movies_100k(file: Path, bad: BadRows) -> pd.DataFrame:
     names = ("movie id", "title", "release date", "video release date", "IMDb URL", *ML100K_GENRES)
     ids, titles, genres = [], [], []
-    for lineno, fields in _rows(file, "|", "latin-1", False, names):
+    for lineno, fields in _rows(file, "|", "latin-1", False, names, bad):
         flags = [f.strip() for f in fields[5:]]
         if any(f not in ("0", "1") for f in flags):
-            raise _unparsable(file, lineno, "|".join(fields), "genre flags must be 0 or 1")
+            problem = "genre flags must be 0 or 1"
+            bad.reject(_unparsable(file, lineno, "|".join(fields), problem), source=str(file))
+            continue
         ids.append(fields[0].strip())
         titles.append(fields[1].strip())
         genres.append([g for g, f in zip(ML100K_GENRES, flags, strict=True) if f == "1"])
     return pd.DataFrame({"item_id": ids, "title": titles, "genres": genres})
 
 
-def _movies_pipe(file: Path, sep: str, encoding: str, *, header: bool) -> pd.DataFrame:
+def _movies_pipe(file: Path, sep: str, encoding: str, header: bool, bad: BadRows) -> pd.DataFrame:
     """movies.dat / movies.csv: id, title, pipe-separated genres."""
-    rows = list(_rows(file, sep, encoding, header, ("movieId", "title", "genres")))
+    rows = list(_rows(file, sep, encoding, header, ("movieId", "title", "genres"), bad))
     genres = [
         [g.strip() for g in r[1][2].split("|") if g.strip() and g.strip() != _NO_GENRES]
         for r in rows
@@ -254,13 +296,15 @@ def _attributes(genres: list[str], title: str) -> str:
     return ". ".join(parts)
 
 
-def _users_100k(file: Path) -> pd.DataFrame:
+def _users_100k(file: Path, bad: BadRows) -> pd.DataFrame:
     ids, texts = [], []
     names = ("user id", "age", "gender", "occupation", "zip code")
-    for lineno, fields in _rows(file, "|", "latin-1", False, names):
+    for lineno, fields in _rows(file, "|", "latin-1", False, names, bad):
         uid, age, gender, occupation, zip_code = (f.strip() for f in fields)
         if not age.isdigit():
-            raise _unparsable(file, lineno, "|".join(fields), "age is not a whole number")
+            problem = "age is not a whole number"
+            bad.reject(_unparsable(file, lineno, "|".join(fields), problem), source=str(file))
+            continue
         who = f"A {age}-year-old {_GENDERS.get(gender, 'person')}"
         if occupation in ("none", "other"):
             texts.append(f"{who} (occupation: {occupation}, zip {zip_code})")
@@ -270,17 +314,19 @@ def _users_100k(file: Path) -> pd.DataFrame:
     return pd.DataFrame({"user_id": ids, "profile": texts})
 
 
-def _users_1m(file: Path) -> pd.DataFrame:
+def _users_1m(file: Path, bad: BadRows) -> pd.DataFrame:
     ids, texts = [], []
     names = ("UserID", "Gender", "Age", "Occupation", "Zip-code")
-    for lineno, fields in _rows(file, "::", "latin-1", False, names):
+    for lineno, fields in _rows(file, "::", "latin-1", False, names, bad):
         uid, gender, age, occupation, zip_code = (f.strip() for f in fields)
+        problem = None
         if not age.isdigit() or int(age) not in ML1M_AGES:
-            raise _unparsable(
-                file, lineno, "::".join(fields), f"age code must be one of {sorted(ML1M_AGES)}"
-            )
-        if not occupation.isdigit() or int(occupation) >= len(ML1M_OCCUPATIONS):
-            raise _unparsable(file, lineno, "::".join(fields), "occupation code must be 0-20")
+            problem = f"age code must be one of {sorted(ML1M_AGES)}"
+        elif not occupation.isdigit() or int(occupation) >= len(ML1M_OCCUPATIONS):
+            problem = "occupation code must be 0-20"
+        if problem is not None:
+            bad.reject(_unparsable(file, lineno, "::".join(fields), problem), source=str(file))
+            continue
         texts.append(
             f"A {_GENDERS.get(gender, 'person')} {ML1M_AGES[int(age)]}, working as "
             f"{ML1M_OCCUPATIONS[int(occupation)]} (zip {zip_code})"

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from fedrec.data.bad_rows import BadRows
 from fedrec.data.schema import RecDataset
 from fedrec.data.validate import validate_dataset
 from fedrec.errors import ConfigError, DataError
@@ -41,6 +42,7 @@ def load_tabular(
     columns: Mapping[str, str],
     items_path: str | Path | None = None,
     scenario: str | None = None,
+    drop_bad_rows: bool = False,
 ) -> RecDataset:
     """Load interactions (and optionally a catalog) from CSV/TSV/Parquet files.
 
@@ -51,6 +53,9 @@ def load_tabular(
         items_path: an optional catalog file read with the same mapping.
         scenario: the scenario of items without a mapped scenario value
             (``"default"`` when ``None`` and no scenario column is mapped).
+        drop_bad_rows: drop interaction rows that cannot be read (an empty id, a value
+            that does not parse) and interactions of items absent from ``items_path``,
+            counted in a warning, instead of raising (:mod:`fedrec.data.bad_rows`).
 
     Raises:
         ConfigError: an unknown mapping key, or no ``user_id``/``item_id`` mapping.
@@ -62,6 +67,8 @@ def load_tabular(
     table = _read(file)
     item_keys = ITEM_KEYS if items_path is None else ("item_id",)
     _check_columns(table, file, mapping, ("user_id", "timestamp", "rating", *item_keys))
+    bad = BadRows(drop_bad_rows)
+    table = _usable_rows(table, file, mapping, bad)
     interactions = pd.DataFrame(
         {
             "user_id": _ids(table, mapping["user_id"], file),
@@ -84,7 +91,10 @@ def load_tabular(
         _check_columns(item_table, items_file, mapping, ITEM_KEYS)
         items = _items(item_table, items_file, mapping, scenario)
     ds = RecDataset(name=file.name.split(".")[0], items=items, interactions=interactions)
-    return validate_dataset(ds, source=str(file))
+    try:
+        return validate_dataset(ds, source=str(file), bad_rows=bad)
+    finally:
+        bad.report()
 
 
 def _check_mapping(columns: Mapping[str, str]) -> dict[str, str]:
@@ -158,25 +168,76 @@ def _bad(file: Path, row: int, column: str, value: object, wanted: str) -> DataE
     )
 
 
+def _empty_id(file: Path, row: int, column: str) -> DataError:
+    return DataError(
+        f"{file}, {_where(file, row)}: column {column!r} is empty. Fix: give every row "
+        f"an id, or delete the incomplete rows."
+    )
+
+
+def _is_empty(values: pd.Series) -> np.ndarray:
+    return (values.isna() | (values.astype(str).str.strip() == "")).to_numpy()
+
+
+def _is_not_number(values: pd.Series) -> np.ndarray:
+    return (pd.to_numeric(values, errors="coerce").isna() & values.notna()).to_numpy()
+
+
+def _is_not_time(values: pd.Series) -> np.ndarray:
+    """Values of the column's kind that do not parse: whole numbers where most values
+    are numbers, ISO 8601 dates otherwise."""
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return values.isna().to_numpy()
+    numbers = pd.to_numeric(values, errors="coerce")
+    not_number = (numbers.isna() | (numbers % 1 != 0)).to_numpy()
+    if not_number.mean() <= 0.5:
+        return not_number
+    return pd.to_datetime(values, errors="coerce", utc=True, format="ISO8601").isna().to_numpy()
+
+
+def _usable_rows(
+    table: pd.DataFrame, file: Path, mapping: dict[str, str], bad: BadRows
+) -> pd.DataFrame:
+    """The interaction rows every parser below can read. The others are refused as one
+    batch, named by the first of them: an error, or (dropping) left out and counted."""
+    checks = [(mapping[key], _is_empty, "") for key in ("user_id", "item_id")]
+    if "timestamp" in mapping:
+        checks.append((mapping["timestamp"], _is_not_time, "an integer or ISO date"))
+    if "rating" in mapping:
+        checks.append((mapping["rating"], _is_not_number, "a number"))
+    unusable = np.zeros(len(table), dtype=bool)
+    first: tuple[int, DataError] | None = None
+    for column, test, wanted in checks:
+        mask = test(table[column])
+        if mask.any():
+            row = int(np.flatnonzero(mask)[0])
+            value = table[column].iloc[row]
+            if wanted:
+                error = _bad(file, row, column, value, wanted)
+            else:
+                error = _empty_id(file, row, column)
+            first = (row, error) if first is None or row < first[0] else first
+        unusable |= mask
+    if first is None:
+        return table
+    bad.reject(first[1], source=str(file), count=int(unusable.sum()))
+    return table[~unusable]
+
+
 def _ids(table: pd.DataFrame, column: str, file: Path) -> pd.Series:
     values = table[column]
-    empty = values.isna() | (values.astype(str).str.strip() == "")
+    empty = _is_empty(values)
     if empty.any():
-        row = int(np.flatnonzero(empty.to_numpy())[0])
-        raise DataError(
-            f"{file}, {_where(file, row)}: column {column!r} is empty. Fix: give every row "
-            f"an id, or delete the incomplete rows."
-        )
+        raise _empty_id(file, int(np.flatnonzero(empty)[0]), column)
     return values.reset_index(drop=True)
 
 
 def _numbers(values: pd.Series, file: Path) -> pd.Series:
-    numbers = pd.to_numeric(values, errors="coerce")
-    bad = numbers.isna() & values.notna()
+    bad = _is_not_number(values)
     if bad.any():
-        row = int(np.flatnonzero(bad.to_numpy())[0])
+        row = int(np.flatnonzero(bad)[0])
         raise _bad(file, row, str(values.name), values.iloc[row], "a number")
-    return numbers.reset_index(drop=True)
+    return pd.to_numeric(values, errors="coerce").reset_index(drop=True)
 
 
 def _timestamps(values: pd.Series, file: Path) -> pd.Series:

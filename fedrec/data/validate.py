@@ -10,7 +10,8 @@ that the rest of fedrec can trust:
   seconds since the epoch), ``rating`` to float64;
 * an empty title is replaced by the item id, an empty attributes text by ``""``;
 * duplicate item ids in the catalog keep their first row (a warning gives the count);
-* every interaction names a catalog item, otherwise a :class:`DataError` lists them;
+* every interaction names a catalog item, otherwise a :class:`DataError` lists them
+  (with ``drop-bad-rows``, :mod:`fedrec.data.bad_rows`, they are dropped and counted);
 * profiles of users without interactions are dropped (a warning gives the count).
 
 Duplicate policy: repeated (user_id, item_id) pairs are collapsed to the earliest
@@ -28,6 +29,7 @@ import logging
 import numpy as np
 import pandas as pd
 
+from fedrec.data.bad_rows import BadRows
 from fedrec.data.schema import INTERACTION_COLUMNS, ITEM_COLUMNS, PROFILE_COLUMNS, RecDataset
 from fedrec.errors import DataError
 
@@ -37,7 +39,11 @@ _MAX_LISTED = 5
 
 
 def validate_dataset(
-    ds: RecDataset, *, source: str, unknown_items_fix: str | None = None
+    ds: RecDataset,
+    *,
+    source: str,
+    unknown_items_fix: str | None = None,
+    bad_rows: BadRows | None = None,
 ) -> RecDataset:
     """Check and normalise ``ds``; return a new, clean :class:`RecDataset`.
 
@@ -46,6 +52,8 @@ def validate_dataset(
         source: where the tables came from (a file or folder), quoted in every error.
         unknown_items_fix: the fix to suggest when interactions name items missing
             from the catalog; a generic one is used when ``None``.
+        bad_rows: whether interactions of unknown items stop loading (the default) or
+            are dropped and counted.
 
     Raises:
         DataError: a missing column, a value that cannot be coerced, an empty table,
@@ -53,7 +61,9 @@ def validate_dataset(
     """
     items = _clean_items(ds.items, source)
     interactions = _clean_interactions(ds.interactions, source)
-    _check_known_items(interactions, items, source, unknown_items_fix)
+    interactions = _known_items_only(
+        interactions, items, source, unknown_items_fix, bad_rows or BadRows()
+    )
     profiles = None if ds.profiles is None else _clean_profiles(ds.profiles, interactions, source)
     return RecDataset(name=ds.name, items=items, interactions=interactions, profiles=profiles)
 
@@ -184,20 +194,25 @@ def _clean_interactions(raw: pd.DataFrame, source: str) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
-def _check_known_items(
-    interactions: pd.DataFrame, items: pd.DataFrame, source: str, fix: str | None
-) -> None:
+def _known_items_only(
+    interactions: pd.DataFrame, items: pd.DataFrame, source: str, fix: str | None, bad: BadRows
+) -> pd.DataFrame:
     known = interactions["item_id"].isin(items["item_id"].unique())
     if known.all():
-        return
+        return interactions
     unknown = pd.unique(interactions.loc[~known, "item_id"])
     listed = ", ".join(repr(i) for i in unknown[:_MAX_LISTED])
     more = f" and {len(unknown) - _MAX_LISTED} more" if len(unknown) > _MAX_LISTED else ""
-    raise DataError(
+    error = DataError(
         f"{source}: {len(unknown)} item ids in the interactions are not in the item "
         f"catalog ({(~known).sum()} interactions): {listed}{more}. Fix: "
         + (fix or "add them to the item file or drop those interactions.")
     )
+    bad.reject(error, source=f"{source} (items not in the catalog)", count=int((~known).sum()))
+    kept = interactions[known].reset_index(drop=True)
+    if kept.empty:
+        raise _nothing_left("interactions", source)
+    return kept
 
 
 def _clean_profiles(raw: pd.DataFrame, interactions: pd.DataFrame, source: str) -> pd.DataFrame:

@@ -216,7 +216,7 @@ def build_catalog_model(
     )
     # Which items are new arrivals is catalog knowledge; their ID terms stay off.
     model.set_warm(torch.as_tensor(~split.cold_items))
-    model.set_scenarios(torch.as_tensor(split.item_scenario))
+    model.set_scenarios(torch.tensor(split.item_scenario))  # a copy: the array may be read-only
     items = TokenizedTexts.build(split.item_text, tokenizer, model_cfg.max_tokens)  # type: ignore[arg-type]
     items = items.to(device)
     items.cache_lower(encoder, progress=progress, public=True)  # the catalog is public

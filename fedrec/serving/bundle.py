@@ -29,8 +29,7 @@ import pandas as pd
 import torch
 from safetensors.torch import load_file, save
 
-from fedrec.data.loading import load_dataset
-from fedrec.data.split import split_dataset
+from fedrec.data.loading import load_dataset, split_loaded
 from fedrec.device import pick_device
 from fedrec.errors import FedrecError
 from fedrec.files import atomic_write_bytes, atomic_write_json, atomic_write_text
@@ -75,13 +74,7 @@ def export_bundle(run_dir: str | Path, out: str | Path, *, overwrite: bool = Fal
     out.mkdir(parents=True, exist_ok=True)
     cfg = run.read_config(lenient=True)
     ds = load_dataset(cfg.data, seed=cfg.train.seed)
-    split = split_dataset(
-        ds,
-        cold_item_fraction=cfg.data.cold_item_fraction,
-        cold_user_fraction=cfg.data.cold_user_fraction,
-        cold_user_history=cfg.data.cold_user_history,
-        seed=cfg.train.seed,
-    )
+    split = split_loaded(ds, cfg.data, seed=cfg.train.seed)  # the split the run trained on
     cm = build_catalog_model(split, cfg.model, cfg.data, pick_device("cpu", cfg.train.threads))
     load_trainable_state(cm.model, run.load_state())
     cm.mark_stale()

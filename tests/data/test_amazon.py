@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from fedrec.data.amazon import load_amazon
@@ -150,3 +152,31 @@ def test_unrecognised_keys(tmp_path: Path) -> None:
     (tmp_path / "meta_x.jsonl").write_text('{"asin": "a"}\n')
     with pytest.raises(DataError, match=r"x.jsonl, line 1: cannot tell the Amazon release"):
         load_amazon(tmp_path)
+
+
+def test_bad_lines_and_reviews_without_meta_can_be_dropped(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    write_amazon_2023(tmp_path, n_users=3, n_items=4, per_user=2)
+    clean = load_amazon(tmp_path)
+    reviews = tmp_path / "Video_Games.jsonl"
+    one = _first_line(reviews)
+    extra = [
+        "{not json",
+        json.dumps({**one, "user_id": "  "}),  # an empty user
+        json.dumps({**one, "timestamp": "noon"}),  # not a number
+        json.dumps({**one, "user_id": "someone", "parent_asin": "NO-META"}),
+    ]
+    reviews.write_text(reviews.read_text() + "\n".join(extra) + "\n")
+    meta = tmp_path / "meta_Video_Games.jsonl"
+    meta.write_text(meta.read_text() + "{broken meta\n")
+    with pytest.raises(DataError, match=r"not a JSON object.*drop-bad-rows = true"):
+        load_amazon(tmp_path)
+    with caplog.at_level("WARNING"):
+        ds = load_amazon(tmp_path, drop_bad_rows=True)
+    pd.testing.assert_frame_equal(ds.interactions, clean.interactions)
+    pd.testing.assert_frame_equal(ds.items, clean.items)
+    warnings = "\n".join(r.getMessage() for r in caplog.records)
+    assert "Video_Games.jsonl: dropped 3 row(s)" in warnings  # json, empty user, time
+    assert "meta_Video_Games.jsonl: dropped 1 row(s)" in warnings
+    assert re.search(r"dropped 1 row\(s\).*'NO-META'", warnings)

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from fedrec.data.movielens import load_movielens
@@ -138,3 +139,38 @@ def test_fixture_behaviour_is_genre_correlated() -> None:
     hits = np.mean([bool(world.liked[u] & genres[i]) for u, i, _, _ in world.events])
     base = np.mean([bool(world.liked[u] & genres[i]) for u in world.liked for i in genres])
     assert hits > base + 0.2  # users pick liked genres far more often than at random
+
+
+def test_bad_lines_can_be_dropped_and_are_counted(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    root = write_ml100k(tmp_path, n_users=3, n_items=5, per_user=2)
+    clean = load_movielens(root, "movielens-100k")
+    with (root / "u.data").open("a", encoding="latin-1") as fh:
+        fh.write("1\t2\tfive\t881250949\n")  # rating not a number
+        fh.write("1\t2\t3\n")  # a field short
+        fh.write("2\t3\t4\tyesterday\n")  # timestamp not a number
+        fh.write("2\t77\t4\t881250949\n")  # a movie u.item does not have
+    users = (root / "u.user").read_text("latin-1").splitlines(keepends=True)
+    uid, _, rest = users[0].split("|", 2)
+    users[0] = f"{uid}|old|{rest}"  # age not a number: that user's profile goes
+    (root / "u.user").write_text("".join(users), encoding="latin-1")
+    with pytest.raises(DataError, match=r"line 7: cannot parse .*five.*drop-bad-rows = true"):
+        load_movielens(root, "movielens-100k")
+    with caplog.at_level("WARNING"):
+        ds = load_movielens(root, "movielens-100k", drop_bad_rows=True)
+    pd.testing.assert_frame_equal(ds.interactions, clean.interactions)
+    assert ds.profiles is not None and sorted(ds.profiles["user_id"]) == sorted(
+        set(clean.profiles["user_id"]) - {uid}
+    )
+    warnings = "\n".join(r.getMessage() for r in caplog.records)
+    assert re.search(r"u.data: dropped 3 row\(s\).*line 7", warnings)
+    assert re.search(r"ml-100k \(items not in the catalog\): dropped 1 row\(s\).*'77'", warnings)
+    assert re.search(r"u.user: dropped 1 row\(s\).*age", warnings)
+
+
+def test_dropping_every_rating_leaves_nothing(tmp_path: Path) -> None:
+    root = write_ml1m(tmp_path, n_users=2, n_items=4, per_user=2)
+    (root / "ratings.dat").write_text("1::2::x::3\n", encoding="latin-1")
+    with pytest.raises(DataError, match=r"no rating line can be parsed"):
+        load_movielens(root, "movielens-1m", drop_bad_rows=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -152,3 +153,34 @@ def test_malformed_csv_is_a_data_error(tmp_path: Path) -> None:
     file.write_text("uid,sku\nu,a\nu,b,extra,cells\n")
     with pytest.raises(DataError, match=r"log.csv: cannot read the table.*line 3"):
         load_tabular(file, columns={"user_id": "uid", "item_id": "sku"})
+
+
+def test_bad_rows_can_be_dropped_and_are_counted(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    file = _write(
+        tmp_path / "log.csv",
+        {
+            "uid": ["u1", None, "u2", "u2", "u3", "u3"],
+            "sku": ["a", "b", "a", "b", "zz", "b"],
+            "when": [30, 10, "soon", 20, 5, 6],
+            "stars": [4, 5, 1, "many", 2, 3],
+        },
+    )
+    items = _write(tmp_path / "items.csv", {"sku": ["a", "b"]})
+    with pytest.raises(DataError, match=r"line 3: column 'uid' is empty.*drop-bad-rows"):
+        load_tabular(file, columns=MAPPING, items_path=items)
+    with caplog.at_level("WARNING"):
+        ds = load_tabular(file, columns=MAPPING, items_path=items, drop_bad_rows=True)
+    kept = ds.interactions[["user_id", "item_id", "timestamp", "rating"]]
+    assert kept.values.tolist() == [["u1", "a", 30, 4.0], ["u3", "b", 6, 3.0]]
+    warnings = "\n".join(r.getMessage() for r in caplog.records)
+    assert "log.csv: dropped 3 row(s) that cannot be used" in warnings  # rows 2-4
+    assert re.search(r"log.csv \(items not in the catalog\): dropped 1 row\(s\).*'zz'", warnings)
+
+
+def test_a_word_among_integer_timestamps_is_named_on_its_own_line(tmp_path: Path) -> None:
+    rows = {"uid": ["u", "u", "v"], "sku": ["a", "b", "a"], "when": [30, "soon", 20]}
+    file = _write(tmp_path / "log.csv", rows)
+    with pytest.raises(DataError, match=r"line 3: column 'when' holds 'soon'"):
+        load_tabular(file, columns={"user_id": "uid", "item_id": "sku", "timestamp": "when"})

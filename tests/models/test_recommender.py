@@ -106,7 +106,7 @@ def test_scenario_input_is_a_trainable_part_of_the_user_vector(scenario_model, s
     # "any", and three pool weights.
     assert tuple(state["scenario_embedding.weight"].shape) == (n + 1, 8)
     assert tuple(state["scenario_pool.weight"].shape) == (3, 1)
-    assert torch.equal(model.item_scenario, torch.as_tensor(small_split.item_scenario))
+    assert torch.equal(model.item_scenario, torch.tensor(small_split.item_scenario))
     users, hist = small_split.test.users[:3], small_split.test.history[:3]
     # Zero-initialised: until trained, a request for a scenario is a request for none.
     plain = scenario_model.score_all(users, hist)
