@@ -21,6 +21,7 @@ import ast
 import gzip
 import html
 import json
+import math
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -190,15 +191,21 @@ def _read_reviews(files: list[Path], bad: BadRows) -> tuple[str, pd.DataFrame]:
         file_release = None
         for lineno, rec in _records(file, bad):
             if file_release is None:
-                file_release = _release(rec, file, lineno, meta=False)
-                release = _same_release(release, file_release, file)
+                try:
+                    found = _release(rec, file, lineno, meta=False)
+                except DataError as err:
+                    if not bad.drop:  # the file, not the line, is in question
+                        raise
+                    bad.reject(err, source=str(file))  # a stray line before the reviews
+                    continue
+                release = file_release = _same_release(release, found, file)
             try:
                 rows.append(_review_row(rec, file_release, file, lineno))
             except DataError as err:
                 bad.reject(err, source=str(file))
-    if release is None:
+    if release is None or not rows:
         raise DataError(
-            f"{', '.join(map(str, files))}: nothing left: no review lines. "
+            f"{', '.join(map(str, files))}: nothing left: no review line can be used. "
             f"Fix: pass a non-empty review file."
         )
     frame = pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp", "rating"])
@@ -219,6 +226,8 @@ def _review_row(
     try:
         stamp = int(rec[time_key])
         rating = float("nan") if rec.get(rating_key) is None else float(rec[rating_key])
+        if math.isinf(rating):
+            raise ValueError(f"rating {rating}")
     except (TypeError, ValueError) as err:
         raise DataError(
             f"{file}, line {lineno}: bad {time_key!r} or {rating_key!r} "
@@ -247,7 +256,14 @@ def _read_meta(
         checked = False
         for lineno, rec in _records(file, bad):
             if not checked:
-                _same_release(release, _release(rec, file, lineno, meta=True), file)
+                try:
+                    found = _release(rec, file, lineno, meta=True)
+                except DataError as err:
+                    if not bad.drop:
+                        raise
+                    bad.reject(err, source=str(file))
+                    continue
+                _same_release(release, found, file)
                 checked = True
             item = rec.get(_META_ID[release])
             if item is None or str(item) not in wanted:

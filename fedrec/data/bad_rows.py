@@ -23,7 +23,10 @@ from fedrec.errors import DataError
 logger = logging.getLogger(__name__)
 
 #: Appended to a bad row's error when rows are not dropped.
-HINT = "Or set drop-bad-rows = true to drop such rows (a warning counts them)."
+HINT = (
+    "Or set drop-bad-rows = true (drop_bad_rows=True in Python) to drop such rows; a "
+    "warning counts them."
+)
 
 
 @dataclass

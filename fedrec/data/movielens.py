@@ -21,6 +21,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TextIO
 
+import numpy as np
 import pandas as pd
 
 from fedrec.data.bad_rows import BadRows
@@ -210,7 +211,13 @@ def _ratings(file: Path, sep: str, encoding: str, *, header: bool, bad: BadRows)
             io.StringIO(text), sep="\t", header=0 if header else None, names=names, dtype=str
         )
         numbers = table[["rating", "timestamp"]].apply(lambda c: pd.to_numeric(c.str.strip()))
-        clean = table.notna().all(axis=None) and bool((numbers["timestamp"] % 1 == 0).all())
+        ids = table[["user_id", "item_id"]].apply(lambda c: c.str.strip())
+        clean = (
+            bool(table.notna().all(axis=None))
+            and bool((ids != "").all(axis=None))
+            and bool(np.isfinite(numbers.to_numpy(dtype=float)).all())
+            and bool((numbers["timestamp"] % 1 == 0).all())
+        )
     except (ValueError, pd.errors.ParserError, UnicodeDecodeError):
         clean = False
     if not clean:

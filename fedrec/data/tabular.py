@@ -68,6 +68,20 @@ def load_tabular(
     item_keys = ITEM_KEYS if items_path is None else ("item_id",)
     _check_columns(table, file, mapping, ("user_id", "timestamp", "rating", *item_keys))
     bad = BadRows(drop_bad_rows)
+    try:
+        return _load(table, file, mapping, items_path, scenario, bad)
+    finally:
+        bad.report()
+
+
+def _load(
+    table: pd.DataFrame,
+    file: Path,
+    mapping: dict[str, str],
+    items_path: str | Path | None,
+    scenario: str | None,
+    bad: BadRows,
+) -> RecDataset:
     table = _usable_rows(table, file, mapping, bad)
     interactions = pd.DataFrame(
         {
@@ -91,10 +105,7 @@ def load_tabular(
         _check_columns(item_table, items_file, mapping, ITEM_KEYS)
         items = _items(item_table, items_file, mapping, scenario)
     ds = RecDataset(name=file.name.split(".")[0], items=items, interactions=interactions)
-    try:
-        return validate_dataset(ds, source=str(file), bad_rows=bad)
-    finally:
-        bad.report()
+    return validate_dataset(ds, source=str(file), bad_rows=bad)
 
 
 def _check_mapping(columns: Mapping[str, str]) -> dict[str, str]:
@@ -162,8 +173,11 @@ def _where(file: Path, row: int) -> str:
 
 
 def _bad(file: Path, row: int, column: str, value: object, wanted: str) -> DataError:
+    if isinstance(value, np.generic):
+        value = value.item()  # 2.5, not np.float64(2.5)
+    held = "is empty" if pd.isna(value) else f"holds {value!r}"  # type: ignore[call-overload]
     return DataError(
-        f"{file}, {_where(file, row)}: column {column!r} holds {value!r}, not {wanted}. "
+        f"{file}, {_where(file, row)}: column {column!r} {held}, not {wanted}. "
         f"Fix: correct or delete that row, or map the right column."
     )
 
@@ -180,19 +194,31 @@ def _is_empty(values: pd.Series) -> np.ndarray:
 
 
 def _is_not_number(values: pd.Series) -> np.ndarray:
-    return (pd.to_numeric(values, errors="coerce").isna() & values.notna()).to_numpy()
-
-
-def _is_not_time(values: pd.Series) -> np.ndarray:
-    """Values of the column's kind that do not parse: whole numbers where most values
-    are numbers, ISO 8601 dates otherwise."""
-    if pd.api.types.is_datetime64_any_dtype(values):
-        return values.isna().to_numpy()
+    """Values that are there but are not a finite number."""
     numbers = pd.to_numeric(values, errors="coerce")
-    not_number = (numbers.isna() | (numbers % 1 != 0)).to_numpy()
-    if not_number.mean() <= 0.5:
-        return not_number
-    return pd.to_datetime(values, errors="coerce", utc=True, format="ISO8601").isna().to_numpy()
+    return ((numbers.isna() & values.notna()) | np.isinf(numbers)).to_numpy()
+
+
+def _parse_times(values: pd.Series) -> tuple[pd.Series, np.ndarray, str]:
+    """The column's timestamps, which of them do not parse, and what was wanted.
+
+    The column's kind is decided once: a datetime column as it is; whole numbers unless
+    more values read only as ISO 8601 dates than as numbers; otherwise ISO 8601 dates,
+    as seconds since the epoch (dates without a zone read as UTC). Leaving out the values
+    that do not parse never changes the kind, so the check and the parse agree.
+    """
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return values, values.isna().to_numpy(), "a date"
+    numbers = pd.to_numeric(values, errors="coerce")
+    numeric = (numbers.notna() & ~np.isinf(numbers)).to_numpy()
+    whole = "a whole number, as most of this column is"
+    if numeric.all() or pd.api.types.is_numeric_dtype(values):  # a Parquet number column
+        return numbers, ~numeric | (numbers % 1 != 0).to_numpy(), whole
+    dates = pd.to_datetime(values, errors="coerce", utc=True, format="ISO8601")
+    if numeric.sum() >= (dates.notna().to_numpy() & ~numeric).sum():
+        return numbers, ~numeric | (numbers % 1 != 0).to_numpy(), whole
+    seconds = (dates - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)
+    return seconds, dates.isna().to_numpy(), "an ISO 8601 date, as most of this column is"
 
 
 def _usable_rows(
@@ -200,15 +226,14 @@ def _usable_rows(
 ) -> pd.DataFrame:
     """The interaction rows every parser below can read. The others are refused as one
     batch, named by the first of them: an error, or (dropping) left out and counted."""
-    checks = [(mapping[key], _is_empty, "") for key in ("user_id", "item_id")]
+    checks = {mapping[key]: (_is_empty(table[mapping[key]]), "") for key in ("user_id", "item_id")}
     if "timestamp" in mapping:
-        checks.append((mapping["timestamp"], _is_not_time, "an integer or ISO date"))
+        checks[mapping["timestamp"]] = _parse_times(table[mapping["timestamp"]])[1:]
     if "rating" in mapping:
-        checks.append((mapping["rating"], _is_not_number, "a number"))
+        checks[mapping["rating"]] = (_is_not_number(table[mapping["rating"]]), "a number")
     unusable = np.zeros(len(table), dtype=bool)
     first: tuple[int, DataError] | None = None
-    for column, test, wanted in checks:
-        mask = test(table[column])
+    for column, (mask, wanted) in checks.items():
         if mask.any():
             row = int(np.flatnonzero(mask)[0])
             value = table[column].iloc[row]
@@ -241,18 +266,14 @@ def _numbers(values: pd.Series, file: Path) -> pd.Series:
 
 
 def _timestamps(values: pd.Series, file: Path) -> pd.Series:
-    """Integers as they are; anything else parsed as ISO 8601 dates -> epoch seconds."""
-    if pd.api.types.is_datetime64_any_dtype(values):
-        return values.reset_index(drop=True)  # validate_dataset converts to seconds
-    numbers = pd.to_numeric(values, errors="coerce")
-    if numbers.notna().all():
-        return numbers.reset_index(drop=True)
-    dates = pd.to_datetime(values, errors="coerce", utc=True, format="ISO8601")
-    if dates.isna().any():
-        row = int(np.flatnonzero(dates.isna().to_numpy())[0])
-        raise _bad(file, row, str(values.name), values.iloc[row], "an integer or ISO date")
-    seconds = (dates - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)
-    return seconds.astype("int64").reset_index(drop=True)
+    """Whole numbers as they are, ISO 8601 dates as epoch seconds (:func:`_parse_times`)."""
+    parsed, bad, wanted = _parse_times(values)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise _bad(file, row, str(values.name), values.iloc[row], wanted)
+    if pd.api.types.is_datetime64_any_dtype(parsed):
+        return parsed.reset_index(drop=True)  # validate_dataset converts to seconds
+    return parsed.astype("int64").reset_index(drop=True)
 
 
 def _items(

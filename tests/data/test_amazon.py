@@ -180,3 +180,19 @@ def test_bad_lines_and_reviews_without_meta_can_be_dropped(
     assert "Video_Games.jsonl: dropped 3 row(s)" in warnings  # json, empty user, time
     assert "meta_Video_Games.jsonl: dropped 1 row(s)" in warnings
     assert re.search(r"dropped 1 row\(s\).*'NO-META'", warnings)
+
+
+def test_dropping_a_stray_first_line_and_a_file_of_bad_reviews(tmp_path: Path) -> None:
+    write_amazon_2023(tmp_path, n_users=2, n_items=3, per_user=2)
+    clean = load_amazon(tmp_path)
+    reviews = tmp_path / "Video_Games.jsonl"
+    text = reviews.read_text()
+    reviews.write_text('{"rating": 5}\n' + text)  # no key tells the release
+    with pytest.raises(DataError, match=r"line 1: cannot tell the Amazon release"):
+        load_amazon(tmp_path)
+    kept = load_amazon(tmp_path, drop_bad_rows=True)
+    pd.testing.assert_frame_equal(kept.interactions, clean.interactions)
+    lines = [json.loads(line) for line in text.splitlines() if line.strip()]
+    reviews.write_text("".join(json.dumps({**r, "timestamp": "noon"}) + "\n" for r in lines))
+    with pytest.raises(DataError, match=r"nothing left: no review line can be used"):
+        load_amazon(tmp_path, drop_bad_rows=True)

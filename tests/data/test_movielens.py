@@ -174,3 +174,20 @@ def test_dropping_every_rating_leaves_nothing(tmp_path: Path) -> None:
     (root / "ratings.dat").write_text("1::2::x::3\n", encoding="latin-1")
     with pytest.raises(DataError, match=r"no rating line can be parsed"):
         load_movielens(root, "movielens-1m", drop_bad_rows=True)
+
+
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [(" \t2\t3\t881250949", "an id is empty"), ("1\t2\tinf\t881250949", "rating is not")],
+)
+def test_a_line_the_fast_reader_would_take_is_still_checked(
+    tmp_path: Path, line: str, problem: str
+) -> None:
+    root = write_ml100k(tmp_path, n_users=3, n_items=5, per_user=2)
+    clean = load_movielens(root, "movielens-100k")
+    with (root / "u.data").open("a", encoding="latin-1") as fh:
+        fh.write(line + "\n")  # the only bad line: the fast path reads the whole file
+    with pytest.raises(DataError, match=rf"line 7: .*{problem}"):
+        load_movielens(root, "movielens-100k")
+    kept = load_movielens(root, "movielens-100k", drop_bad_rows=True)
+    pd.testing.assert_frame_equal(kept.interactions, clean.interactions)

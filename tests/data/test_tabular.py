@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -12,6 +13,7 @@ from fedrec.data.tabular import load_tabular
 from fedrec.errors import ConfigError, DataError
 
 MAPPING = {"user_id": "uid", "item_id": "sku", "timestamp": "when", "rating": "stars"}
+MAPPING_NO_RATING = {"user_id": "uid", "item_id": "sku", "timestamp": "when"}
 
 
 def _write(file: Path, rows: dict[str, list[object]]) -> Path:
@@ -184,3 +186,35 @@ def test_a_word_among_integer_timestamps_is_named_on_its_own_line(tmp_path: Path
     file = _write(tmp_path / "log.csv", rows)
     with pytest.raises(DataError, match=r"line 3: column 'when' holds 'soon'"):
         load_tabular(file, columns={"user_id": "uid", "item_id": "sku", "timestamp": "when"})
+
+
+def test_timestamps_are_checked_and_parsed_as_one_kind(tmp_path: Path) -> None:
+    columns = {"user_id": "uid", "item_id": "sku", "timestamp": "when"}
+    rows = {"uid": ["u", "u", "u", "v"], "sku": ["a", "b", "c", "a"]}
+    when = ["2021-01-01", "x", "2021-01-02", "2021"]  # "2021" is a number and a date
+    dates = _write(tmp_path / "dates.csv", {**rows, "when": when})
+    with pytest.raises(DataError, match=r"line 3: column 'when' holds 'x', not an ISO 8601 date"):
+        load_tabular(dates, columns=columns)
+    kept = load_tabular(dates, columns=columns, drop_bad_rows=True).interactions
+    assert kept["timestamp"].tolist() == [1609459200, 1609545600, 1609459200]  # all dates
+    table = pd.DataFrame({**rows, "when": [1.0, np.nan, 2.5, 3.0]})
+    table.to_parquet(tmp_path / "log.parquet")
+    with pytest.raises(DataError, match=r"row 1: column 'when' is empty, not a whole number"):
+        load_tabular(tmp_path / "log.parquet", columns=columns)
+    kept = load_tabular(tmp_path / "log.parquet", columns=columns, drop_bad_rows=True)
+    assert kept.interactions["timestamp"].tolist() == [1, 3]
+
+
+def test_dropped_rows_add_nothing_to_the_catalog(tmp_path: Path) -> None:
+    rows = {"uid": ["u", "u", None], "sku": ["a", "b", "ghost"], "when": [1, 2, 3]}
+    file = _write(tmp_path / "log.csv", rows)
+    columns = {"user_id": "uid", "item_id": "sku", "timestamp": "when"}
+    ds = load_tabular(file, columns=columns, drop_bad_rows=True)
+    assert ds.items["item_id"].tolist() == ["a", "b"]
+
+
+def test_a_header_alone_leaves_nothing_either_way(tmp_path: Path) -> None:
+    (tmp_path / "log.csv").write_text("uid,sku,when\n")
+    for drop in (False, True):
+        with pytest.raises(DataError, match=r"nothing left"):
+            load_tabular(tmp_path / "log.csv", columns=MAPPING_NO_RATING, drop_bad_rows=drop)
