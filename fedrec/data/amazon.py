@@ -79,11 +79,9 @@ def load_amazon(
     base = Path(path)
     review_files = [base / reviews] if reviews is not None else _discover(base, meta=False)
     meta_files = [base / meta] if meta is not None else _discover(base, meta=True)
-    bad = BadRows(drop_bad_rows)
-    try:
-        return _load(review_files, meta_files, scenario_field, bad)
-    finally:
-        bad.report()
+    return BadRows(drop_bad_rows).load(
+        lambda bad: _load(review_files, meta_files, scenario_field, bad)
+    )
 
 
 def _load(

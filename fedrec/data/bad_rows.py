@@ -16,8 +16,10 @@ dropping) stop loading either way.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 
+from fedrec.data.schema import RecDataset
 from fedrec.errors import DataError
 
 logger = logging.getLogger(__name__)
@@ -60,3 +62,11 @@ class BadRows:
         counts = {source: entry[0] for source, entry in self._dropped.items()}
         self._dropped.clear()
         return counts
+
+    def load(self, loader: Callable[[BadRows], RecDataset]) -> RecDataset:
+        """``loader(self)``, reported (whatever happens), its dataset carrying the count."""
+        try:
+            ds = loader(self)
+        finally:
+            dropped = sum(self.report().values())
+        return replace(ds, dropped_rows=dropped)

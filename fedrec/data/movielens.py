@@ -94,11 +94,9 @@ def load_movielens(
             f"(one scenario 'movies') or 'genre'."
         )
     folder = VARIANTS[variant]
-    bad = BadRows(drop_bad_rows)
-    try:
-        return _load(Path(path), variant, folder, scenario_field, bad)
-    finally:
-        bad.report()
+    return BadRows(drop_bad_rows).load(
+        lambda bad: _load(Path(path), variant, folder, scenario_field, bad)
+    )
 
 
 def _load(

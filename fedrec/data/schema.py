@@ -39,6 +39,8 @@ class RecDataset:
     items: pd.DataFrame
     interactions: pd.DataFrame
     profiles: pd.DataFrame | None = None
+    #: Input rows the loader left out (``drop-bad-rows``; :mod:`fedrec.data.bad_rows`).
+    dropped_rows: int = 0
 
     @property
     def scenarios(self) -> list[str]:
@@ -71,4 +73,5 @@ class RecDataset:
             "scenarios": {str(k): int(v) for k, v in per_scenario.items()},
             "profiles": 0 if self.profiles is None else len(self.profiles),
             "has_ratings": bool(inter["rating"].notna().any()),
+            "dropped_rows": self.dropped_rows,
         }

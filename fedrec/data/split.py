@@ -32,7 +32,7 @@ Policy, in order:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -167,7 +167,7 @@ def kcore_filter(ds: RecDataset, k: int) -> RecDataset:
         inter = inter[keep]
     if inter.empty:
         raise DataError(f"kcore={k} removed every interaction: lower kcore (or set it to 0).")
-    return RecDataset(ds.name, ds.items, inter.reset_index(drop=True), ds.profiles)
+    return replace(ds, interactions=inter.reset_index(drop=True))
 
 
 def split_dataset(
@@ -211,7 +211,6 @@ def split_dataset(
     cold_user_mask = _pick_cold_users(
         warm, len(user_ids), cold_user_fraction, cold_user_history, rng
     )
-    n_cold_users = int(cold_user_mask.sum())
 
     item_scenario = items["scenario"].map(scen_index).to_numpy(dtype=np.int64)
     new_to_scenario: list[tuple[int, int, np.ndarray]] = []
@@ -243,9 +242,10 @@ def split_dataset(
         stats={
             "train_interactions": len(train),
             "cold_items": int(cold_items.sum()),
-            "cold_users": int(n_cold_users),
+            "cold_users": int(cold_user_mask.sum()),
             "test_users": len(test.users),
             "new_to_scenario_users": len(new_to_scenario),
+            "dropped_rows": ds.dropped_rows,
         },
         cold_user_items=cold_items_of,
         new_to_scenario_items=new_to_scenario,

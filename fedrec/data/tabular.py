@@ -67,11 +67,9 @@ def load_tabular(
     table = _read(file)
     item_keys = ITEM_KEYS if items_path is None else ("item_id",)
     _check_columns(table, file, mapping, ("user_id", "timestamp", "rating", *item_keys))
-    bad = BadRows(drop_bad_rows)
-    try:
-        return _load(table, file, mapping, items_path, scenario, bad)
-    finally:
-        bad.report()
+    return BadRows(drop_bad_rows).load(
+        lambda bad: _load(table, file, mapping, items_path, scenario, bad)
+    )
 
 
 def _load(

@@ -9,7 +9,7 @@ import pytest
 
 from fedrec.config import DataConfig
 from fedrec.data.bad_rows import HINT, BadRows
-from fedrec.data.loading import load_dataset
+from fedrec.data.loading import load_dataset, load_split
 from fedrec.errors import DataError
 from tests.data.fixtures import write_ml100k
 
@@ -45,3 +45,16 @@ def test_the_config_key_reaches_the_loader(tmp_path: Path) -> None:
         load_dataset(DataConfig(**cfg), seed=0)
     ds = load_dataset(DataConfig(**cfg, drop_bad_rows=True), seed=0)
     assert len(ds.interactions) == 12 and "999" not in set(ds.interactions["item_id"])
+    assert ds.dropped_rows == 1 and ds.describe()["dropped_rows"] == 1
+    split = load_split(DataConfig(**cfg, drop_bad_rows=True), seed=0)
+    assert split.stats["dropped_rows"] == 1  # what every run's summary records
+
+
+def test_a_failed_load_still_reports_what_it_dropped(caplog: pytest.LogCaptureFixture) -> None:
+    def loader(bad: BadRows):
+        bad.reject(DataError("x.csv, line 2: bad"), source="x.csv")
+        raise DataError("x.csv: nothing left")
+
+    with caplog.at_level(logging.WARNING), pytest.raises(DataError, match="nothing left"):
+        BadRows(drop=True).load(loader)
+    assert "x.csv: dropped 1 row(s)" in caplog.text
