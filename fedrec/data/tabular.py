@@ -137,6 +137,12 @@ def _read(file: Path) -> pd.DataFrame:
         return pd.read_csv(
             file, sep=_SEPARATORS[suffix], dtype=str, keep_default_na=False, na_values=[""]
         )
+    except UnicodeDecodeError as err:
+        raise DataError(
+            f"{file}: not UTF-8 text (it holds the byte {err.object[err.start : err.start + 1]!r})."
+            f" Fix: save it as UTF-8, e.g. iconv -f latin1 -t utf-8 "
+            f"{file.name} > utf8-{file.name}, if it is Latin-1."
+        ) from err
     except (ValueError, OSError, pd.errors.ParserError) as err:
         raise DataError(
             f"{file}: cannot read the table ({err}). Fix: check the file format "

@@ -218,3 +218,9 @@ def test_a_header_alone_leaves_nothing_either_way(tmp_path: Path) -> None:
     for drop in (False, True):
         with pytest.raises(DataError, match=r"nothing left"):
             load_tabular(tmp_path / "log.csv", columns=MAPPING_NO_RATING, drop_bad_rows=drop)
+
+
+def test_a_latin1_file_is_named_with_the_way_to_convert_it(tmp_path: Path) -> None:
+    (tmp_path / "log.csv").write_bytes("uid,sku,when\nu,café,1\n".encode("latin-1"))
+    with pytest.raises(DataError, match=r"log.csv: not UTF-8 text .*b'\\xe9'.*iconv"):
+        load_tabular(tmp_path / "log.csv", columns=MAPPING_NO_RATING)
