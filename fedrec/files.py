@@ -11,6 +11,7 @@ power loss. Appends (metrics, the privacy ledger) go through
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -41,6 +42,13 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         os.close(fd)
     os.replace(tmp, path)
     fsync_dir(path.parent)
+
+
+def parquet_bytes(frame: Any) -> bytes:
+    """A pandas frame as Parquet file bytes (no index), to write atomically."""
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    return buffer.getvalue()
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:

@@ -94,3 +94,44 @@ def data_partition(
         "start each SuperNode with --node-config \"data-dir='OUT/node-<i>' "
         "state-dir='/path/to/its/state'\""
     )
+
+
+@data_app.command("node")
+def data_node(
+    source: Annotated[
+        Path,
+        typer.Option(
+            "--from", help="The federation's partition directory (or one node-<i> of it)."
+        ),
+    ],
+    partition_id: Annotated[
+        int, typer.Option("--partition-id", help="This node's partition id (as its node config).")
+    ],
+    out: Annotated[Path, typer.Option("--out", help="New directory for this node's data.")],
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Write this node's data directory from its own files, against the federation's catalog.
+
+    Run it on the node: the dataset keys (dataset, data-path, columns, drop-bad-rows, ...)
+    name the node's own files, and nothing leaves it. Each user's last interaction is
+    its validation case; the rest trains."""
+    setup(quiet=True)
+    from fedrec.config import resolve
+    from fedrec.data import load_dataset
+    from fedrec.federated.own_node import write_own_node
+
+    try:
+        cfg = resolve(config, set_ or [])
+        ds = load_dataset(cfg.data, seed=cfg.train.seed)
+        path = write_own_node(ds, source, out, partition_id, drop_bad_rows=cfg.data.drop_bad_rows)
+    except FedrecError as err:
+        fail(err)
+        return
+    facts = json.loads((path / "node.json").read_text(encoding="utf-8"))
+    console.print(
+        f"wrote {path}: {facts['users']} users, {facts['interactions']} training rows "
+        f"({facts['dropped_rows']} rows dropped, {facts['cold_item_rows_left_out']} of cold "
+        f"items left out). Start this SuperNode with --node-config \"data-dir='{path}' "
+        "state-dir='/path/to/its/state'\""
+    )

@@ -39,7 +39,7 @@ from fedrec.device import cores, pick_device
 from fedrec.errors import ConfigError, DataError
 from fedrec.federated.partition import ClientData, check_partition, client_data
 from fedrec.federated.sources import ClientInputs
-from fedrec.files import atomic_write_bytes, atomic_write_json
+from fedrec.files import atomic_write_bytes, atomic_write_json, parquet_bytes
 from fedrec.models.catalog_model import build_catalog_model
 
 FORMAT = "fedrec-node-data"
@@ -50,12 +50,6 @@ PROFILES = "profiles.parquet"
 
 def node_dir(out: str | Path, partition_id: int) -> Path:
     return Path(out) / f"node-{partition_id}"
-
-
-def _parquet(frame: pd.DataFrame) -> bytes:
-    buffer = io.BytesIO()
-    frame.to_parquet(buffer, index=False)
-    return buffer.getvalue()
 
 
 def catalog_frame(split: Split) -> pd.DataFrame:
@@ -76,7 +70,7 @@ def write_partition(split: Split, cfg: Config, out: str | Path, num_clients: int
         raise ConfigError(f"{out} is not empty: choose a new directory for the partition.")
     fed = cfg.federation
     n = check_partition(split, fed.partition, num_clients)
-    catalog = _parquet(catalog_frame(split))
+    catalog = parquet_bytes(catalog_frame(split))
     digest = hashlib.sha256(catalog).hexdigest()
     facts = {
         "format": FORMAT,
@@ -149,9 +143,9 @@ def _write_node(path: Path, split: Split, data: ClientData) -> None:
     profiles = pd.DataFrame(
         {"user_id": split.user_ids[own].astype(str), "profile": [split.profiles[u] for u in own]}
     )
-    atomic_write_bytes(path / "interactions.parquet", _parquet(rows))
-    atomic_write_bytes(path / "valid.parquet", _parquet(valid))
-    atomic_write_bytes(path / PROFILES, _parquet(profiles))
+    atomic_write_bytes(path / "interactions.parquet", parquet_bytes(rows))
+    atomic_write_bytes(path / "valid.parquet", parquet_bytes(valid))
+    atomic_write_bytes(path / PROFILES, parquet_bytes(profiles))
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,6 @@ items are not new arrivals) is catalog knowledge.
 
 from __future__ import annotations
 
-import io
 import json
 import shutil
 from dataclasses import dataclass
@@ -32,7 +31,7 @@ from safetensors.torch import load_file, save
 from fedrec.data.loading import load_dataset, split_loaded
 from fedrec.device import pick_device
 from fedrec.errors import FedrecError
-from fedrec.files import atomic_write_bytes, atomic_write_json, atomic_write_text
+from fedrec.files import atomic_write_bytes, atomic_write_json, atomic_write_text, parquet_bytes
 from fedrec.models.catalog_model import build_catalog_model
 from fedrec.models.state import load_trainable_state
 from fedrec.runs.rundir import CONFIG, STATE, RunDir
@@ -85,7 +84,7 @@ def export_bundle(run_dir: str | Path, out: str | Path, *, overwrite: bool = Fal
         offsets = cm.model.item_offsets(index).float()
     items = ds.items.reset_index(drop=True)[["item_id", "title", "attributes", "scenario"]]
     items = items.assign(warm=~split.cold_items, added=False)
-    atomic_write_bytes(out / CATALOG, _parquet(items))
+    atomic_write_bytes(out / CATALOG, parquet_bytes(items))
     atomic_write_bytes(out / VECTORS, save({"vectors": vectors, "offsets": offsets}))
     shutil.copyfile(run.path / STATE, out / STATE)
     shutil.copyfile(run.path / CONFIG, out / CONFIG)
@@ -137,13 +136,7 @@ def write_added(path: Path, items: pd.DataFrame, vectors: np.ndarray) -> None:
     """Replace ``added_items.parquet`` with every added item (one atomic write, so a crash
     keeps either the old set or the new one, never a part)."""
     table = items.assign(vector=list(np.asarray(vectors, dtype=np.float32)))
-    atomic_write_bytes(path / ADDED, _parquet(table))
-
-
-def _parquet(frame: pd.DataFrame) -> bytes:
-    buffer = io.BytesIO()
-    frame.to_parquet(buffer, index=False)
-    return buffer.getvalue()
+    atomic_write_bytes(path / ADDED, parquet_bytes(table))
 
 
 def bundle_path(path: str | Path) -> Path:

@@ -1,0 +1,143 @@
+"""A node's own files become its node directory, against the federation's catalog."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from fedrec.cli import app
+from fedrec.config import build_config
+from fedrec.data.loading import prepare_split
+from fedrec.data.schema import RecDataset
+from fedrec.data.validate import validate_dataset
+from fedrec.errors import ConfigError, DataError
+from fedrec.federated.client import ClientRuntime
+from fedrec.federated.node_data import NodeDirSource, read_node, write_partition
+from fedrec.federated.own_node import write_own_node
+from fedrec.models.state import trainable_state
+
+
+@pytest.fixture(scope="module")
+def partition(tmp_path_factory, fed_flat):
+    cfg = build_config(fed_flat)
+    out = tmp_path_factory.mktemp("partition") / "nodes"
+    write_partition(prepare_split(cfg), cfg, out, 3)
+    return cfg, out
+
+
+def _own_rows(node_path):
+    """What node ``node_path`` would hold in its own files: its training rows, each
+    validation target after them, and its profiles."""
+    rows = pd.read_parquet(node_path / "interactions.parquet")
+    valid = pd.read_parquet(node_path / "valid.parquet")
+    last = rows.groupby("user_id")["timestamp"].max()
+    targets = pd.DataFrame(
+        {
+            "user_id": valid["user_id"],
+            "item_id": [r[0] for r in valid["relevant"]],
+            "timestamp": last.loc[valid["user_id"]].to_numpy() + 1,
+        }
+    )
+    profiles = pd.read_parquet(node_path / "profiles.parquet")
+    return pd.concat([rows, targets], ignore_index=True), profiles
+
+
+def _dataset(rows, profiles=None):
+    items = pd.DataFrame({"item_id": pd.unique(rows["item_id"])})
+    items = items.assign(title="", attributes="", scenario="any")
+    return validate_dataset(RecDataset("own", items, rows, profiles), source="own files")
+
+
+def test_a_node_built_from_its_own_rows_trains_what_the_partitioned_node_trains(
+    tmp_path, partition
+):
+    cfg, out = partition
+    rows, profiles = _own_rows(out / "node-1")
+    built = write_own_node(_dataset(rows, profiles), out, tmp_path / "own", 1)
+    assert (built / "catalog.parquet").read_bytes() == (out / "node-1/catalog.parquet").read_bytes()
+    mine, theirs = read_node(built), read_node(out / "node-1")
+    assert mine.facts["partition_id"] == 1 and mine.facts["source"] == "own data"
+    assert mine.data.train.equals(theirs.data.train)
+    for a, b in zip(mine.data.valid.relevant, theirs.data.valid.relevant, strict=True):
+        assert np.array_equal(a, b)
+    assert mine.split.profiles == theirs.split.profiles
+    own = ClientRuntime(cfg, 1, NodeDirSource(str(built)).inputs(cfg, 1))
+    cut = ClientRuntime(cfg, 1, NodeDirSource(str(out / "node-1")).inputs(cfg, 1))
+    start = trainable_state(cut.cm.model)
+    a, b = own.train(start, server_round=2).state, cut.train(start, server_round=2).state
+    assert a is not None and b is not None
+    for key in a:
+        torch.testing.assert_close(a[key], b[key])
+
+
+def test_items_outside_the_catalog_stop_it_or_are_dropped_and_counted(tmp_path, partition):
+    _, out = partition
+    rows, _ = _own_rows(out / "node-0")
+    stray = pd.DataFrame(
+        {"user_id": ["u-new"] * 2, "item_id": ["nope", "nope2"], "timestamp": [1, 2]}
+    )
+    ds = _dataset(pd.concat([rows, stray], ignore_index=True))
+    with pytest.raises(DataError, match=r"2 of this node's interactions .*'nope'.*drop-bad-rows"):
+        write_own_node(ds, out, tmp_path / "strict", 0)
+    assert not (tmp_path / "strict").exists()
+    built = write_own_node(ds, out, tmp_path / "dropped", 0, drop_bad_rows=True)
+    facts = read_node(built).facts
+    assert facts["dropped_rows"] == 2 and "u-new" not in set(read_node(built).split.user_ids)
+
+
+def test_rows_of_the_catalogs_cold_items_are_left_out(tmp_path, partition):
+    _, out = partition
+    catalog = pd.read_parquet(out / "node-0/catalog.parquet")
+    cold = catalog.loc[catalog["cold"], "item_id"].tolist()
+    assert cold, "the fixture's catalog has cold items"
+    rows, _ = _own_rows(out / "node-0")
+    extra = pd.DataFrame(
+        {"user_id": rows["user_id"].iloc[0], "item_id": cold[:1], "timestamp": [0]}
+    )
+    built = write_own_node(
+        _dataset(pd.concat([extra, rows], ignore_index=True)), out, tmp_path / "n", 0
+    )
+    node = read_node(built)
+    assert node.facts["cold_item_rows_left_out"] == 1
+    assert not node.split.cold_items[node.data.train["item"].to_numpy()].any()
+
+
+def test_a_wrong_source_a_used_directory_or_an_unknown_partition_is_refused(tmp_path, partition):
+    _, out = partition
+    ds = _dataset(_own_rows(out / "node-0")[0])
+    with pytest.raises(ConfigError, match=r"holds no partition\.json or node\.json"):
+        write_own_node(ds, tmp_path, tmp_path / "a", 0)
+    with pytest.raises(ConfigError, match=r"partition id 3 is not one of this federation's 0..2"):
+        write_own_node(ds, out / "node-2", tmp_path / "b", 3)
+    (tmp_path / "used").mkdir()
+    (tmp_path / "used" / "keep.txt").write_text("mine")
+    with pytest.raises(ConfigError, match="not empty"):
+        write_own_node(ds, out, tmp_path / "used", 0)
+    assert (tmp_path / "used" / "keep.txt").read_text() == "mine"
+    tampered = tmp_path / "tampered"
+    tampered.mkdir()
+    for name in ("node.json", "catalog.parquet"):
+        (tampered / name).write_bytes((out / "node-0" / name).read_bytes())
+    facts = json.loads((tampered / "node.json").read_text())
+    (tampered / "node.json").write_text(json.dumps(facts | {"catalog_sha256": "0" * 64}))
+    with pytest.raises(DataError, match="sha256 differs"):
+        write_own_node(ds, tampered, tmp_path / "c", 0)
+
+
+def test_the_command_reads_the_nodes_own_csv(tmp_path, partition):
+    _, out = partition
+    rows, _ = _own_rows(out / "node-2")
+    rows.to_csv(tmp_path / "mine.csv", index=False)
+    result = CliRunner().invoke(
+        app,
+        ["data", "node", "--from", str(out), "--partition-id", "2", "--out", str(tmp_path / "n"),
+         "--set", "dataset=csv", "--set", f"data-path={tmp_path / 'mine.csv'}",
+         "--set", "columns=user_id=user_id,item_id=item_id,timestamp=timestamp"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "data-dir=" in result.output
+    node = read_node(tmp_path / "n")
+    assert node.data.train.equals(read_node(out / "node-2").data.train)
