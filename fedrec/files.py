@@ -44,10 +44,11 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     fsync_dir(path.parent)
 
 
-def parquet_bytes(frame: Any) -> bytes:
-    """A pandas frame as Parquet file bytes (no index), to write atomically."""
+def parquet_bytes(frame: Any, **options: Any) -> bytes:
+    """A pandas frame as Parquet file bytes (no index), to write atomically; ``options``
+    go to ``DataFrame.to_parquet`` (a pyarrow ``schema``, for instance)."""
     buffer = io.BytesIO()
-    frame.to_parquet(buffer, index=False)
+    frame.to_parquet(buffer, index=False, **options)
     return buffer.getvalue()
 
 

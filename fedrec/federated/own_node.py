@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from fedrec.data.bad_rows import BadRows
 from fedrec.data.schema import RecDataset
@@ -40,6 +41,9 @@ from fedrec.files import atomic_write_bytes, atomic_write_json, parquet_bytes
 
 log = logging.getLogger(__name__)
 
+#: valid.parquet's columns, typed even when it has no rows.
+_IDS = pa.list_(pa.string())
+_VALID_SCHEMA = pa.schema([("user_id", pa.string()), ("history", _IDS), ("relevant", _IDS)])
 #: The facts of the federation a node directory must share with every other one.
 SHARED = ("num_partitions", "catalog_sha256", "items", "scenarios", "has_profiles")
 
@@ -55,19 +59,24 @@ def shared_catalog(source: str | Path) -> tuple[bytes, dict[str, Any]]:
         catalog = catalogs[0] if catalogs else source / "catalog.parquet"
     else:
         facts_file, catalog = source / "node.json", source / "catalog.parquet"
-    if not facts_file.is_file() or not catalog.is_file():
-        raise ConfigError(f"{source} holds no partition.json or node.json with a catalog: {fix}.")
+    if not facts_file.is_file():
+        raise ConfigError(f"{source} holds no partition.json or node.json: {fix}.")
+    if not catalog.is_file():
+        raise ConfigError(f"{source} holds {facts_file.name} but no catalog.parquet: {fix}.")
     try:
         facts = json.loads(facts_file.read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
         raise DataError(f"{facts_file} cannot be read ({err}): {fix}.") from None
     if not isinstance(facts, dict) or facts.get("format") != FORMAT:
         raise DataError(f"{facts_file} is not fedrec node data: {fix}.")
-    if facts.get("version") != VERSION or any(key not in facts for key in SHARED):
+    if facts.get("version") != VERSION:
         raise DataError(
             f"{facts_file} is node data version {facts.get('version')}; this fedrec writes "
             f"version {VERSION}: partition again with this version."
         )
+    missing = [key for key in SHARED if key not in facts]
+    if missing:
+        raise DataError(f"{facts_file} lacks {', '.join(missing)}: {fix}.")
     data = catalog.read_bytes()
     if hashlib.sha256(data).hexdigest() != facts["catalog_sha256"]:
         raise DataError(
@@ -100,14 +109,20 @@ def write_own_node(
     catalog = pd.read_parquet(io.BytesIO(catalog_bytes))
     rows, counts = _catalog_rows(ds, catalog, BadRows(drop_bad_rows))
     train, valid = _leave_last_out(rows)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(out / "catalog.parquet", catalog_bytes)
-    atomic_write_bytes(out / "interactions.parquet", parquet_bytes(train))
-    atomic_write_bytes(out / "valid.parquet", parquet_bytes(valid))
     users = pd.unique(train["user_id"])
+    files = {
+        "catalog.parquet": catalog_bytes,
+        "interactions.parquet": parquet_bytes(train),
+        "valid.parquet": parquet_bytes(valid, schema=_VALID_SCHEMA),
+    }
     if shared["has_profiles"] and ds.profiles is not None:
         own = ds.profiles[ds.profiles["user_id"].isin(users)]
-        atomic_write_bytes(out / PROFILES, parquet_bytes(own[["user_id", "profile"]]))
+        files[PROFILES] = parquet_bytes(own[["user_id", "profile"]])
+    elif shared["has_profiles"]:
+        log.warning("the federation's model takes profiles; this node has none (they stay empty).")
+    out.mkdir(parents=True, exist_ok=True)  # everything is serialised: only writes from here
+    for name, data in files.items():
+        atomic_write_bytes(out / name, data)
     facts = {key: shared[key] for key in SHARED} | {
         "format": FORMAT,
         "version": VERSION,
@@ -127,6 +142,8 @@ def _catalog_rows(
 ) -> tuple[pd.DataFrame, dict[str, int]]:
     """The silo's rows whose items the catalog holds and may train on, in time order."""
     inter = ds.interactions
+    inter = inter.assign(user_id=inter["user_id"].astype(str), item_id=inter["item_id"].astype(str))
+    inter = inter.sort_values(["user_id", "timestamp"], kind="stable")  # as validated data is
     known = inter["item_id"].isin(catalog["item_id"].astype(str))
     counts = {"unknown": int((~known).sum()), "cold": 0}
     if counts["unknown"]:
@@ -136,7 +153,8 @@ def _catalog_rows(
             f"catalog does not hold (e.g. {unknown}). Fix: use the catalog's item ids, or "
             "ask the operator to add the items to the catalog."
         )
-        bad.reject(error, source=f"{ds.name} (items not in the federation's catalog)")
+        where = f"{ds.name} (items not in the federation's catalog)"
+        bad.reject(error, source=where, count=counts["unknown"])
         bad.report()
         inter = inter[known]
     cold = set(catalog.loc[catalog["cold"].astype(bool), "item_id"].astype(str))
@@ -167,13 +185,13 @@ def _leave_last_out(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     keep = np.ones(len(rows), dtype=bool)
     keep[last[holds_out]] = False
     items = rows["item_id"].astype(str).to_numpy()
+    firsts, lasts = start[holds_out], last[holds_out]
+    history = [items[s:e].tolist() for s, e in zip(firsts, lasts, strict=True)]
     valid = pd.DataFrame(
         {
-            "user_id": users[start[holds_out]].astype(str),
-            "history": [
-                items[s:e].tolist() for s, e in zip(start[holds_out], last[holds_out], strict=True)
-            ],
-            "relevant": [[items[e]] for e in last[holds_out]],
+            "user_id": users[firsts].astype(str),
+            "history": pd.Series(history, dtype=object),  # typed lists even with no rows
+            "relevant": pd.Series([[items[e]] for e in lasts], dtype=object),
         }
     )
     train = rows[keep].reset_index(drop=True)

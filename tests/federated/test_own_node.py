@@ -141,3 +141,25 @@ def test_the_command_reads_the_nodes_own_csv(tmp_path, partition):
     assert "data-dir=" in result.output
     node = read_node(tmp_path / "n")
     assert node.data.train.equals(read_node(out / "node-2").data.train)
+
+
+def test_users_with_one_interaction_only_train(tmp_path, partition):
+    cfg, out = partition
+    rows, _ = _own_rows(out / "node-0")
+    firsts = rows.sort_values("timestamp").drop_duplicates("user_id")  # one row a user
+    built = write_own_node(_dataset(firsts), out, tmp_path / "n", 0)
+    node = read_node(built)
+    assert len(node.data.valid) == 0 and len(node.data.train) == firsts["user_id"].nunique()
+    runtime = ClientRuntime(cfg, 0, NodeDirSource(str(built)).inputs(cfg, 0))
+    assert runtime.train(trainable_state(runtime.cm.model), server_round=1).state is not None
+
+
+def test_the_two_public_files_of_a_partition_are_enough(tmp_path, partition):
+    _, out = partition
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    for name, src in (("partition.json", out), ("catalog.parquet", out / "node-1")):
+        (shared / name).write_bytes((src / name).read_bytes())
+    rows, _ = _own_rows(out / "node-0")
+    built = write_own_node(_dataset(rows), shared, tmp_path / "n", 0)
+    assert read_node(built).data.train.equals(read_node(out / "node-0").data.train)
