@@ -169,13 +169,7 @@ def read_node(path: str | Path) -> NodeData:
     if missing:
         raise DataError(f"node data {path} lacks {', '.join(missing)}: {fix}.")
     facts = _read(path, "node.json", lambda f: json.loads(f.read_text(encoding="utf-8")), fix)
-    if not isinstance(facts, dict) or facts.get("format") != FORMAT:
-        raise DataError(f"node.json of {path} is not fedrec node data: {fix}.")
-    if facts.get("version") != VERSION:
-        raise DataError(
-            f"{path} is node data version {facts.get('version')}; this fedrec reads "
-            f"version {VERSION}: partition again with this version."
-        )
+    check_facts(facts, f"node.json of {path}", fix)
     catalog_bytes = (path / "catalog.parquet").read_bytes()
     if hashlib.sha256(catalog_bytes).hexdigest() != facts.get("catalog_sha256"):
         raise DataError(
@@ -192,6 +186,17 @@ def read_node(path: str | Path) -> NodeData:
         profiles = _read(path, PROFILES, pd.read_parquet, fix)
     split, data = _node_split(path, catalog, rows, valid, profiles, list(facts["scenarios"]))
     return NodeData(split, data, facts)
+
+
+def check_facts(facts: Any, where: str, fix: str) -> None:
+    """A :class:`DataError` unless ``facts`` are fedrec node data of this ``VERSION``."""
+    if not isinstance(facts, dict) or facts.get("format") != FORMAT:
+        raise DataError(f"{where} is not fedrec node data: {fix}.")
+    if facts.get("version") != VERSION:
+        raise DataError(
+            f"{where} is node data version {facts.get('version')}; this fedrec reads "
+            f"version {VERSION}: partition again with this version."
+        )
 
 
 def _read(path: Path, name: str, reader: Callable[[Path], Any], fix: str) -> Any:

@@ -36,7 +36,7 @@ import pyarrow as pa
 from fedrec.data.bad_rows import BadRows
 from fedrec.data.schema import RecDataset
 from fedrec.errors import ConfigError, DataError
-from fedrec.federated.node_data import FORMAT, PROFILES, VERSION
+from fedrec.federated.node_data import FORMAT, PROFILES, VERSION, check_facts
 from fedrec.files import atomic_write_bytes, atomic_write_json, parquet_bytes
 
 log = logging.getLogger(__name__)
@@ -67,13 +67,7 @@ def shared_catalog(source: str | Path) -> tuple[bytes, dict[str, Any]]:
         facts = json.loads(facts_file.read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
         raise DataError(f"{facts_file} cannot be read ({err}): {fix}.") from None
-    if not isinstance(facts, dict) or facts.get("format") != FORMAT:
-        raise DataError(f"{facts_file} is not fedrec node data: {fix}.")
-    if facts.get("version") != VERSION:
-        raise DataError(
-            f"{facts_file} is node data version {facts.get('version')}; this fedrec writes "
-            f"version {VERSION}: partition again with this version."
-        )
+    check_facts(facts, str(facts_file), fix)
     missing = [key for key in SHARED if key not in facts]
     if missing:
         raise DataError(f"{facts_file} lacks {', '.join(missing)}: {fix}.")

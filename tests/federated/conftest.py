@@ -25,3 +25,16 @@ def fed_flat(tiny_bert_path):
             "client-cpus": 1.0,
         }
     ).to_flat()
+
+
+@pytest.fixture(scope="module")
+def partition(tmp_path_factory, fed_flat):
+    """(config, directory) of a 3-node partition written by ``fedrec data partition``."""
+    from fedrec.config import build_config
+    from fedrec.data.loading import prepare_split
+    from fedrec.federated.node_data import write_partition
+
+    cfg = build_config(fed_flat)
+    out = tmp_path_factory.mktemp("partition") / "nodes"
+    write_partition(prepare_split(cfg), cfg, out, 3)
+    return cfg, out

@@ -7,7 +7,6 @@ import pandas as pd
 import pytest
 import torch
 
-from fedrec.config import build_config
 from fedrec.data.loading import prepare_split
 from fedrec.errors import ConfigError, DataError
 from fedrec.federated.client import ClientRuntime
@@ -15,14 +14,6 @@ from fedrec.federated.node_data import NodeDirSource, read_node, write_partition
 from fedrec.federated.partition import client_data
 from fedrec.federated.sources import GlobalSplitSource
 from fedrec.models.state import trainable_state
-
-
-@pytest.fixture(scope="module")
-def partition(tmp_path_factory, fed_flat):
-    cfg = build_config(fed_flat)
-    out = tmp_path_factory.mktemp("partition") / "nodes"
-    write_partition(prepare_split(cfg), cfg, out, 3)
-    return cfg, out
 
 
 def _as_ids(split, train):

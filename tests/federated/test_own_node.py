@@ -9,23 +9,13 @@ import torch
 from typer.testing import CliRunner
 
 from fedrec.cli import app
-from fedrec.config import build_config
-from fedrec.data.loading import prepare_split
 from fedrec.data.schema import RecDataset
 from fedrec.data.validate import validate_dataset
 from fedrec.errors import ConfigError, DataError
 from fedrec.federated.client import ClientRuntime
-from fedrec.federated.node_data import NodeDirSource, read_node, write_partition
+from fedrec.federated.node_data import NodeDirSource, read_node
 from fedrec.federated.own_node import write_own_node
 from fedrec.models.state import trainable_state
-
-
-@pytest.fixture(scope="module")
-def partition(tmp_path_factory, fed_flat):
-    cfg = build_config(fed_flat)
-    out = tmp_path_factory.mktemp("partition") / "nodes"
-    write_partition(prepare_split(cfg), cfg, out, 3)
-    return cfg, out
 
 
 def _own_rows(node_path):
