@@ -278,7 +278,7 @@ def _new_to_scenario(
     scenario = item_scenario[items]
     need = max(NEW_SCENARIO_CLICKS) + 1
     candidates = []
-    for user, first, n in zip(*_runs(users), strict=True):
+    for user, first, n in zip(*user_runs(users), strict=True):
         seq = scenario[first : first + n]
         inside = seq == seq[-1]
         if not cold_user_mask[user] and inside.sum() >= need and (~inside).sum() >= 2:
@@ -293,7 +293,7 @@ def _new_to_scenario(
     return withheld, chosen
 
 
-def _runs(users: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def user_runs(users: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(user, first row, row count) of each run of equal values in sorted ``users``."""
     if len(users) == 0:
         empty = np.zeros(0, dtype=np.int64)
@@ -309,7 +309,7 @@ def _leave_last_out(
     by user, then time): per user at once, not per user group (100,000 users in 1 s)."""
     users = warm["user"].to_numpy()
     items = warm["item"].to_numpy()
-    owners, start, count = _runs(users)
+    owners, start, count = user_runs(users)
     cold = cold_user_mask[owners]
     position = np.arange(len(users)) - np.repeat(start, count)
     per_row_count = np.repeat(count, count)
@@ -334,11 +334,11 @@ def _leave_last_out(
 
 def _cold_item_cases(train: pd.DataFrame, cold_frame: pd.DataFrame) -> _CaseBuilder:
     """Warm users (not cold users) who interacted with cold items."""
-    owners, start, count = _runs(train["user"].to_numpy())
+    owners, start, count = user_runs(train["user"].to_numpy())
     train_items = train["item"].to_numpy()
     at = {int(u): (int(s), int(n)) for u, s, n in zip(owners, start, count, strict=True)}
     cold_frame = cold_frame.sort_values(["user"], kind="stable")
-    cold_users, cold_start, cold_count = _runs(cold_frame["user"].to_numpy())
+    cold_users, cold_start, cold_count = user_runs(cold_frame["user"].to_numpy())
     cold_items = cold_frame["item"].to_numpy()
     cases = _CaseBuilder()
     for user, first, n in zip(cold_users, cold_start, cold_count, strict=True):

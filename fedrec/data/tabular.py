@@ -80,20 +80,7 @@ def _load(
     scenario: str | None,
     bad: BadRows,
 ) -> RecDataset:
-    table = _usable_rows(table, file, mapping, bad)
-    interactions = pd.DataFrame(
-        {
-            "user_id": _ids(table, mapping["user_id"], file),
-            "item_id": _ids(table, mapping["item_id"], file),
-        }
-    )
-    if "timestamp" in mapping:
-        interactions["timestamp"] = _timestamps(table[mapping["timestamp"]], file)
-    else:  # no clock: each user's rows are in file order
-        interactions["timestamp"] = interactions.groupby("user_id").cumcount().astype("int64")
-    interactions["rating"] = (
-        _numbers(table[mapping["rating"]], file) if "rating" in mapping else np.nan
-    )
+    interactions, table = _interactions(table, file, mapping, bad)
     if items_path is None:
         catalog = table.drop_duplicates(subset=mapping["item_id"], keep="first")
         items = _items(catalog, file, mapping, scenario)
@@ -197,9 +184,8 @@ def _is_empty(values: pd.Series) -> np.ndarray:
     return (values.isna() | (values.astype(str).str.strip() == "")).to_numpy()
 
 
-def _is_not_number(values: pd.Series) -> np.ndarray:
-    """Values that are there but are not a finite number."""
-    numbers = pd.to_numeric(values, errors="coerce")
+def _is_not_number(values: pd.Series, numbers: pd.Series) -> np.ndarray:
+    """Values that are there but whose ``numbers`` (as parsed) are not finite."""
     return ((numbers.isna() & values.notna()) | np.isinf(numbers)).to_numpy()
 
 
@@ -225,32 +211,42 @@ def _parse_times(values: pd.Series) -> tuple[pd.Series, np.ndarray, str]:
     return seconds, dates.isna().to_numpy(), "an ISO 8601 date, as most of this column is"
 
 
-def _usable_rows(
+def _interactions(
     table: pd.DataFrame, file: Path, mapping: dict[str, str], bad: BadRows
-) -> pd.DataFrame:
-    """The interaction rows every parser below can read. The others are refused as one
-    batch, named by the first of them: an error, or (dropping) left out and counted."""
-    checks = {mapping[key]: (_is_empty(table[mapping[key]]), "") for key in ("user_id", "item_id")}
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The interactions of the rows that parse, and those rows of ``table``. The others
+    are refused as one batch, named by the first of them: an error, or (dropping) left
+    out and counted."""
+    parsed = {key: table[mapping[key]] for key in ("user_id", "item_id")}
+    checks = {key: (_is_empty(parsed[key]), "") for key in parsed}
     if "timestamp" in mapping:
-        checks[mapping["timestamp"]] = _parse_times(table[mapping["timestamp"]])[1:]
+        parsed["timestamp"], mask, wanted = _parse_times(table[mapping["timestamp"]])
+        checks["timestamp"] = (mask, wanted)
     if "rating" in mapping:
-        checks[mapping["rating"]] = (_is_not_number(table[mapping["rating"]]), "a number")
+        parsed["rating"] = pd.to_numeric(table[mapping["rating"]], errors="coerce")
+        checks["rating"] = (_is_not_number(table[mapping["rating"]], parsed["rating"]), "a number")
     unusable = np.zeros(len(table), dtype=bool)
     first: tuple[int, DataError] | None = None
-    for column, (mask, wanted) in checks.items():
+    for key, (mask, wanted) in checks.items():
         if mask.any():
-            row = int(np.flatnonzero(mask)[0])
-            value = table[column].iloc[row]
+            row, column = int(np.flatnonzero(mask)[0]), mapping[key]
             if wanted:
-                error = _bad(file, row, column, value, wanted)
+                error = _bad(file, row, column, table[column].iloc[row], wanted)
             else:
                 error = _empty_id(file, row, column)
             first = (row, error) if first is None or row < first[0] else first
         unusable |= mask
-    if first is None:
-        return table
-    bad.reject(first[1], source=str(file), count=int(unusable.sum()))
-    return table[~unusable]
+    if first is not None:
+        bad.reject(first[1], source=str(file), count=int(unusable.sum()))
+    kept = {key: value[~unusable].reset_index(drop=True) for key, value in parsed.items()}
+    frame = pd.DataFrame(kept)
+    if "timestamp" not in mapping:  # no clock: each user's rows are in file order
+        frame["timestamp"] = frame.groupby("user_id").cumcount().astype("int64")
+    elif not pd.api.types.is_datetime64_any_dtype(frame["timestamp"]):  # else validate converts
+        frame["timestamp"] = frame["timestamp"].astype("int64")
+    if "rating" not in mapping:
+        frame["rating"] = np.nan
+    return frame, table[~unusable]
 
 
 def _ids(table: pd.DataFrame, column: str, file: Path) -> pd.Series:
@@ -259,25 +255,6 @@ def _ids(table: pd.DataFrame, column: str, file: Path) -> pd.Series:
     if empty.any():
         raise _empty_id(file, int(np.flatnonzero(empty)[0]), column)
     return values.reset_index(drop=True)
-
-
-def _numbers(values: pd.Series, file: Path) -> pd.Series:
-    bad = _is_not_number(values)
-    if bad.any():
-        row = int(np.flatnonzero(bad)[0])
-        raise _bad(file, row, str(values.name), values.iloc[row], "a number")
-    return pd.to_numeric(values, errors="coerce").reset_index(drop=True)
-
-
-def _timestamps(values: pd.Series, file: Path) -> pd.Series:
-    """Whole numbers as they are, ISO 8601 dates as epoch seconds (:func:`_parse_times`)."""
-    parsed, bad, wanted = _parse_times(values)
-    if bad.any():
-        row = int(np.flatnonzero(bad)[0])
-        raise _bad(file, row, str(values.name), values.iloc[row], wanted)
-    if pd.api.types.is_datetime64_any_dtype(parsed):
-        return parsed.reset_index(drop=True)  # validate_dataset converts to seconds
-    return parsed.astype("int64").reset_index(drop=True)
 
 
 def _items(

@@ -35,6 +35,7 @@ import pyarrow as pa
 
 from fedrec.data.bad_rows import BadRows
 from fedrec.data.schema import RecDataset
+from fedrec.data.split import user_runs
 from fedrec.errors import ConfigError, DataError
 from fedrec.federated.node_data import FORMAT, PROFILES, VERSION, check_facts
 from fedrec.files import atomic_write_bytes, atomic_write_json, parquet_bytes
@@ -172,8 +173,7 @@ def _leave_last_out(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Training rows (each user's but the last, where there are two or more) and one
     validation case per such user (the earlier items against the last)."""
     users = rows["user_id"].to_numpy()
-    start = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
-    count = np.diff(np.r_[start, len(users)])
+    _, start, count = user_runs(users)
     last = start + count - 1
     holds_out = count >= 2
     keep = np.ones(len(rows), dtype=bool)
