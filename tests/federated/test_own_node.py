@@ -153,3 +153,38 @@ def test_the_two_public_files_of_a_partition_are_enough(tmp_path, partition):
     rows, _ = _own_rows(out / "node-0")
     built = write_own_node(_dataset(rows), shared, tmp_path / "n", 0)
     assert read_node(built).data.train.equals(read_node(out / "node-0").data.train)
+
+
+def test_a_node_on_its_own_data_replies_alike_for_datasets_one_user_apart(tmp_path, partition):
+    """Built by `fedrec data node` and asked through the real ClientApp under local DP,
+    a node's reply carries nothing that depends on its data but the noised update: not
+    the counts its node.json holds (users, rows, dropped rows)."""
+    from flwr.supercore.task_identity import TaskIdentity
+
+    from tests.federated.flower.test_client_app import (
+        METRICS,
+        NUM_EXAMPLES,
+        _dp_message,
+        _mechanism,
+        _node,
+        make_client_app,
+    )
+
+    TaskIdentity.run_id, TaskIdentity.node_id, TaskIdentity.task_id = 1, 7, 1  # a SuperNode's
+    cfg, out = partition
+    flat = cfg.to_flat()
+    rows, profiles = _own_rows(out / "node-0")
+    one = rows["user_id"].iloc[0]
+    replies = []
+    for name, own in (("all", rows), ("fewer", rows[rows["user_id"] != one])):
+        built = write_own_node(_dataset(own, profiles), out, tmp_path / name, 0)
+        node = _node(tmp_path / name)
+        node.node_config["data-dir"] = str(built)
+        runtime = ClientRuntime(cfg, 0, NodeDirSource(str(built)).inputs(cfg, 0))
+        state = trainable_state(runtime.cm.model)
+        reply = make_client_app()(_dp_message(flat, state, _mechanism(flat)), node)
+        assert not reply.has_error(), reply.error.reason[-800:] if reply.has_error() else ""
+        replies.append(dict(reply.content[METRICS]))
+    users = [read_node(tmp_path / name).facts["users"] for name in ("all", "fewer")]
+    assert users[0] == users[1] + 1
+    assert replies[0] == replies[1] and replies[0][NUM_EXAMPLES] == 1
