@@ -26,8 +26,26 @@ from typing import Any
 
 import numpy as np
 
-from fedrec.audit.lines import checkpoint_findings, expected_lines, read_ledger, run_settings
-from fedrec.audit.recompute import Lines, Recomputed, curve, prv_cached, recompute, spend_mismatch
+from fedrec.audit.cross_checks import (
+    accountant_findings,
+    centralized_findings,
+    missing_lines,
+)
+from fedrec.audit.lines import (
+    checkpoint_findings,
+    expected_lines,
+    read_ledger,
+    run_settings,
+)
+from fedrec.audit.recompute import (
+    Lines,
+    Recomputed,
+    curve,
+    prv_cached,
+    recompute,
+    spend_mismatch,
+    tight_source,
+)
 from fedrec.audit.results import (
     ACCOUNTANTS,
     MAX_FINDINGS_PER_CLIENT,
@@ -37,7 +55,6 @@ from fedrec.audit.results import (
     Finding,
 )
 from fedrec.errors import FedrecError
-from fedrec.federated.client_state import load_history
 from fedrec.privacy.accounting import rdp_to_epsilon, sgm_rdp
 from fedrec.privacy.ledger import LEDGER
 from fedrec.privacy.randomness import CSPRNG, OS_SEEDED
@@ -68,9 +85,11 @@ def audit_run(
     for number, entry in entries:
         by_client[entry["client"]].append((number, entry))
     expected, centralized = expected_lines(run_dir)
-    findings += _missing_lines(entries, expected, mode, by_client)
+    findings += missing_lines(entries, expected, mode, by_client)
+    if centralized:
+        findings += centralized_findings(run_dir, entries, tolerance)
     findings += checkpoint_findings(run_dir)
-    findings += _accountant_findings(run_dir, by_client)
+    findings += accountant_findings(run_dir, by_client)
     clients: list[ClientAudit] = []
     for client in sorted(by_client):
         audit, client_findings = _audit_client(
@@ -147,7 +166,11 @@ def _checks(run_dir: Path, entries: Lines, findings: list[Finding], mode: str) -
         else:
             out.append("Unit: a record is one user and all of its data.")
     if entries and "chain" not in kinds:
-        out.append(f"Hash chain intact over {len(entries)} lines; the last checkpoint agrees.")
+        checkpoint = (run_dir / "checkpoint.json").is_file()
+        out.append(
+            f"Hash chain intact over {len(entries)} lines"
+            + ("; the last checkpoint agrees." if checkpoint else ".")
+        )
     states = list((run_dir / "client-state").glob("partition-*-privacy.json"))
     if states and "mismatch" not in kinds:
         out.append(f"{len(states)} clients' own accountants agree with the ledger.")
@@ -186,71 +209,6 @@ def _check_arguments(
     return budget
 
 
-def _missing_lines(
-    entries: Lines, expected: dict[int, set[int]], mode: str, by_client: dict[int, Lines]
-) -> list[Finding]:
-    """Lines the run log says must exist, and (central DP) every client in every release."""
-    found = []
-    present: dict[int, set[int]] = defaultdict(set)
-    for _, entry in entries:
-        present[entry["round"]].add(entry["client"])
-    for rnd in sorted(expected):
-        for client in sorted(expected[rnd] - present.get(rnd, set())):
-            found.append(
-                Finding(
-                    "missing",
-                    f"round {rnd}: client {client} took part but the ledger has no line for it",
-                    client=client,
-                    round=rnd,
-                )
-            )
-    if mode == "central" and entries:
-        rounds_seen = sorted(present)
-        for client in by_client:
-            lacking = [r for r in rounds_seen if client not in present[r]]
-            for rnd in lacking[:MAX_FINDINGS_PER_CLIENT]:
-                found.append(
-                    Finding(
-                        "missing",
-                        f"round {rnd}: client {client} has no line (under central DP every "
-                        "release spends every client's privacy)",
-                        client=client,
-                        round=rnd,
-                    )
-                )
-    return found
-
-
-def _accountant_findings(run_dir: Path, by_client: dict[int, Lines]) -> list[Finding]:
-    """Each client's own accountant (``client-state/``) against its ledger lines: the
-    steps spent at each (σ, q) must agree."""
-    found = []
-    for path in sorted((run_dir / "client-state").glob("partition-*-privacy.json")):
-        client = int(path.name.split("-")[1])
-        history = load_history(path) or []
-        own: dict[tuple[float, float], int] = defaultdict(int)
-        for sigma, q, steps in history:
-            own[(float(sigma), float(q))] += int(steps)
-        ledger: dict[tuple[float, float], int] = defaultdict(int)
-        for _, x in by_client.get(client, []):
-            if x["trained"]:
-                ledger[(float(x["noise_multiplier"]), float(x["sample_rate"]))] += int(x["steps"])
-        if dict(own) != dict(ledger):
-            found.append(
-                Finding(
-                    "mismatch",
-                    f"client {client}: its own accountant ({path.name}) spent "
-                    f"{_spends(own)}, the ledger records {_spends(ledger)}",
-                    client=client,
-                )
-            )
-    return found
-
-
-def _spends(steps: dict[tuple[float, float], int]) -> str:
-    return ", ".join(f"{n} steps at σ={s:.4g}, q={q:.3g}" for (s, q), n in sorted(steps.items()))
-
-
 class _Findings:
     """A client's findings, at most :data:`MAX_FINDINGS_PER_CLIENT` of each kind."""
 
@@ -282,8 +240,12 @@ def _audit_client(
     final, used_accountant = final_rdp, "rdp"
     pld = r.tight_cumulative is not None and lines[-1][1]["accountant"] == "pld"
     if pld and r.tight_cumulative is not None and not math.isnan(r.tight_cumulative[-1]):
-        # Accounted by PLD: state the tight ε PRV confirms (RDP is only the upper bound).
-        final, used_accountant = float(r.tight_cumulative[-1]), "prv"
+        # Accounted by PLD: state the tight ε recomputed (RDP is only the upper bound).
+        history = list(
+            zip(r.sigma.tolist(), r.rate.tolist(), r.steps.astype(int).tolist(), strict=True)
+        )
+        final = float(r.tight_cumulative[-1])
+        used_accountant = tight_source(history, float(r.deltas[-1]))
     elif accountant == "prv":
         mechanisms = tuple(
             (float(s), float(q), int(n)) for s, q, n in zip(r.sigma, r.rate, r.steps, strict=True)
@@ -308,7 +270,7 @@ def _audit_client(
         accountant=used_accountant,
         budget_left=None
         if budget is None
-        else budget - (last_reported if pld else max(final_rdp, last_reported)),
+        else budget - max(final if pld else final_rdp, last_reported),
         curve_rounds=[x["round"] for _, x in lines],
         curve_epsilon=curve(r, pld),
     )
@@ -366,8 +328,11 @@ def _check_line_spend(
         why = spend_mismatch(float(reported), float(upper[i]), tight, i, pld, tolerance)
         if why:
             found.add("mismatch", f"{where}: reported {label} = {reported:.6g}, {why}", number, rnd)
-    cumulative = float(r.cumulative[i])
-    worst = x["epsilon"] if pld else max(x["epsilon"], cumulative)
+    # The larger of the reported ε and its recomputation (the tight one for PLD lines).
+    recomputed = float(r.cumulative[i])
+    if pld and r.tight_cumulative is not None and not math.isnan(r.tight_cumulative[i]):
+        recomputed = float(r.tight_cumulative[i])
+    worst = max(x["epsilon"], recomputed)
     if budget is not None and worst > budget * (1 + 1e-9):
         found.add("breach", f"{where}: ε = {worst:.4g} exceeds the budget {budget:g}", number, rnd)
 

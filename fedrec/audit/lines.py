@@ -112,11 +112,15 @@ def checkpoint_findings(run_dir: Path) -> list[Finding]:
     if not path.is_file():
         return []
     try:
-        info = json.loads(path.read_text(encoding="utf-8"))
+        info = json.loads(path.read_text(encoding="utf-8", errors="replace"))
         count, head = int(info["ledger_lines"]), str(info["ledger_head"])
     except (json.JSONDecodeError, KeyError, TypeError, ValueError):
         return []  # a checkpoint of a run without a ledger record
-    lines = [x for x in (run_dir / LEDGER).read_text(encoding="utf-8").splitlines() if x]
+    lines = [
+        x
+        for x in (run_dir / LEDGER).read_text(encoding="utf-8", errors="replace").splitlines()
+        if x
+    ]
     if len(lines) < count:
         return [
             Finding(
@@ -146,7 +150,7 @@ def expected_lines(run_dir: Path) -> tuple[dict[int, set[int]], bool]:
     expected: dict[int, set[int]] = {}
     if not path.is_file():
         return expected, centralized
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
         try:
             record = json.loads(line)
         except json.JSONDecodeError:
@@ -156,6 +160,25 @@ def expected_lines(run_dir: Path) -> tuple[dict[int, set[int]], bool]:
         elif "ledger_clients" in record and int(record.get("round", 0)) >= 1:
             expected[int(record["round"])] = {int(c) for c in record["ledger_clients"]}
     return expected, centralized
+
+
+def logged_epsilons(run_dir: Path) -> dict[int, float]:
+    """A centralized run's ε after each epoch, as its run log recorded it while training."""
+    path = run_dir / "metrics.jsonl"
+    out: dict[int, float] = {}
+    if not path.is_file():
+        return out
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict) and "epoch" in record and "epsilon" in record:
+            try:
+                out[int(record["epoch"])] = float(record["epsilon"])
+            except (TypeError, ValueError):
+                continue
+    return out
 
 
 def run_settings(run_dir: Path) -> dict[str, Any]:

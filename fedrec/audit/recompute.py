@@ -1,8 +1,9 @@
 """Recompute a client's ε after each of its ledger lines, independently of training.
 
 By RDP (:mod:`fedrec.privacy.accounting`'s own sampled-Gaussian RDP, an upper bound on
-any tight accountant) and, for lines accounted by PLD, by Opacus's PRV accountant; and
-the rule that says whether a reported ε matches its recomputation.
+any tight accountant) and, for lines accounted by PLD, by Opacus's PRV accountant (by
+the PLD accountant, recomputed from the recorded mechanisms, where PRV is unreliable);
+and the rule that says whether a reported ε matches its recomputation.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from fedrec.privacy.accounting import prv_epsilon, rdp_to_epsilon, sgm_rdp
+from fedrec.privacy.calibration import epsilon_of
 
 Lines = list[tuple[int, dict[str, Any]]]  # (line number, parsed line)
 #: How far a PLD ε may sit from PRV's (two tight accountants, each with its own error).
@@ -41,12 +43,21 @@ class Recomputed:
 
 
 def _tight(history: list[tuple[float, float, int]], delta: float) -> float:
-    """PRV's ε of ``history``, or NaN where it is unreliable (and falls back to RDP)."""
+    """PRV's ε of ``history``; where PRV is unreliable (large ε), the PLD accountant's,
+    recomputed from the recorded mechanisms (never the reported value: a PLD line can
+    sit far below the RDP bound, so that bound alone cannot catch an under-report)."""
     mechanisms = tuple((float(s), float(q), int(n)) for s, q, n in history if n > 0)
     if not mechanisms:
         return 0.0
     eps, used = prv_cached(mechanisms, delta)
-    return eps if used == "prv" else math.nan
+    return eps if used == "prv" else epsilon_of(list(mechanisms), delta)
+
+
+def tight_source(history: list[tuple[float, float, int]], delta: float) -> str:
+    """Which accountant :func:`_tight` used for ``history``."""
+    mechanisms = tuple((float(s), float(q), int(n)) for s, q, n in history if n > 0)
+    used = prv_cached(mechanisms, delta)[1] if mechanisms else "prv"
+    return "prv" if used == "prv" else "pld (recomputed; PRV unreliable at this ε)"
 
 
 def _tight_curves(e: list[dict[str, Any]], mode: str) -> tuple[np.ndarray, ...]:

@@ -235,6 +235,10 @@ def _node_split(
             "timestamp": rows["timestamp"].to_numpy(np.int64),
         }
     )
+    # One user's rows together, oldest first (file order on ties): training cuts records
+    # at each change of user, so a user whose rows a hand-edited file scatters would
+    # otherwise be several records, and one user-level record would count as two.
+    train = train.sort_values(["user", "timestamp"], kind="stable").reset_index(drop=True)
     valid_users = users.get_indexer(valid["user_id"].astype(str)).astype(np.int64)
     if (valid_users < 0).any():
         raise DataError(f"node data {path}: valid.parquet names users with no interactions.")

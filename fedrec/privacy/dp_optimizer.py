@@ -10,6 +10,8 @@
   give the LoRA text tower a share of ``C`` of its own: its per-example gradient
   is one or two orders of magnitude smaller than the heads', so under flat
   clipping the heads take nearly all of the norm and LoRA gets noise alone.
+- An example whose per-sample gradient holds a NaN or an inf adds nothing to the
+  sum (clipping cannot bound it).
 """
 
 from __future__ import annotations
@@ -35,27 +37,32 @@ class PrivateDPOptimizer(DPOptimizer):
             p.grad = (p.summed_grad + self.random.normal(std, p.summed_grad)).view_as(p)
 
     def clip_and_accumulate(self) -> None:
-        if self.clip_groups is None:
-            super().clip_and_accumulate()
-            return
-        groups, norms = self.clip_groups
+        """Clip each example's gradient (group by group with :attr:`clip_groups`) and sum.
+        An example whose gradient is not finite adds nothing: a NaN or inf passes any
+        clipping factor, so a state a server built to overflow on some data alone would
+        otherwise show, through a NaN release, whether that data was there."""
         samples = self.grad_samples
         n = len(samples[0])
+        groups, norms = self.clip_groups or ([0] * len(self.params), [self.max_grad_norm])
+        flat = [s.reshape(n, max(s[0].numel(), 1) if n else 0) for s in samples]
+        device = flat[0].device
+        finite = torch.ones(n, dtype=torch.bool, device=device)
+        for s in flat:
+            finite &= torch.isfinite(s).all(dim=1).to(device)
         factors = []
         for g, bound in enumerate(norms):
-            if n == 0:
-                factors.append(torch.zeros(0, device=samples[0].device))
+            members = [s for s, grp in zip(flat, groups, strict=True) if grp == g]
+            if not members or n == 0:
+                factors.append(torch.zeros(n, device=device))
                 continue
-            members = [s.reshape(n, -1) for s, grp in zip(samples, groups, strict=True) if grp == g]
-            if not members:
-                factors.append(torch.zeros(n, device=samples[0].device))
-                continue
-            device = members[0].device
             size = torch.stack([m.norm(2, dim=-1).to(device) for m in members], 1).norm(2, dim=1)
-            factors.append((bound / (size + 1e-6)).clamp(max=1.0))
+            factor = (bound / (size + 1e-6)).clamp(max=1.0)
+            factors.append(torch.where(finite, factor, torch.zeros_like(factor)))
         for p, grp in zip(self.params, groups, strict=True):
             _check_processed_flag(p.grad_sample)
             sample = self._get_flat_grad_sample(p).to(p.dtype)
+            keep = finite.to(sample.device).view(-1, *[1] * (sample.dim() - 1))
+            sample = torch.where(keep, sample, torch.zeros_like(sample))
             grad = torch.einsum("i,i...", factors[grp].to(sample.device, p.dtype), sample)
             p.summed_grad = grad if p.summed_grad is None else p.summed_grad + grad
             _mark_as_processed(p.grad_sample)

@@ -103,14 +103,20 @@ class NodePolicy:
 
     @classmethod
     def from_node_config(cls, node_config: Mapping[str, Any]) -> NodePolicy | None:
-        """The policy a SuperNode's node config names, or None if it names none."""
+        """The policy a SuperNode's node config names, or None if it names none. Keys it
+        leaves out are the default policy's (local DP, per user, ε ≤ 8 unless it names a
+        noise multiplier), never the run config's defaults (no privacy)."""
         given = {k: node_config[k] for k in POLICY_KEYS if k in node_config}
         if not given:
             return None
         from fedrec.config import build_config
 
+        default = cls()
+        filled: dict[str, Any] = {"privacy-mode": default.mode, "privacy-unit": default.unit}
+        if "noise-multiplier" not in given:
+            filled["target-epsilon"] = default.target_epsilon
         try:
-            return cls.from_config(build_config(given))
+            return cls.from_config(build_config({**filled, **given}))
         except ConfigError as err:
             raise ConfigError(
                 f"this node's privacy policy (node config) is invalid: {err}"
@@ -127,14 +133,16 @@ class NodePolicy:
                 f"the server asked for privacy-mode={asked!r}; this node's policy requires "
                 f"privacy-mode={self.mode!r} or stronger. Refused: nothing was trained."
             )
-        if self.secure_aggregation and asked == "central" and not masked:
+        if self.secure_aggregation and not masked:
             raise PolicyRefusal(
-                "the server asked for central DP without secure aggregation; this node's "
-                "policy (secure-aggregation=true) sends its update only masked, through "
-                "SecAgg+. Refused: nothing was trained."
+                f"the server asked for privacy-mode={asked!r} without secure aggregation; "
+                "this node's policy (secure-aggregation=true) sends its update only masked, "
+                "through SecAgg+. Refused: nothing was trained."
             )
-        if self.mode != "local" or asked != "local":
+        if self.mode == "off" or asked != "local":
             return
+        # Local DP asked of a node whose policy is local, or central (stronger than it
+        # asks): the mechanism must meet the node's own unit, δ and ε, as under local.
         if mechanism is None:
             raise PolicyRefusal("the server asked for local DP without sending its mechanism.")
         if _UNIT_STRENGTH[mechanism.unit] < _UNIT_STRENGTH[self.unit]:
@@ -147,7 +155,22 @@ class NodePolicy:
                 f"the server asked for delta={mechanism.delta:g}; this node allows at most "
                 f"{self.delta:g}."
             )
-        if mechanism.popularity_noise and self.target_epsilon > 0:
+        self._check_histogram(mechanism)
+        floor = self.least_noise(cfg, mechanism)
+        if mechanism.noise_multiplier < floor * (1 - _SIGMA_SLACK):
+            raise PolicyRefusal(
+                f"the server asked for noise-multiplier={mechanism.noise_multiplier:.4g}; this "
+                f"node's policy needs at least {floor:.4g} for its run plan (ε ≤ "
+                f"{self.target_epsilon:g} over {cfg.federation.num_server_rounds} rounds)."
+            )
+
+    def _check_histogram(self, mechanism: LocalMechanism) -> None:
+        """Refuse a popularity histogram noised less than this policy allows: one that
+        alone spends the policy's ε, or (a policy naming σ) below 2σ, the noise a run
+        with that σ gives it."""
+        if not mechanism.popularity_noise:
+            return
+        if self.target_epsilon > 0:
             first = mechanism.epsilon(mechanism.before_training())
             if first >= self.target_epsilon:
                 raise PolicyRefusal(
@@ -155,12 +178,24 @@ class NodePolicy:
                     f"{mechanism.popularity_noise:.4g}, which alone spends ε = {first:.3g}; this "
                     f"node's policy allows ε ≤ {self.target_epsilon:g} for the whole run."
                 )
-        floor = self.least_noise(cfg, mechanism)
-        if mechanism.noise_multiplier < floor * (1 - _SIGMA_SLACK):
+        elif mechanism.popularity_noise < 2 * self.noise_multiplier * (1 - _SIGMA_SLACK):
             raise PolicyRefusal(
-                f"the server asked for noise-multiplier={mechanism.noise_multiplier:.4g}; this "
-                f"node's policy needs at least {floor:.4g} for its run plan (ε ≤ "
-                f"{self.target_epsilon:g} over {cfg.federation.num_server_rounds} rounds)."
+                f"the server asked for a popularity histogram at noise "
+                f"{mechanism.popularity_noise:.4g}; this node's policy (noise-multiplier="
+                f"{self.noise_multiplier:g}) needs at least {2 * self.noise_multiplier:.4g}."
+            )
+
+    def check_evaluation(self) -> None:
+        """Refuse to report exact metrics on this node's validation cases where its policy
+        protects its data from the server (local DP, or updates sent only masked): no ε
+        covers them, and states the server builds could read its users' held-out items
+        out of them query by query."""
+        if self.mode == "local" or self.secure_aggregation:
+            raise PolicyRefusal(
+                "the server asked this node to evaluate on its own validation cases; this "
+                f"node's policy (privacy-mode={self.mode!r}"
+                f"{', secure-aggregation=true' if self.secure_aggregation else ''}) reports no "
+                "metrics computed on its data. Refused: nothing was evaluated."
             )
 
     def least_noise(self, cfg: Config, mechanism: LocalMechanism) -> float:

@@ -314,3 +314,77 @@ def test_cli_exit_codes_and_report_files(tmp_path):
     assert (run / LEDGER).read_bytes() == tampered != before  # the audit never writes the ledger
     result = runner.invoke(app, ["audit", str(tmp_path / "nothing")])
     assert result.exit_code == 2
+
+
+@pytest.mark.parametrize("claimed", ["true", "understated"])
+def test_a_pld_spend_past_where_prv_is_reliable_is_recomputed_not_trusted(tmp_path, claimed):
+    """At large ε PRV is unreliable and the RDP bound sits far above PLD's ε, so neither
+    can catch a PLD line reported as 1.0 where its mechanism spends 26.6: the audit
+    recomputes PLD from the mechanism, finds the under-report and the breach, and states
+    the recomputed ε and the budget left from it."""
+    from fedrec.privacy.ledger import PrivacySpend
+
+    sigma, q, steps = 0.6, 0.2, 50
+    true = epsilon_of([(sigma, q, steps)], DELTA)
+    assert true > 20  # past PRV's reliable range
+    epsilon = true if claimed == "true" else 1.0
+    spend = PrivacySpend(
+        noise_multiplier=sigma,
+        max_grad_norm=1.0,
+        sample_rate=q,
+        delta=DELTA,
+        records=1000,
+        steps=steps,
+        epsilon=epsilon,
+        epsilon_round=epsilon,
+    )
+    PrivacyLedger(tmp_path).append(spend.entry(1, 0, "local", "user", "os"))
+    report = audit_run(tmp_path, budget=5.0)
+    client = report.clients[0]
+    assert client.epsilon == pytest.approx(true, rel=1e-6)
+    assert client.accountant.startswith("pld")
+    assert client.budget_left == pytest.approx(5.0 - true, rel=1e-6)
+    kinds = sorted(f.kind for f in report.findings)
+    assert kinds == (["breach"] if claimed == "true" else ["breach", "mismatch", "mismatch"])
+
+
+def test_a_centralized_ledger_that_drops_its_last_epoch_is_caught_by_the_run_log(tmp_path):
+    """A centralized run has no checkpoint of its ledger. A forger who rewrites the last
+    epoch's line as not trained (ε back to the epoch before, chain rebuilt) is caught by
+    the ε the run log recorded while training."""
+    from fedrec.privacy.ledger import PrivacySpend
+    from fedrec.runs.rundir import RunDir
+
+    RunDir(tmp_path).write_kind("centralized")
+    ledger, spent = PrivacyLedger(tmp_path), []
+    with open(tmp_path / "metrics.jsonl", "w", encoding="utf-8") as log:
+        for epoch in (1, 2, 3):
+            spent.append((1.1, 0.05, 20))
+            eps = epsilon_of(spent, DELTA)
+            spend = PrivacySpend(
+                noise_multiplier=1.1,
+                max_grad_norm=1.0,
+                sample_rate=0.05,
+                delta=DELTA,
+                records=500,
+                steps=20,
+                epsilon=eps,
+                epsilon_round=epsilon_of(spent[-1:], DELTA),
+            )
+            ledger.append(spend.entry(epoch, 0, "local", "user", "os"))
+            log.write(json.dumps({"epoch": epoch, "epsilon": eps}) + "\n")
+    assert audit_run(tmp_path).ok
+    entries = [json.loads(x) for x in _lines(tmp_path)]
+    entries[-1].update(steps=0, trained=False, epsilon=entries[-2]["epsilon"], epsilon_round=0.0)
+    prev, out = "", []
+    for e in entries:
+        e["prev"] = prev
+        out.append(json.dumps(e))
+        prev = line_hash(out[-1])
+    _rewrite(tmp_path, out)
+    report = audit_run(tmp_path)
+    assert not report.ok
+    messages = [f.message for f in report.findings if f.kind == "mismatch"]
+    assert any("epoch 3: the ledger says" in m and "run log recorded" in m for m in messages)
+    assert any("epoch 3: a centralized run trains every epoch" in m for m in messages)
+    assert not any("checkpoint" in c for c in report.checks)

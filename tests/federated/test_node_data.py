@@ -119,3 +119,26 @@ def test_a_missing_directory_or_another_nodes_data_is_refused(tmp_path, partitio
         read_node(tmp_path / "nowhere")
     with pytest.raises(ConfigError, match=r"holds partition 2.*partition-id is 0"):
         NodeDirSource(str(out / "node-2")).inputs(cfg, 0)
+
+
+def test_a_node_file_whose_user_rows_are_scattered_reads_as_the_sorted_file(partition, tmp_path):
+    """Training cuts a record at each change of user: a hand-edited interactions file
+    that scatters one user's rows would make that user several records, so user-level
+    DP would count one user as two. The node reads it as the sorted file."""
+    import shutil
+
+    _, out = partition
+    node = tmp_path / "node"
+    shutil.copytree(out / "node-0", node)
+    rows = pd.read_parquet(node / "interactions.parquet")
+    shuffled = rows.sample(frac=1.0, random_state=3)
+    assert not shuffled["user_id"].is_monotonic_increasing
+    shuffled.to_parquet(node / "interactions.parquet")
+    scattered, kept = read_node(node), read_node(out / "node-0")
+    users = scattered.data.train["user"].to_numpy()
+    assert (np.diff(users) != 0).sum() + 1 == len(np.unique(users))  # one run per user
+    got = _as_ids(scattered.split, scattered.data.train)
+    assert sorted(got) == sorted(_as_ids(kept.split, kept.data.train))
+    for user in {u for u, _, _ in got}:  # each user's rows oldest first
+        times = [t for u, _, t in got if u == user]
+        assert times == sorted(times)

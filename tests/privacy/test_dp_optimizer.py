@@ -77,3 +77,21 @@ def test_dropout_inside_a_step_draws_from_the_os_and_leaves_the_public_stream_al
             draws.append(torch.nn.functional.dropout(torch.ones(64), 0.5))
         assert torch.equal(torch.rand(3), expected_after)  # restored after the step
     assert not torch.equal(draws[0], draws[1])
+
+
+@pytest.mark.parametrize("share", [0.0, 0.5])
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_an_example_whose_gradient_is_not_finite_adds_nothing(share, bad):
+    """A state built to overflow on one example's data: that example's gradient is NaN
+    or inf, which no clipping factor bounds. It must add nothing, so the clipped sum is
+    the other examples' alone and finite (a NaN release would say the example was there)."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Linear(4, 2))
+    x = torch.randn(4, 3)
+    poisoned = x.clone()
+    poisoned[1, 0] = bad
+    total = _clipped_sum(model, poisoned, share)
+    others = _clipped_sum(model, x[[0, 2, 3]], share)
+    assert all(torch.isfinite(t).all() for t in total)
+    for t, o in zip(total, others, strict=True):
+        assert torch.allclose(t, o, atol=1e-6)

@@ -141,6 +141,7 @@ def make_client_app(
         pid = partition_id(context)
         run_drills(cfg, pid)
         cfg, mechanism, node = _checked_request(msg, context, policy)
+        state = _global_state(msg)
         local = cfg.privacy.privacy_mode == "local"
         path = _state_path(context, state_dir)
         _require_state_dir(cfg, context, path)
@@ -150,7 +151,7 @@ def make_client_app(
             result = TrainResult(pid, sent, num_examples=1, train_loss=0.0, train_seconds=0.0)
             return train_reply(msg, result, cfg.federation.send_float16, local_dp=local)
         result = _runtime(cfg, context, source).train(
-            from_arrays(msg.content[ARRAYS]),
+            state,
             server_round,
             proximal_mu=float(round_values.get(PROXIMAL_MU, 0.0)),
             privacy_history=_load_privacy(context, path),
@@ -166,8 +167,9 @@ def make_client_app(
     @app.evaluate()
     def evaluate(msg: Message, context: Context) -> Message:
         cfg, _ = read_config(msg)
+        _node_policy(context, policy, cfg).check_evaluation()  # no exact metrics under DP
         runtime = _runtime(cfg, context, source)
-        return eval_reply(msg, runtime.evaluate(from_arrays(msg.content[ARRAYS])))
+        return eval_reply(msg, runtime.evaluate(_global_state(msg)))
 
     return app
 
@@ -205,6 +207,22 @@ def _checked_request(
     if mechanism is not None:
         mechanism = dataclasses.replace(mechanism, randomness=node.randomness(mechanism))
     return cfg, mechanism, node
+
+
+def _global_state(msg: Message) -> dict[str, torch.Tensor]:
+    """The global state a message carries, refused if any value is NaN or inf: no honest
+    aggregate holds one, and one that turns into a NaN only on some data would tell the
+    server, through the reply, whether that data was there."""
+    import torch
+
+    state = from_arrays(msg.content[ARRAYS])
+    for name, value in state.items():
+        if not bool(torch.isfinite(value).all()):
+            raise ConfigError(
+                f"the server sent a global state whose {name!r} holds NaN or inf values. "
+                "Refused: nothing was trained or evaluated."
+            )
+    return state
 
 
 def _released(

@@ -368,3 +368,66 @@ def test_a_node_killed_between_its_spend_and_its_saved_update_counts_both(
     assert not reply.has_error()
     twice = sum(h[2] for h in json.loads(accountant.read_text())["accountant"])
     assert twice == 2 * once  # never under-counted
+
+
+@pytest.mark.parametrize(
+    "policy", [{"target-epsilon": 2.0}, {"budget-epsilon": 4.0}, {"delta": 1e-6}]
+)
+def test_a_node_config_naming_part_of_a_policy_gets_the_default_policy_for_the_rest(
+    tmp_path, fed_flat, policy
+):
+    """A node that names only a stricter ε, budget or δ still requires local DP per user
+    (the default policy), so a server asking for no privacy is refused, not answered
+    with the node's exact update."""
+    state = trainable_state(client_runtime(build_config(fed_flat), 0).cm.model)
+    node = _context()
+    node.node_config.update({"state-dir": str(tmp_path / "own-state"), **policy})
+    with pytest.raises(ConfigError, match="privacy-mode='off'"):
+        make_client_app()(_message(fed_flat, state), node)
+    assert not (tmp_path / "own-state").exists()
+
+
+def test_a_node_under_local_dp_refuses_to_evaluate(tmp_path, fed_flat):
+    """Exact metrics on a node's validation cases are covered by no ε, and states the
+    server builds could read its users' held-out items out of them, query by query."""
+    state = trainable_state(client_runtime(build_config(fed_flat), 0).cm.model)
+    for policy in ({}, {"privacy-mode": "central", "secure-aggregation": True}):
+        with pytest.raises(ConfigError, match="reports no metrics computed on its data"):
+            make_client_app()(_message(fed_flat, state, kind="evaluate"), _node(tmp_path, **policy))
+
+
+def test_a_node_requiring_secure_aggregation_refuses_local_dp_in_the_clear(tmp_path, fed_flat):
+    """Asking for local DP (nominally stronger than central) with almost no noise does
+    not get an update out of a node whose policy sends updates only masked."""
+    state = trainable_state(client_runtime(build_config(fed_flat | LOCAL), 0).cm.model)
+    weak = _mechanism(fed_flat, noise_multiplier=0.05)
+    node = _node(tmp_path, **{"privacy-mode": "central", "secure-aggregation": True})
+    with pytest.raises(ConfigError, match="secure-aggregation=true"):
+        make_client_app()(_dp_message(fed_flat, state, weak), node)
+    del node.node_config["secure-aggregation"]  # central alone: local DP must meet its ε
+    with pytest.raises(ConfigError, match=re.escape("noise-multiplier=0.05")):
+        make_client_app()(_dp_message(fed_flat, state, weak), node)
+    assert not (tmp_path / "own-state").exists()
+
+
+def test_a_policy_naming_noise_refuses_a_histogram_with_less(tmp_path, fed_flat):
+    """A policy of σ ≥ 1 accepts the histogram a run with that σ sends (2σ), not one a
+    server sends at almost no noise."""
+    state = trainable_state(client_runtime(build_config(fed_flat | LOCAL), 0).cm.model)
+    policy = {"target-epsilon": 0.0, "noise-multiplier": 1.0}
+    honest = _mechanism(fed_flat, noise_multiplier=1.0, popularity_noise=2.0)
+    reply = make_client_app()(_dp_message(fed_flat, state, honest), _node(tmp_path, **policy))
+    assert not reply.has_error(), reply.error.reason[-800:] if reply.has_error() else ""
+    bare = _mechanism(fed_flat, noise_multiplier=1.0, popularity_noise=1e-9)
+    with pytest.raises(ConfigError, match="popularity histogram at noise 1e-09"):
+        make_client_app()(_dp_message(fed_flat, state, bare), _node(tmp_path / "b", **policy))
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_a_global_state_holding_nan_or_inf_is_refused(tmp_path, fed_flat, bad):
+    state = trainable_state(client_runtime(build_config(fed_flat | LOCAL), 0).cm.model)
+    name = next(iter(state))
+    state[name].view(-1)[0] = bad
+    with pytest.raises(ConfigError, match=re.escape(f"{name!r} holds NaN or inf")):
+        make_client_app()(_dp_message(fed_flat, state, _mechanism(fed_flat)), _node(tmp_path))
+    assert not (tmp_path / "own-state").exists()
