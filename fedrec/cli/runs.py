@@ -31,7 +31,8 @@ def train(
     try:
         cfg = resolve(config, set_ or [])
         run = RunDir(out).create(overwrite=overwrite)
-        summary = train_centralized(cfg, run, progress=not quiet)
+        with run.replacing():  # a replaced run comes back if this one fails
+            summary = train_centralized(cfg, run, progress=not quiet)
     except FedrecError as err:
         fail(err)
         return
@@ -66,7 +67,8 @@ def simulate(
                 raise FedrecError("give --out RUN_DIR (or --resume RUN_DIR).")
             cfg = resolve(config, set_ or [])
             run = RunDir(out).create(overwrite=overwrite)
-        summary = run_simulation(cfg, run, resume=resume is not None)
+        with run.replacing():  # a replaced run comes back if this one fails
+            summary = run_simulation(cfg, run, resume=resume is not None)
     except FedrecError as err:
         fail(err)
         return
@@ -105,7 +107,21 @@ def resume_config(run: Any, config: Path | None, overrides: list[str]) -> Any:
             "--resume continues a run with its saved config; only --set num-server-rounds=N "
             "may be given (to extend it)."
         )
-    return build_config(run.read_raw_config() | extra)
+    if run.read_kind() != "federated":
+        raise FedrecError(
+            f"{run.path} is not a federated run ('fedrec train' runs cannot be resumed): "
+            "train it again, with --overwrite to replace it."
+        )
+    cfg = build_config(run.read_raw_config() | extra)
+    done = run.rounds_done()
+    rounds = cfg.federation.num_server_rounds
+    if rounds < done or (rounds == done and (run.path / "summary.json").is_file()):
+        raise FedrecError(
+            f"{run.path} has run {done} rounds already"
+            + (" and is finished" if rounds == done else f", more than num-server-rounds={rounds}")
+            + f": to run longer, --set num-server-rounds=N with N > {done}."
+        )
+    return cfg
 
 
 @app.command()
@@ -141,7 +157,7 @@ def evaluate(
 
 @app.command()
 def sweep(
-    config: Annotated[Path, typer.Option("--config", "-c", help="Sweep file (with [sweep]).")],
+    config: Annotated[Path, typer.Option("--config", "-c", help="Sweep file (a sweep table).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the runs and table.")],
     set_: SetOpt = None,
 ) -> None:

@@ -92,12 +92,23 @@ def read_toml(path: str | Path, what: str = "config file") -> dict[str, Any]:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{what} {path} is not valid TOML: {err}.") from None
+    except UnicodeDecodeError as err:
+        raise ConfigError(
+            f"{what} {path} is not UTF-8 text (byte {err.object[err.start : err.start + 1]!r}): "
+            "save it as UTF-8."
+        ) from None
 
 
 def load_toml(path: str | Path) -> dict[str, Any]:
     """Read a config file: top-level keys, or a ``[fedrec]`` table, or Flower's app config."""
     doc = read_toml(path)
     if "fedrec" in doc and isinstance(doc["fedrec"], dict):
+        outside = sorted(k for k, v in doc.items() if k != "fedrec" and not isinstance(v, dict))
+        if outside:
+            raise ConfigError(
+                f"config file {path}: {outside[:5]} are outside its [fedrec] table, so they "
+                "would be ignored. Fix: move them under [fedrec] (or drop the table header)."
+            )
         return dict(doc["fedrec"])
     app_cfg = doc.get("tool", {}).get("flwr", {}).get("app", {}).get("config")
     if isinstance(app_cfg, dict):

@@ -71,7 +71,13 @@ def load_dataset(cfg: DataConfig, *, seed: int, progress: bool = False) -> RecDa
 
 def prepare_split(cfg: Config, progress: bool = False) -> Split:
     """Load the configured dataset and split it (deterministic by ``seed``)."""
-    return load_split(cfg.data, seed=cfg.train.seed, progress=progress)
+    split = load_split(cfg.data, seed=cfg.train.seed, progress=progress)
+    if cfg.eval.k > split.n_items:  # a ranking longer than the catalog cannot be scored
+        raise ConfigError(
+            f"k={cfg.eval.k} is more than the {split.n_items} items of the catalog: use "
+            f"k <= {split.n_items}."
+        )
+    return split
 
 
 def load_split(cfg: DataConfig, *, seed: int, progress: bool = False) -> Split:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -103,6 +104,8 @@ class RoundLoop:
             assert self.ledger is not None
             self.local = server.local_mechanism(rounds_done=start_round)
             self.local_spends = LocalSpends(self.ledger, self.mode)
+            if point is not None:
+                self._catch_up(start_round + 1)
         self.fed.begin(self.central, self.local)
         if point is None:
             entry: dict[str, Any] = {"round": 0}
@@ -115,6 +118,27 @@ class RoundLoop:
                 break
             state = self._round(rnd, chosen, state)
         return server.finish(state, self._federation_facts())
+
+    def _catch_up(self, rnd: int) -> None:
+        """On a resume, the ledger lines of spends the clients' own accountants hold and
+        the ledger lacks (the round the run was stopped in), where the accountants are
+        on this machine (a simulation's ``client-state/``; a deployment's nodes keep
+        theirs, and their last release, themselves)."""
+        from fedrec.federated.client_state import load_history
+
+        assert self.local is not None and self.local_spends is not None
+        where = Path(self.cfg.federation.client_state_dir or self.run.path / "client-state")
+        for path in sorted(where.glob("partition-*-privacy.json")):
+            client = int(path.name.split("-")[1])
+            steps = self.local_spends.catch_up(self.local, rnd, client, load_history(path) or [])
+            if steps:
+                log.warning(
+                    "client %d spent %d DP-SGD steps in round %d before the run stopped; "
+                    "they are in the ledger now, beside the round asked again",
+                    client,
+                    steps,
+                    rnd,
+                )
 
     def _popularity_prior(self, state: State, entry: dict[str, Any]) -> State:
         """Before round 1: every client's popularity histogram (noised and accounted under

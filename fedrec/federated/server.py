@@ -107,7 +107,13 @@ class ServerRuntime:
             return None
         info = json.loads(info_path.read_text())
         self.best = (float(info["best_ndcg"]), int(info["best_round"]))
-        return int(info["round"]), self.run.load_state(CHECKPOINT)
+        saved = self.run.load_state(CHECKPOINT)
+        # In the model's own order (the file keeps its keys sorted): Flower's client-side
+        # clipping checks that a reply's tensors come in the order they were sent.
+        order = [name for name, p in self.cm.model.named_parameters() if p.requires_grad]
+        state = {name: saved[name] for name in order if name in saved}
+        state |= {name: value for name, value in saved.items() if name not in state}
+        return int(info["round"]), state
 
     def local_mechanism(self, *, rounds_done: int = 0) -> LocalMechanism:
         """Local DP's public mechanism for this run, fixed before any client trains (and

@@ -212,6 +212,43 @@ class LocalSpends:
         )
         self.ledger.append(spend.entry(0, client, self.mode, mechanism.unit, mechanism.randomness))
 
+    def catch_up(
+        self, mechanism: LocalMechanism, rnd: int, client: int, own: list[tuple[float, float, int]]
+    ) -> int:
+        """Record the spends a client's own accountant (``own``) holds beyond its ledger
+        lines, as lines of round ``rnd``: a run stopped after the client trained and before
+        the server logged it. The update went out, so its spend counts, beside the one of
+        the round asked again. Returns the steps recorded."""
+        logged: dict[tuple[float, float], int] = {}
+        for sigma, q, steps in self.history.get(client, []):
+            logged[(sigma, q)] = logged.get((sigma, q), 0) + steps
+        owned: dict[tuple[float, float], int] = {}
+        for sigma, q, steps in own:
+            owned[(float(sigma), float(q))] = owned.get((float(sigma), float(q)), 0) + int(steps)
+        added = 0
+        for (sigma, q), steps in sorted(owned.items()):
+            extra = steps - logged.get((sigma, q), 0)
+            if extra <= 0:
+                continue
+            this = (sigma, q, extra)
+            spent = self.history.setdefault(client, [])
+            spent.append(this)
+            spend = PrivacySpend(
+                noise_multiplier=sigma,
+                max_grad_norm=mechanism.max_grad_norm,
+                sample_rate=q,
+                delta=mechanism.delta,
+                records=mechanism.population,
+                steps=extra,
+                epsilon=mechanism.epsilon(spent),
+                epsilon_round=mechanism.epsilon([this]),
+            )
+            self.ledger.append(
+                spend.entry(rnd, client, self.mode, mechanism.unit, mechanism.randomness)
+            )
+            added += extra
+        return added
+
     def record(
         self, mechanism: LocalMechanism, rnd: int, client: int, *, trained: bool, epochs: int
     ) -> None:

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +61,17 @@ RUN_FILES = (
 )
 
 
+#: Where ``create(overwrite=True)`` keeps the replaced run until the new one is written.
+REPLACED = ".replaced-run"
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
+
+
 class RunDir:
     """Reads and writes the files of one run directory."""
 
@@ -69,19 +82,50 @@ class RunDir:
         """Make the directory for a new run; an existing run is kept unless ``overwrite``."""
         if (self.path / CONFIG).exists() and not overwrite:
             state = "a finished run" if (self.path / SUMMARY).exists() else "an unfinished run"
-            raise FedrecError(
-                f"{self.path} already holds {state}: choose another --out, continue it with "
-                "'fedrec simulate --resume', or pass --overwrite to replace it."
+            go_on = (
+                "continue it with 'fedrec simulate --resume', "
+                if self.read_kind() == "federated"
+                else ""
             )
-        self.path.mkdir(parents=True, exist_ok=True)
-        if overwrite:
+            raise FedrecError(
+                f"{self.path} already holds {state}: choose another --out, {go_on}or pass "
+                "--overwrite to replace it."
+            )
+        if self.path.exists() and not self.path.is_dir():
+            raise FedrecError(f"--out {self.path} is a file: choose a folder.")
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise FedrecError(
+                f"cannot make the run directory {self.path} ({err.strerror}): choose a folder "
+                "you can write to."
+            ) from None
+        if overwrite:  # moved aside, not deleted: see replacing()
+            aside = self.path / REPLACED
+            shutil.rmtree(aside, ignore_errors=True)
             for name in RUN_FILES:
-                target = self.path / name
-                if target.is_dir():
-                    shutil.rmtree(target)
-                else:
-                    target.unlink(missing_ok=True)
+                if (self.path / name).exists():
+                    aside.mkdir(exist_ok=True)
+                    (self.path / name).rename(aside / name)
         return self
+
+    @contextmanager
+    def replacing(self) -> Iterator[RunDir]:
+        """Around writing a run over one that ``create(overwrite=True)`` moved aside: the
+        old run's files go when the block ends well and come back, whole, when it fails
+        (a bad setting found late, an interrupt), so a failed run never costs the old one."""
+        aside = self.path / REPLACED
+        try:
+            yield self
+        except BaseException:
+            if aside.is_dir():
+                for name in RUN_FILES:
+                    _remove(self.path / name)
+                for old in aside.iterdir():
+                    old.rename(self.path / old.name)
+                aside.rmdir()
+            raise
+        shutil.rmtree(aside, ignore_errors=True)
 
     def require(self) -> RunDir:
         if not (self.path / CONFIG).is_file():
@@ -103,8 +147,26 @@ class RunDir:
         path = self.path / KIND
         if not path.is_file():
             return None
-        kind = json.loads(path.read_text(encoding="utf-8")).get("kind")
+        try:
+            kind = json.loads(path.read_text(encoding="utf-8")).get("kind")
+        except (ValueError, AttributeError) as err:  # not JSON, not UTF-8, not an object
+            raise FedrecError(
+                f'{path} is damaged ({err}): write it again as {{"kind": "federated"}} '
+                'or {"kind": "centralized"}, as the run was made.'
+            ) from None
         return kind if kind in KINDS else None
+
+    def rounds_done(self) -> int:
+        """The last round a federated run checkpointed (0: none yet)."""
+        path = self.path / "checkpoint.json"
+        if not path.is_file():
+            return 0
+        try:
+            return int(json.loads(path.read_text(encoding="utf-8"))["round"])
+        except (ValueError, KeyError, TypeError) as err:
+            raise FedrecError(
+                f"{path} is damaged ({err}): the run cannot be resumed from it."
+            ) from None
 
     # -- config ------------------------------------------------------------------------
     def write_config(self, cfg: Config) -> None:
@@ -140,7 +202,13 @@ class RunDir:
         path = self.path / name
         if not path.is_file():
             raise FedrecError(f"{path} is missing: the run did not finish saving its model.")
-        return load_file(str(path))
+        try:
+            return load_file(str(path))
+        except Exception as err:  # safetensors raises its own error for a cut or bad file
+            raise FedrecError(
+                f"{path} cannot be read ({err}): the file is cut short or damaged. Train the "
+                "run again (or resume it, for a federated run with a checkpoint)."
+            ) from None
 
     # -- summary -----------------------------------------------------------------------
     def write_summary(self, summary: dict[str, Any]) -> None:
@@ -150,4 +218,10 @@ class RunDir:
         path = self.path / SUMMARY
         if not path.is_file():
             raise FedrecError(f"{path} is missing: the run has not finished.")
-        return json.loads(path.read_text(encoding="utf-8"))
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except ValueError as err:
+            raise FedrecError(
+                f"{path} is damaged ({err}): 'fedrec evaluate --recompute' scores the saved "
+                "model again."
+            ) from None

@@ -36,8 +36,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fedrec.config import build_config, read_toml
+from fedrec.config import build_config, parse_overrides, read_toml
 from fedrec.errors import ConfigError
+from fedrec.runs.rundir import RunDir
 
 log = logging.getLogger(__name__)
 MODES = ("local", "central")
@@ -93,7 +94,10 @@ def load_sweep(path: str | Path) -> tuple[dict[str, Any], list[SweepPoint]]:
             f"[sweep] target-epsilon={eps!r}: give a list of positive numbers, like [1, 2, 4, 8] "
             "(the non-private point is non-private = true)."
         )
-    levels = [float(e) for e in eps] + ([math.inf] if grid.get("non-private", True) else [])
+    non_private = grid.get("non-private", True)
+    if not isinstance(non_private, bool):
+        raise ConfigError(f"[sweep] non-private={non_private!r}: write true or false.")
+    levels = [float(e) for e in eps] + ([math.inf] if non_private else [])
     points = []
     for mode in modes:
         extra = grid.get(mode, {})
@@ -119,16 +123,25 @@ def load_sweep(path: str | Path) -> tuple[dict[str, Any], list[SweepPoint]]:
 def run_sweep(path: str | Path, out: str | Path, *, overrides: list[str] | None = None) -> Path:
     """Run every point not yet finished, then write the table and plot; returns the table."""
     base, points = load_sweep(path)
+    extra = parse_overrides(overrides or [])
+    varied = sorted({"privacy-mode", "target-epsilon"} & set(extra))
+    if varied:
+        raise ConfigError(
+            f"--set {varied[0]}: the sweep varies it point by point; change [sweep] instead."
+        )
+    for point in points:  # every point, with --set, must be a valid config before any runs
+        build_config(base | point.overrides() | extra)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     for i, point in enumerate(points, start=1):
         run_dir = out / point.name
+        values = base | point.overrides() | extra
         if (run_dir / "summary.json").is_file():
+            _check_same(run_dir, values)
             log.info("[%d/%d] %s: done already", i, len(points), point.name)
             continue
         log.info("[%d/%d] %s: running", i, len(points), point.name)
-        sets = [f"{k}={_text(v)}" for k, v in (base | point.overrides()).items()]
-        sets += overrides or []
+        sets = [f"{k}={_text(v)}" for k, v in values.items()]
         cmd = [sys.executable, "-m", "fedrec", "simulate", "--quiet", "--overwrite"]
         cmd += ["--out", str(run_dir)] + [a for s in sets for a in ("--set", s)]
         proc = subprocess.run(cmd, capture_output=True, text=True)
@@ -139,8 +152,24 @@ def run_sweep(path: str | Path, out: str | Path, *, overrides: list[str] | None 
     return collect(out, points)
 
 
+def _check_same(run_dir: Path, values: dict[str, Any]) -> None:
+    """Refuse to reuse a finished point run with other settings than ``values`` now give."""
+    wanted = build_config(values).to_flat()
+    saved = build_config(RunDir(run_dir).read_raw_config()).to_flat()
+    differ = sorted(k for k in values if k in wanted and wanted[k] != saved.get(k))
+    if differ:
+        raise ConfigError(
+            f"{run_dir} was run with other settings ({', '.join(differ[:5])} differ): choose "
+            "another --out, or delete that folder to run the point again."
+        )
+
+
 def _text(value: Any) -> str:
-    return str(value).lower() if isinstance(value, bool) else str(value)
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, list | tuple):  # a TOML list: --set takes it comma-separated
+        return ",".join(_text(v) for v in value)
+    return str(value)
 
 
 def collect(out: Path, points: list[SweepPoint]) -> Path:

@@ -123,3 +123,15 @@ def test_layer_spec(spec, expected):
 def test_bad_layer_spec(spec):
     with pytest.raises(ConfigError, match="lora-layers"):
         parse_layer_spec(spec, num_layers=6)
+
+
+def test_keys_outside_the_fedrec_table_are_refused_not_ignored(tmp_path):
+    from fedrec.config import load_toml
+
+    path = tmp_path / "c.toml"
+    path.write_text("epochs = 3\nlr = 5\n[fedrec]\nseed = 1\n")
+    with pytest.raises(ConfigError, match=r"\['epochs', 'lr'\] are outside its \[fedrec\] table"):
+        load_toml(path)
+    path.write_bytes("[fedrec]\nname = 'caf\xe9'\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match="is not UTF-8 text"):
+        load_toml(path)

@@ -32,3 +32,13 @@ def test_a_scenario_taste_share_outside_zero_to_one_is_refused(share: float) -> 
 
 def test_a_scenario_taste_share_of_one_is_allowed() -> None:
     assert DataConfig(synthetic_scenario_taste=1.0).synthetic_scenario_taste == 1.0
+
+
+def test_a_ranking_longer_than_the_catalog_is_refused_before_anything_runs() -> None:
+    from fedrec.config import build_config
+    from fedrec.data.loading import prepare_split
+    from fedrec.errors import ConfigError
+
+    cfg = build_config({"synthetic-users": 40, "synthetic-items-per-scenario": 10, "k": 100000})
+    with pytest.raises(ConfigError, match=r"k=100000 is more than the 30 items"):
+        prepare_split(cfg)

@@ -20,6 +20,9 @@ def test_a_checkpoint_is_what_a_resume_starts_from(tmp_path, fed_flat):
     rnd, restored = again.resume_point()
     assert rnd == 1 and again.best == (0.25, 1)
     assert all(torch.equal(restored[k], state[k]) for k in state)
+    # In the order the state was sent (the file sorts its keys): Flower's client-side
+    # clipping refuses a reply whose tensors come in another order than the request's.
+    assert list(restored) == list(state) != sorted(state)
 
 
 def test_the_privacy_summary_is_the_worst_clients_last_line(tmp_path, fed_flat):

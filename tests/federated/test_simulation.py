@@ -108,3 +108,24 @@ def test_resume_refuses_changes_other_than_rounds(two_rounds):
     _, run = two_rounds
     proc = _cli("simulate", "--resume", str(run.path), "--set", "lr=0.5")
     assert proc.returncode == 2 and "num-server-rounds" in proc.stderr
+
+
+def test_resume_leaves_a_finished_or_centralized_run_alone(two_rounds, tmp_path):
+    """A finished run has nothing to resume, fewer rounds than it ran would contradict
+    its summary, and a 'fedrec train' run is no federation: each is refused before
+    anything is written."""
+    import shutil
+
+    from fedrec.cli.runs import resume_config
+    from fedrec.errors import FedrecError
+
+    _, run = two_rounds
+    with pytest.raises(FedrecError, match="run 2 rounds already and is finished"):
+        resume_config(run, None, [])
+    with pytest.raises(FedrecError, match="more than num-server-rounds=1"):
+        resume_config(run, None, ["num-server-rounds=1"])
+    assert resume_config(run, None, ["num-server-rounds=3"]).federation.num_server_rounds == 3
+    central = RunDir(shutil.copytree(run.path, tmp_path / "central"))
+    central.write_kind("centralized")
+    with pytest.raises(FedrecError, match="not a federated run"):
+        resume_config(central, None, [])

@@ -81,6 +81,27 @@ def test_resumed_clients_keep_their_epsilon(tmp_path, fed_flat, dp_run):
         assert resumed[key] == pytest.approx(eps, rel=1e-9), key
 
 
+def test_a_round_spent_before_the_run_stopped_is_in_the_ledger_after_the_resume(tmp_path, fed_flat):
+    """Stopped after the clients trained round 2 and before the server logged it: their
+    own accountants hold that spend. Round 2 asked again spends once more, and the
+    resumed ledger holds both, so it agrees with every accountant and the audit passes."""
+    from fedrec.federated.client_state import load_history, save_history
+
+    path = tmp_path / "stopped"
+    simulate(path, fed_flat | DP, **{"num-server-rounds": 1})
+    states = sorted((path / "client-state").glob("partition-*-privacy.json"))
+    for state in states:  # what training round 2 added before the stop
+        history = load_history(state)
+        save_history(state, [*history, history[-1]])
+    proc = cli("simulate", "--quiet", "--resume", str(path), "--set", "num-server-rounds=2")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    round_two = [e for e in PrivacyLedger(path).read() if e["round"] == 2]
+    assert sorted(e["client"] for e in round_two) == [0, 0, 1, 1, 2, 2]
+    assert all(e["trained"] and e["steps"] > 0 for e in round_two)
+    proc = cli("audit", str(path), "--json")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+
+
 def test_the_audit_of_a_real_run_passes_and_writes_its_report(dp_run):
     _, run = dp_run
     proc = cli("audit", str(run.path), "--json")

@@ -30,8 +30,29 @@ def test_overwrite_removes_the_run_files_and_nothing_else(tmp_path):
     run.append_metrics({"round": 1})
     (run.path / "client-state").mkdir()
     (run.path / "notes.txt").write_text("mine")
-    RunDir(tmp_path / "run").create(overwrite=True)
+    again = RunDir(tmp_path / "run").create(overwrite=True)
+    with again.replacing():
+        assert sorted(p.name for p in run.path.iterdir()) == [".replaced-run", "notes.txt"]
     assert sorted(p.name for p in run.path.iterdir()) == ["notes.txt"]
+
+
+def test_a_run_that_fails_gives_back_the_run_it_replaced(tmp_path):
+    """--overwrite with a setting found bad only after the run started (or an interrupt):
+    the old run comes back whole, and nothing of the failed one stays."""
+    run = RunDir(tmp_path / "run").create()
+    run.write_config(build_config({"seed": 3}))
+    run.write_kind("federated")
+    run.append_metrics({"round": 1})
+    (run.path / "client-state").mkdir()
+    (run.path / "client-state" / "partition-0-privacy.json").write_text("{}")
+    before = {p.relative_to(run.path): p.read_bytes() for p in run.path.rglob("*") if p.is_file()}
+    again = RunDir(tmp_path / "run").create(overwrite=True)
+    with pytest.raises(KeyboardInterrupt), again.replacing():
+        again.write_config(build_config({"seed": 4}))
+        again.append_metrics({"round": 1, "new": True})
+        raise KeyboardInterrupt
+    after = {p.relative_to(run.path): p.read_bytes() for p in run.path.rglob("*") if p.is_file()}
+    assert after == before
 
 
 def test_config_kind_state_and_summary_round_trip(tmp_path):
@@ -77,3 +98,20 @@ def test_missing_files_name_the_fix(tmp_path):
         RunDir(tmp_path).load_state()
     with pytest.raises(FedrecError, match="has not finished"):
         RunDir(tmp_path).read_summary()
+
+
+def test_damaged_files_get_errors_that_name_them(tmp_path):
+    run = RunDir(tmp_path / "run").create()
+    run.write_config(build_config({}))
+    (run.path / "summary.json").write_text('{"test": {"ndcg')
+    with pytest.raises(FedrecError, match=r"summary.json is damaged.*--recompute"):
+        run.read_summary()
+    (run.path / "state.safetensors").write_bytes(b"\x10\x00\x00")
+    with pytest.raises(FedrecError, match=r"state.safetensors cannot be read"):
+        run.load_state()
+    (run.path / "run.json").write_text("{kind")
+    with pytest.raises(FedrecError, match=r"run.json is damaged"):
+        run.read_kind()
+    (tmp_path / "a-file").write_text("x")
+    with pytest.raises(FedrecError, match="is a file"):
+        RunDir(tmp_path / "a-file").create()

@@ -70,6 +70,7 @@ def test_private_keys_reach_the_dp_points_only(tmp_path):
             "local-epochs",
         ),
         ("[sweep]\ntarget-epsilon = [1]\n[sweep.local]\nprivacy-mode = 'off'\n", "per point"),
+        ("[sweep]\ntarget-epsilon = [1]\nnon-private = 'no'\n", "write true or false"),
     ],
 )
 def test_bad_sweep_files_fail_before_anything_runs(tmp_path, text, match):
@@ -97,6 +98,12 @@ def test_a_tiny_sweep_writes_its_table_and_plot(tmp_path, tiny_bert_path):
     stamp = (out / "local-eps4" / "summary.json").stat().st_mtime
     run_sweep(path, out)
     assert (out / "local-eps4" / "summary.json").stat().st_mtime == stamp
+    # ...unless they were run with other settings: then reusing them is refused.
+    with pytest.raises(ConfigError, match="num-server-rounds differ"):
+        run_sweep(path, out, overrides=["num-server-rounds=2"])
+    # What the sweep varies cannot be set for every point at once.
+    with pytest.raises(ConfigError, match="--set target-epsilon: the sweep varies it"):
+        run_sweep(path, out, overrides=["target-epsilon=1"])
 
 
 def test_the_sweep_table_carries_the_new_to_scenario_slice_when_the_split_has_it():
@@ -111,3 +118,12 @@ def test_the_sweep_table_carries_the_new_to_scenario_slice_when_the_split_has_it
         "new_to_scenario_ndcg@10": 0.2,
         "new_to_scenario_popularity_ndcg@10": 0.1,
     }
+
+
+def test_a_list_in_the_sweep_file_reaches_each_point_as_a_list():
+    from fedrec.config import build_config, parse_overrides
+    from fedrec.runs.sweep import _text
+
+    direct = build_config({"lora-targets": ["query", "value"]})  # as a config file gives it
+    passed = build_config(parse_overrides([f"lora-targets={_text(['query', 'value'])}"]))
+    assert passed.model.lora_targets == direct.model.lora_targets
