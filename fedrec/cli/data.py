@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from fedrec.cli.common import ConfigOpt, SetOpt, app, console, data_app, fail, setup
@@ -49,12 +50,12 @@ def data_inspect(
         return
     table = Table("fact", "value", title=f"dataset {ds.name}")
     for key, value in facts.items():
-        table.add_row(key, json.dumps(value) if isinstance(value, dict) else str(value))
+        table.add_row(key, escape(json.dumps(value) if isinstance(value, dict) else str(value)))
     console.print(table)
     sample = ds.items.head(5)
     items = Table(*sample.columns, title="first items")
     for row in sample.itertuples(index=False):
-        items.add_row(*[str(v)[:60] for v in row])
+        items.add_row(*[escape(str(v)[:60]) for v in row])  # the data's text is not markup
     console.print(items)
 
 

@@ -124,7 +124,7 @@ def print_scenarios(summary: dict[str, Any], k: int) -> None:
     scenarios = list(summary.get("scenarios") or {})
     if len(scenarios) < 2:
         return
-    table = Table("method", *scenarios, title=f"test NDCG@{k} by scenario")
+    table = Table("method", *map(escape, scenarios), title=f"test NDCG@{k} by scenario")
     rows = [("model", summary["scenarios"])]
     rows += [(n, r.get("scenarios") or {}) for n, r in summary.get("baselines", {}).items()]
     for method, per in rows:

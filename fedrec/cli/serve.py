@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from fedrec.cli.common import app, console, fail, setup
@@ -74,12 +75,11 @@ def recommend(
         return
     table = Table("#", "item", "title", "scenario", "score", "why", title="recommendations")
     for n, item in enumerate(result.items, start=1):
-        table.add_row(
-            str(n), item.item_id, item.title, item.scenario, f"{item.score:.2f}", item.explanation
-        )
+        cells = (item.item_id, item.title, item.scenario, f"{item.score:.2f}", item.explanation)
+        table.add_row(str(n), *(escape(str(c)) for c in cells))  # ids and titles are not markup
     console.print(table)
     for warning in result.warnings:
-        console.print(f"[yellow]warning:[/] {warning}")
+        console.print(f"[yellow]warning:[/] {escape(warning)}")
     if result.cold_start:
         console.print("cold start: nothing was known about the user.")
 

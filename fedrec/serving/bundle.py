@@ -60,17 +60,59 @@ def is_bundle(path: str | Path) -> bool:
     return (Path(path) / MANIFEST).is_file()
 
 
+#: Every file a bundle holds: ``--overwrite`` replaces a folder holding only these.
+BUNDLE_FILES = frozenset({MANIFEST, CATALOG, VECTORS, ADDED, CARD, CARD_MD, STATE, CONFIG})
+
+
 def export_bundle(run_dir: str | Path, out: str | Path, *, overwrite: bool = False) -> Path:
-    """Write the serving bundle of ``run_dir`` into ``out``; returns ``out``."""
+    """Write the serving bundle of ``run_dir`` into ``out``; returns ``out``. The bundle is
+    built beside ``out`` and moved in when complete, so a failed export leaves ``out`` as
+    it was; ``overwrite`` replaces only a bundle (never the run, nor other files)."""
     run = RunDir(run_dir).require()
     out = Path(out)
-    if out.exists() and any(out.iterdir()):
-        if not overwrite:
-            raise FedrecError(
-                f"{out} is not empty: choose another --out, or pass --overwrite to replace it."
-            )
+    _check_out(run.path, out, overwrite)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    building = out.parent / f".{out.name}.building"
+    shutil.rmtree(building, ignore_errors=True)
+    building.mkdir()
+    try:
+        _write_bundle(run, building)
+    except BaseException:
+        shutil.rmtree(building, ignore_errors=True)
+        raise
+    if out.exists():
         shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
+    building.rename(out)
+    return out
+
+
+def _check_out(run: Path, out: Path, overwrite: bool) -> None:
+    """Refuse an ``out`` that is the run or holds it, a file, or (without ``overwrite``,
+    or holding anything but a bundle's files) a folder with files in it."""
+    where = out.resolve()
+    if where == run.resolve() or where in run.resolve().parents:
+        raise FedrecError(
+            f"--out {out} is the run directory or holds it: choose a folder outside the run "
+            "(e.g. RUN_DIR/serving, or a new folder)."
+        )
+    if out.exists() and not out.is_dir():
+        raise FedrecError(f"--out {out} is a file: choose a folder.")
+    if not out.exists() or not any(out.iterdir()):
+        return
+    names = {p.name for p in out.iterdir()}
+    if not overwrite:
+        raise FedrecError(
+            f"{out} is not empty: choose another --out, or pass --overwrite to replace it."
+        )
+    if not names <= BUNDLE_FILES:
+        other = sorted(names - BUNDLE_FILES)[:3]
+        raise FedrecError(
+            f"{out} holds files that are not a serving bundle's ({other}): --overwrite "
+            "replaces only a bundle. Choose another --out, or empty that folder yourself."
+        )
+
+
+def _write_bundle(run: RunDir, out: Path) -> None:
     cfg = run.read_config(lenient=True)
     ds = load_dataset(cfg.data, seed=cfg.train.seed)
     split = split_loaded(ds, cfg.data, seed=cfg.train.seed)  # the split the run trained on
@@ -103,7 +145,6 @@ def export_bundle(run_dir: str | Path, out: str | Path, *, overwrite: bool = Fal
             "run_kind": run.read_kind(),
         },
     )
-    return out
 
 
 def read_manifest(path: Path) -> dict[str, Any]:
@@ -163,8 +204,10 @@ def _exported(run: RunDir) -> Path:
     manifest = target / MANIFEST
     if not manifest.is_file() or manifest.stat().st_mtime < state.stat().st_mtime:
         added = target / ADDED
-        keep = added.read_bytes() if added.is_file() else None
+        kept = pd.read_parquet(added).drop(columns="vector") if added.is_file() else None
         export_bundle(run.path, target, overwrite=True)
-        if keep is not None:  # items added while serving survive a re-export
-            (target / ADDED).write_bytes(keep)
+        if kept is not None and len(kept):  # items added while serving survive a re-export,
+            from fedrec.serving.recommender import Recommender  # encoded by the new model
+
+            Recommender.load(target).add_items(kept.to_dict("records"))
     return target

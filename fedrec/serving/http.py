@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from importlib import resources
 from typing import Any
 
-from fastapi import FastAPI, Query, Request
+from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -176,13 +176,14 @@ def _catalog_routes(app: FastAPI, recommender: Recommender, limits: Limits) -> N
         """Items whose title contains ``query`` (the page's search box)."""
         return recommender.search(query, scenario, limit)
 
-    @app.get("/items/{item_id}")
-    def item(item_id: str) -> dict[str, Any]:
-        return recommender.item(item_id)
-
-    @app.get("/items/{item_id}/similar", response_model=list[RecommendedItem])
+    # Ids may hold '/' (sent as %2F): the routes take the rest of the path, /similar first.
+    @app.get("/items/{item_id:path}/similar", response_model=list[RecommendedItem])
     def similar(item_id: str, k: int = Query(10, ge=1, le=limits.max_k)) -> list[RecommendedItem]:
         return [RecommendedItem(**asdict(i)) for i in recommender.similar(item_id, k)]
+
+    @app.get("/items/{item_id:path}")
+    def item(item_id: str) -> dict[str, Any]:
+        return recommender.item(item_id)
 
     @app.post("/items")
     def add_items(body: NewItems) -> dict[str, int]:  # type: ignore[valid-type]
@@ -191,18 +192,39 @@ def _catalog_routes(app: FastAPI, recommender: Recommender, limits: Limits) -> N
         return {"added": added, "items": len(recommender.items)}
 
 
+class _BodyLimit:
+    """413 for a body over ``max_body`` bytes: by its Content-Length at once, or (a body
+    sent in chunks, with no length) as soon as the bytes received pass it."""
+
+    def __init__(self, app: Any, max_body: int) -> None:
+        self.app, self.max_body = app, max_body
+        self.error = f"the body is over {max_body} bytes: send less at once."
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.max_body):
+            await JSONResponse(status_code=413, content={"error": self.error})(scope, receive, send)
+            return
+        received = 0
+
+        async def counted() -> Any:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.max_body:  # the route's handler answers it (413)
+                raise HTTPException(status_code=413, detail=self.error)
+            return message
+
+        await self.app(scope, counted, send)
+
+
 def _errors(app: FastAPI, limits: Limits) -> None:
     """Every error a client can cause is a 4xx whose ``error`` names problem and fix."""
 
-    @app.middleware("http")
-    async def body_limit(request: Request, call_next: Any) -> Any:
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > limits.max_body):
-            return JSONResponse(
-                status_code=413,
-                content={"error": f"the body is over {limits.max_body} bytes: send less at once."},
-            )
-        return await call_next(request)
+    app.add_middleware(_BodyLimit, max_body=limits.max_body)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

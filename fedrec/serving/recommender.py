@@ -194,13 +194,16 @@ class Recommender:
                 f"scenario {scenario!r} is unknown: use one of {self.scenarios}, or leave it out."
             )
         warnings = [f"unknown item id {i!r} ignored" for i in history if i not in self.row]
-        rows = [self.row[i] for i in history if i in self.row]
+        rows = list(dict.fromkeys(self.row[i] for i in history if i in self.row))  # once each
+        profile = profile.strip() if profile else None
+        if profile and not self.model.uses_profiles:
+            warnings.append("profile ignored: this model was trained without profiles")
+            profile = None
         if history and not rows and not profile:
             raise ServingError(
                 "none of the history's item ids is in the catalog (see GET /items to find "
                 "them): send known ids, a profile, or an empty history for a cold start."
             )
-        profile = profile.strip() if profile else None
         with self._lock:
             if torch.get_num_threads() != self._threads:  # a thread started during an encode
                 torch.set_num_threads(self._threads)
@@ -285,11 +288,12 @@ class Recommender:
 
     def search(self, query: str, scenario: str | None = None, limit: int = 20) -> list[dict]:
         """Items whose title holds ``query`` (case-insensitive), for the page's search box."""
-        titles = self.items["title"].astype(str)
+        items = self.items  # one table throughout: add_items may swap it meanwhile
+        titles = items["title"].astype(str)
         hit = titles.str.contains(query, case=False, regex=False) if query else titles.notna()
         if scenario is not None:
-            hit &= self.items["scenario"].astype(str) == scenario
-        return [self.item(str(i)) for i in self.items.loc[hit, "item_id"].head(limit)]
+            hit &= items["scenario"].astype(str) == scenario
+        return [self.item(str(i)) for i in items.loc[hit, "item_id"].head(limit)]
 
     # -- new items -------------------------------------------------------------------------
     def add_items(self, rows: Sequence[Mapping[str, Any]]) -> int:
@@ -305,6 +309,7 @@ class Recommender:
             text = self._encode(texts).float()
             vectors = F.normalize(self.model.item_head(text), dim=-1).numpy()
         with self._lock:
+            _new_items(table.to_dict("records"), self.row)  # an add that ran meanwhile
             added = self.items[self.items["added"]]
             old_vectors = self.index.vectors[self.items["added"].to_numpy()]
             bundle.write_added(
@@ -336,6 +341,7 @@ def _new_items(rows: Sequence[Mapping[str, Any]], known: Mapping[str, int]) -> p
         title = str(row.get("title") or "").strip()
         if not item_id or not title:
             raise ServingError(f"items[{n}] needs a non-empty item_id and title.")
+
         if item_id in known or item_id in seen:
             raise ServingError(
                 f"items[{n}]: item_id {item_id!r} is already in the catalog: new items need new "

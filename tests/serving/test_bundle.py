@@ -130,3 +130,70 @@ def test_a_run_directory_is_exported_on_first_use(dp_run, tmp_path):
     rec = Recommender.load(run)
     assert (run / "serving" / "bundle.json").is_file()
     assert len(rec.items) == len(pd.read_parquet(run / "serving" / "catalog.parquet"))
+
+
+def test_export_never_deletes_the_run_or_files_that_are_not_a_bundle(dp_run, tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(dp_run, run, ignore=shutil.ignore_patterns("serving"))
+    before = sorted(p.name for p in run.iterdir())
+    for out in (run, tmp_path):  # the run itself, and a folder holding it
+        with pytest.raises(FedrecError, match="outside the run"):
+            export_bundle(run, out, overwrite=True)
+    assert sorted(p.name for p in run.iterdir()) == before
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    with pytest.raises(FedrecError, match="replaces only a bundle"):
+        export_bundle(run, mine, overwrite=True)
+    assert (mine / "notes.txt").read_text() == "mine"
+    (tmp_path / "a-file").write_text("x")
+    with pytest.raises(FedrecError, match="is a file"):
+        export_bundle(run, tmp_path / "a-file")
+
+
+def test_a_failed_export_leaves_the_old_bundle_whole(dp_run, tmp_path, monkeypatch):
+    from fedrec.serving import bundle
+
+    out = export_bundle(dp_run, tmp_path / "bundle")
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(bundle, "model_card", broken)
+    with pytest.raises(OSError, match="disk full"):
+        export_bundle(dp_run, out, overwrite=True)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert [p.name for p in tmp_path.iterdir()] == ["bundle"]  # nothing half-built is left
+
+
+def test_items_added_while_serving_are_encoded_again_when_the_run_changes(dp_run, tmp_path):
+    """A re-export after the run's state changed keeps the added items, with vectors from
+    the new model (vectors of the old one rank in another space)."""
+    import os
+    import shutil
+
+    from safetensors.torch import save_file
+
+    run = tmp_path / "run"
+    shutil.copytree(dp_run, run, ignore=shutil.ignore_patterns("serving"))
+    new = {"item_id": "new-bowl", "title": "handmade ceramic tea bowls", "scenario": "crafts"}
+    Recommender.load(run).add_items([new])
+    state = load_file(str(run / "state.safetensors"))
+    torch.manual_seed(1)
+    save_file(
+        {k: v + 0.5 * torch.randn_like(v) for k, v in state.items()}, str(run / "state.safetensors")
+    )
+    later = (run / "serving" / "bundle.json").stat().st_mtime + 10
+    os.utime(run / "state.safetensors", (later, later))
+    rec = Recommender.load(run)
+    row = rec.row["new-bowl"]
+    fresh = tmp_path / "fresh"
+    export_bundle(run, fresh)
+    expected = Recommender.load(fresh)
+    expected.add_items([new])
+    np.testing.assert_allclose(
+        rec.index.vectors[row], expected.index.vectors[expected.row["new-bowl"]], atol=1e-5
+    )

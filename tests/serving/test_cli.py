@@ -45,3 +45,20 @@ def test_recommend_prints_a_table_and_names_bad_input(bundle_dir):
     assert bad.exit_code != 0 and "diversity=3.0: use a weight in [0, 1]" in bad.output
     nowhere = runner.invoke(app, ["recommend", str(bundle_dir.parent / "missing")])
     assert nowhere.exit_code != 0 and "neither a serving bundle nor a run" in nowhere.output
+
+
+def test_ids_and_titles_that_look_like_markup_are_printed_as_they_are(fresh_bundle):
+    from fedrec.serving import Recommender
+
+    odd = {"item_id": "[b]odd", "title": "Rock [/] anthem [red]", "scenario": "music"}
+    Recommender.load(fresh_bundle).add_items([odd])
+    shown = runner.invoke(
+        app,
+        ["recommend", str(fresh_bundle), "--profile", "Rock anthem", "--history", "[/oops]"],
+    )
+    assert shown.exit_code == 0 and "[/oops]" in shown.output, shown.output
+    shown = runner.invoke(
+        app, ["recommend", str(fresh_bundle), "--profile", "Rock anthem", "--k", "200"]
+    )
+    assert shown.exit_code == 0, shown.output
+    assert "[b]odd" in shown.output

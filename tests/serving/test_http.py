@@ -104,6 +104,15 @@ def test_malformed_and_oversized_bodies(client):
     reply = client.post("/recommend", content=big, headers={"content-type": "application/json"})
     assert reply.status_code == 413 and "send less" in reply.json()["error"]
 
+    def chunks():  # no Content-Length: the limit counts the bytes as they arrive
+        for start in range(0, len(big), 1 << 16):
+            yield big[start : start + (1 << 16)]
+
+    reply = client.post(
+        "/recommend", content=chunks(), headers={"content-type": "application/json"}
+    )
+    assert reply.status_code == 413 and "send less" in reply.json()["error"]
+
 
 def test_added_items_survive_a_restart(bundle_dir, tmp_path):
     import shutil
@@ -125,3 +134,14 @@ def test_added_items_survive_a_restart(bundle_dir, tmp_path):
         assert "crafts" in c.get("/scenarios").json()
         reply = c.post("/recommend", json={"profile": text, "scenario": "crafts", "k": 1})
         assert reply.json()["items"][0]["item_id"] == "new-bowl"
+
+
+def test_an_item_whose_id_holds_a_slash_can_be_fetched(client):
+    new = {"item_id": "vinyl/side-a", "title": "a slashed record", "scenario": "music"}
+    assert client.post("/items", json={"items": [new]}).status_code == 200
+    for path in ("/items/vinyl%2Fside-a", "/items/vinyl/side-a"):
+        reply = client.get(path)
+        assert reply.status_code == 200 and reply.json()["item_id"] == "vinyl/side-a"
+    similar = client.get("/items/vinyl%2Fside-a/similar", params={"k": 3})
+    assert similar.status_code == 200 and len(similar.json()) == 3
+    assert client.get("/items/no%2Fsuch").status_code == 404

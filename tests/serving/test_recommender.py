@@ -63,6 +63,7 @@ def test_unknown_ids_are_ignored_with_a_warning(recommender):
     ("kwargs", "message"),
     [
         ({"history": ["nope-1", "nope-2"]}, "none of the history"),
+        ({"history": ["nope-1"], "profile": "   "}, "none of the history"),  # no profile
         ({"scenario": "cooking"}, "ecommerce"),
         ({"k": 0}, "k >= 1"),
     ],
@@ -235,3 +236,50 @@ def test_a_cold_tower_serves_short_histories_and_still_explains_exactly(cold_tow
             model.cold_head.weight.mul_(-1)
     assert not np.allclose(flipped, short)
     assert np.allclose(rec._user(rows, "a jazz lover")[0], long_before)
+
+
+def test_a_history_item_named_twice_counts_once(recommender):
+    a, b = (str(i) for i in recommender.items.item_id[:2])
+    once = recommender.recommend(history=[a, b], k=5)
+    twice = recommender.recommend(history=[a, b, a], k=5)
+    assert [(i.item_id, i.score) for i in twice.items] == [(i.item_id, i.score) for i in once.items]
+    assert twice.items[0].explanation == once.items[0].explanation
+
+
+def test_two_insertions_of_one_id_at_once_add_it_once(fresh_bundle, monkeypatch):
+    """Two concurrent adds of one new id: the second's check ran before the first landed
+    (it encodes outside the lock). It is refused when it takes the lock."""
+    from fedrec.serving import recommender as module
+
+    rec = Recommender.load(fresh_bundle)
+    item = {"item_id": "new-bowl", "title": "handmade ceramic tea bowls", "scenario": "crafts"}
+    assert rec.add_items([item]) == 1
+    check, calls = module._new_items, []
+
+    def checked_before_the_first_landed(rows, known):
+        calls.append(1)
+        return check(rows, {} if len(calls) == 1 else known)
+
+    monkeypatch.setattr(module, "_new_items", checked_before_the_first_landed)
+    with pytest.raises(ServingError, match="already in the catalog"):
+        rec.add_items([item])
+    assert len(calls) == 2
+    assert list(rec.items.item_id).count("new-bowl") == 1
+    again = Recommender.load(fresh_bundle)
+    assert list(again.items.item_id).count("new-bowl") == 1
+
+
+@pytest.fixture(scope="module")
+def no_profile_recommender(tmp_path_factory, tiny_overrides):
+    """A run whose model reads no profiles."""
+    return _trained(tmp_path_factory, tiny_overrides, "no-profile", "use-profile=false")
+
+
+def test_a_model_without_profiles_says_it_ignored_one(no_profile_recommender):
+    rec = no_profile_recommender
+    assert not rec.model.uses_profiles
+    result = rec.recommend(profile="a jazz lover", k=3)
+    assert result.cold_start
+    assert any("profile ignored" in w for w in result.warnings)
+    with pytest.raises(ServingError, match="none of the history"):
+        rec.recommend(history=["nope"], profile="a jazz lover")
