@@ -23,6 +23,7 @@ import html
 import json
 import math
 import re
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,7 @@ import pandas as pd
 
 from fedrec.data.bad_rows import BadRows
 from fedrec.data.schema import RecDataset
-from fedrec.data.validate import validate_dataset
+from fedrec.data.validate import MAX_TIMESTAMP, validate_dataset
 from fedrec.errors import ConfigError, DataError
 
 SUFFIXES = (".json", ".jsonl", ".json.gz", ".jsonl.gz")
@@ -100,6 +101,11 @@ def _load(
 
 
 def _discover(base: Path, *, meta: bool) -> list[Path]:
+    if base.is_file():
+        raise DataError(
+            f"Amazon data-path {base} is a file: point data-path at the folder holding it "
+            f"({base.parent}) and its meta_ file."
+        )
     if not base.is_dir():
         raise DataError(
             f"Amazon data folder {base} does not exist. Fix: point data-path at the folder "
@@ -129,7 +135,9 @@ def _records(file: Path, bad: BadRows) -> Iterator[tuple[int, dict[str, Any]]]:
     lineno = 0
     try:
         with (
-            gzip.open(file, "rt", encoding="utf-8") if zipped else file.open(encoding="utf-8")
+            gzip.open(file, "rt", encoding="utf-8-sig")
+            if zipped
+            else file.open(encoding="utf-8-sig")
         ) as fh:
             for lineno, line in enumerate(fh, start=1):
                 if not line.strip():
@@ -140,11 +148,26 @@ def _records(file: Path, bad: BadRows) -> Iterator[tuple[int, dict[str, Any]]]:
                     bad.reject(err, source=str(file))
                     continue
                 yield lineno, record
-    except (OSError, EOFError, UnicodeDecodeError) as err:
+    except UnicodeDecodeError as err:  # its position counts from the chunk being decoded
+        raise DataError(
+            f"{file}, line {_undecodable_line(file, zipped)}: not UTF-8 text ({err.reason}). "
+            "Fix: download it again."
+        ) from err
+    except (OSError, EOFError, zlib.error) as err:
         raise DataError(
             f"{file}, line {lineno + 1}: cannot read the file ({err}). Fix: download it "
             f"again; a gzip file may be truncated."
         ) from err
+
+
+def _undecodable_line(file: Path, zipped: bool) -> int:
+    """The line holding the first byte of ``file`` that is not UTF-8."""
+    raw = gzip.decompress(file.read_bytes()) if zipped else file.read_bytes()
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        return raw[: err.start].count(b"\n") + 1
+    return 1
 
 
 def _parse(line: str, file: Path, lineno: int) -> dict[str, Any]:
@@ -223,10 +246,12 @@ def _review_row(
             )
     try:
         stamp = int(rec[time_key])
+        if abs(stamp) >= MAX_TIMESTAMP:
+            raise ValueError(f"timestamp {stamp} is not below 2^62")
         rating = float("nan") if rec.get(rating_key) is None else float(rec[rating_key])
         if math.isinf(rating):
             raise ValueError(f"rating {rating}")
-    except (TypeError, ValueError) as err:
+    except (TypeError, ValueError, OverflowError) as err:
         raise DataError(
             f"{file}, line {lineno}: bad {time_key!r} or {rating_key!r} "
             f"({err}). Fix: correct or delete that line."

@@ -26,7 +26,7 @@ import pandas as pd
 
 from fedrec.data.bad_rows import BadRows
 from fedrec.data.schema import RecDataset
-from fedrec.data.validate import validate_dataset
+from fedrec.data.validate import MAX_TIMESTAMP, validate_dataset
 from fedrec.errors import ConfigError, DataError
 
 # variant -> the folder name its zip unpacks to
@@ -161,25 +161,70 @@ def _rows(
     """Yield (1-based line number, fields) for every non-blank data line of ``file``
     with the right number of fields (the others are refused: ``bad``)."""
     with file.open(encoding=encoding, newline="") as fh:
+        at = _Position()
         try:
-            yield from _split_lines(fh, file, sep, header, columns, bad)
+            yield from _split_lines(fh, file, sep, header, columns, bad, at)
         except UnicodeDecodeError as err:
             raise DataError(
-                f"{file}: not readable as {encoding} text ({err.reason} at byte {err.start})."
-                f" Fix: use the original file from the GroupLens zip."
+                f"{file}, line {_bad_line(file, encoding)}: not readable as {encoding} text "
+                f"({err.reason}). Fix: use the original file from the GroupLens zip."
+            ) from err
+        except csv.Error as err:  # a quote never closed runs to the end of the file
+            raise DataError(
+                f"{file}, line {at.line + 1}: {err}: a quote opened there is never closed. "
+                'Fix: close the quote, or write a quote inside a value twice ("").'
             ) from err
 
 
+def _bad_line(file: Path, encoding: str) -> int:
+    """The line of ``file`` holding its first byte that ``encoding`` cannot decode (a
+    reader's error counts from the chunk it was decoding, not from the file's start)."""
+    raw = file.read_bytes()
+    try:
+        raw.decode(encoding)
+    except UnicodeDecodeError as err:
+        return raw[: err.start].count(b"\n") + 1
+    return 1
+
+
+class _Position:
+    """The last line :func:`_split_lines` read (for errors raised while reading)."""
+
+    line = 0
+
+
+def _without_bom(text: str) -> str:
+    """``text`` without a UTF-8 byte order mark (read as UTF-8, or as Latin-1)."""
+    return text.removeprefix("\ufeff").removeprefix("\u00ef\u00bb\u00bf")
+
+
 def _split_lines(
-    fh: TextIO, file: Path, sep: str, header: bool, columns: Sequence[str], bad: BadRows
+    fh: TextIO,
+    file: Path,
+    sep: str,
+    header: bool,
+    columns: Sequence[str],
+    bad: BadRows,
+    at: _Position,
 ) -> Iterator[tuple[int, list[str]]]:
-    if sep == ",":  # quoted CSV; line_num stays right even when a field spans lines
+    if sep == ",":  # quoted CSV; line_num is the record's last line
         reader = csv.reader(fh)
         numbered: Iterator[tuple[int, list[str]]] = ((reader.line_num, f) for f in reader)
     else:
         numbered = enumerate((ln.rstrip("\r\n").split(sep) for ln in fh), start=1)
-    for lineno, fields in numbered:
+    for last, fields in numbered:
+        lineno, at.line = at.line + 1, last  # the record's first line
+        if lineno == 1 and fields:
+            fields[0] = _without_bom(fields[0])
         if (header and lineno == 1) or not "".join(fields).strip():
+            continue
+        swallowed = sum(
+            line.count(sep) >= len(columns) - 1 for f in fields for line in f.split("\n")[1:]
+        )
+        if swallowed:
+            problem = f"a quote is never closed, so the {swallowed} row(s) after it are in it"
+            error = _unparsable(file, lineno, fields[0][:60], problem)
+            bad.reject(error, source=str(file), count=1 + swallowed)
             continue
         if len(fields) != len(columns):
             wanted = f"{len(columns)} fields ({', '.join(columns)})"
@@ -204,7 +249,7 @@ def _ratings(file: Path, sep: str, encoding: str, *, header: bool, bad: BadRows)
     """
     names = ["user_id", "item_id", "rating", "timestamp"]
     try:  # the C parser takes one-character separators only; the fields are plain numbers
-        text = file.read_text(encoding=encoding).replace(sep, "\t")
+        text = _without_bom(file.read_text(encoding=encoding)).replace(sep, "\t")
         table = pd.read_csv(
             io.StringIO(text), sep="\t", header=0 if header else None, names=names, dtype=str
         )
@@ -215,6 +260,7 @@ def _ratings(file: Path, sep: str, encoding: str, *, header: bool, bad: BadRows)
             and bool((ids != "").all(axis=None))
             and bool(np.isfinite(numbers.to_numpy(dtype=float)).all())
             and bool((numbers["timestamp"] % 1 == 0).all())
+            and bool((numbers["timestamp"].abs() < MAX_TIMESTAMP).all())
         )
     except (ValueError, pd.errors.ParserError, UnicodeDecodeError):
         clean = False
@@ -241,8 +287,8 @@ def _scan_ratings(
         problem = None
         if rating is None:
             problem = "rating is not a number"
-        elif stamp is None or not stamp.is_integer():
-            problem = "timestamp is not a whole number"
+        elif stamp is None or not stamp.is_integer() or abs(stamp) >= MAX_TIMESTAMP:
+            problem = "timestamp is not a whole number below 2^62"
         elif not user or not item:
             problem = "an id is empty"
         if problem is not None:

@@ -18,6 +18,7 @@ items of the interaction file (the first row of each item gives its text).
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -26,7 +27,7 @@ import pandas as pd
 
 from fedrec.data.bad_rows import BadRows
 from fedrec.data.schema import RecDataset
-from fedrec.data.validate import validate_dataset
+from fedrec.data.validate import MAX_TIMESTAMP, epoch_seconds, validate_dataset
 from fedrec.errors import ConfigError, DataError
 
 MAPPING_KEYS = ("user_id", "item_id", "timestamp", "rating", "title", "attributes", "scenario")
@@ -80,13 +81,13 @@ def _load(
     scenario: str | None,
     bad: BadRows,
 ) -> RecDataset:
-    interactions, table = _interactions(table, file, mapping, bad)
+    interactions, table = _interactions(_swallowed(table, file, bad), file, mapping, bad)
     if items_path is None:
         catalog = table.drop_duplicates(subset=mapping["item_id"], keep="first")
         items = _items(catalog, file, mapping, scenario)
     else:
         items_file = Path(items_path)
-        item_table = _read(items_file)
+        item_table = _swallowed(_read(items_file), items_file, bad)
         _check_columns(item_table, items_file, mapping, ITEM_KEYS)
         items = _items(item_table, items_file, mapping, scenario)
     ds = RecDataset(name=file.name.split(".")[0], items=items, interactions=interactions)
@@ -121,9 +122,20 @@ def _read(file: Path) -> pd.DataFrame:
     try:
         if suffix in _PARQUET:
             return pd.read_parquet(file)
-        return pd.read_csv(
-            file, sep=_SEPARATORS[suffix], dtype=str, keep_default_na=False, na_values=[""]
+        table = pd.read_csv(
+            file,
+            sep=_SEPARATORS[suffix],
+            dtype=str,
+            keep_default_na=False,
+            na_values=[""],
+            skip_blank_lines=False,
         )
+        return _by_line(table)
+    except (EOFError, zlib.error) as err:
+        raise DataError(
+            f"{file}: the compressed file is cut short or damaged ({err}). Fix: download or "
+            "copy it again."
+        ) from err
     except UnicodeDecodeError as err:
         raise DataError(
             f"{file}: not UTF-8 text (it holds the byte {err.object[err.start : err.start + 1]!r})."
@@ -135,6 +147,54 @@ def _read(file: Path) -> pd.DataFrame:
             f"{file}: cannot read the table ({err}). Fix: check the file format "
             f"and that it matches its suffix."
         ) from err
+
+
+def _by_line(table: pd.DataFrame) -> pd.DataFrame:
+    """A text table indexed by the line each record starts on (the header is line 1), its
+    blank lines (rows with no value at all) left out, so that errors name the file's line."""
+    newlines = np.zeros(len(table), dtype=np.int64)
+    for column in table.columns:
+        newlines += table[column].fillna("").str.count("\n").to_numpy()
+    starts = 2 + np.concatenate([[0], np.cumsum(1 + newlines)[:-1]]) if len(table) else newlines
+    blank = table.isna().all(axis=1).to_numpy()
+    table = table[~blank]
+    table.index = pd.Index(starts[~blank], name="line")
+    return table
+
+
+def _swallowed(table: pd.DataFrame, file: Path, bad: BadRows) -> pd.DataFrame:
+    """``table`` without the records whose value runs over lines that look like rows of
+    their own (as many separators as a row has): a quote opened and never closed, which
+    reads the lines after it into one value. Refused (file, line and column named), or
+    dropped and counted with the lines they swallowed."""
+    sep = _SEPARATORS.get(Path(file.name.lower().removesuffix(".gz")).suffix)
+    if sep is None or table.empty:
+        return table
+    width = len(table.columns) - 1
+    hits = np.zeros(len(table), dtype=bool)
+    lost = np.zeros(len(table), dtype=np.int64)
+    first: tuple[int, str] | None = None
+    for column in table.columns:
+        values = table[column].fillna("")
+        for pos in np.flatnonzero(values.str.contains("\n", regex=False).to_numpy()):
+            rows = sum(line.count(sep) >= width for line in values.iloc[pos].split("\n")[1:])
+            if rows:
+                hits[pos], lost[pos] = True, max(lost[pos], rows)
+                if first is None or pos < first[0]:
+                    first = (pos, str(column))
+    if first is None:
+        return table
+    pos, column = first
+    bad.reject(
+        DataError(
+            f"{file}, line {table.index[pos]}: a quote in column {column!r} is never closed, "
+            f"so the {lost[pos]} row(s) after it were read as part of that value. Fix: close "
+            'the quote, or write a quote inside a value twice ("").'
+        ),
+        source=str(file),
+        count=int((hits + lost).sum()),
+    )
+    return table[~hits]
 
 
 def _check_columns(
@@ -158,12 +218,13 @@ def _column_list(mapping: dict[str, str], key: str) -> list[str]:
     return [c.strip() for c in mapping[key].split(",") if c.strip()]
 
 
-def _where(file: Path, row: int) -> str:
-    """Line of a text file (1 header line) or row of a Parquet file."""
-    return f"row {row}" if file.suffix.lower() in _PARQUET else f"line {row + 2}"
+def _where(file: Path, label: object) -> str:
+    """Where a record is: ``label``, its index in the table :func:`_read` gave, is the
+    line of a text file or the row of a Parquet file."""
+    return f"row {label}" if file.suffix.lower() in _PARQUET else f"line {label}"
 
 
-def _bad(file: Path, row: int, column: str, value: object, wanted: str) -> DataError:
+def _bad(file: Path, row: object, column: str, value: object, wanted: str) -> DataError:
     if isinstance(value, np.generic):
         value = value.item()  # 2.5, not np.float64(2.5)
     held = "is empty" if pd.isna(value) else f"holds {value!r}"  # type: ignore[call-overload]
@@ -173,7 +234,7 @@ def _bad(file: Path, row: int, column: str, value: object, wanted: str) -> DataE
     )
 
 
-def _empty_id(file: Path, row: int, column: str) -> DataError:
+def _empty_id(file: Path, row: object, column: str) -> DataError:
     return DataError(
         f"{file}, {_where(file, row)}: column {column!r} is empty. Fix: give every row "
         f"an id, or delete the incomplete rows."
@@ -200,15 +261,18 @@ def _parse_times(values: pd.Series) -> tuple[pd.Series, np.ndarray, str]:
     if pd.api.types.is_datetime64_any_dtype(values):
         return values, values.isna().to_numpy(), "a date"
     numbers = pd.to_numeric(values, errors="coerce")
-    numeric = (numbers.notna() & ~np.isinf(numbers)).to_numpy()
-    whole = "a whole number, as most of this column is"
+    numeric = (numbers.notna() & (numbers.abs() < MAX_TIMESTAMP)).to_numpy()
+    whole = "a whole number below 2^62, as most of this column is"
     if numeric.all() or pd.api.types.is_numeric_dtype(values):  # a Parquet number column
         return numbers, ~numeric | (numbers % 1 != 0).to_numpy(), whole
     dates = pd.to_datetime(values, errors="coerce", utc=True, format="ISO8601")
     if numeric.sum() >= (dates.notna().to_numpy() & ~numeric).sum():
         return numbers, ~numeric | (numbers % 1 != 0).to_numpy(), whole
-    seconds = (dates - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)
-    return seconds, dates.isna().to_numpy(), "an ISO 8601 date, as most of this column is"
+    return (
+        epoch_seconds(dates),
+        dates.isna().to_numpy(),
+        "an ISO 8601 date, as most of this column is",
+    )
 
 
 def _interactions(
@@ -231,9 +295,9 @@ def _interactions(
         if mask.any():
             row, column = int(np.flatnonzero(mask)[0]), mapping[key]
             if wanted:
-                error = _bad(file, row, column, table[column].iloc[row], wanted)
+                error = _bad(file, table.index[row], column, table[column].iloc[row], wanted)
             else:
-                error = _empty_id(file, row, column)
+                error = _empty_id(file, table.index[row], column)
             first = (row, error) if first is None or row < first[0] else first
         unusable |= mask
     if first is not None:
@@ -253,7 +317,7 @@ def _ids(table: pd.DataFrame, column: str, file: Path) -> pd.Series:
     values = table[column]
     empty = _is_empty(values)
     if empty.any():
-        raise _empty_id(file, int(np.flatnonzero(empty)[0]), column)
+        raise _empty_id(file, table.index[int(np.flatnonzero(empty)[0])], column)
     return values.reset_index(drop=True)
 
 

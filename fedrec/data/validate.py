@@ -86,10 +86,14 @@ def _nothing_left(table: str, source: str) -> DataError:
 
 
 def _as_id(values: pd.Series, column: str, table: str, source: str) -> pd.Series:
-    """Ids as strings; integral floats (an artefact of NaN-holding columns) lose '.0'."""
+    """Ids as strings; integral floats (an artefact of NaN-holding columns) lose '.0',
+    whether stored as numbers or, in a text file, written as such ('1.0' for 1)."""
     if pd.api.types.is_float_dtype(values) and (values.dropna() % 1 == 0).all():
         values = values.astype("Int64")
     ids = values.astype(object).where(values.notna(), "").astype(str).str.strip()
+    written = ids[ids != ""]
+    if len(written) and written.str.fullmatch(r"-?\d+\.0+").all():
+        ids = ids.str.replace(r"\.0+$", "", regex=True)
     if (ids == "").any():
         row = int(np.flatnonzero((ids == "").to_numpy())[0])
         raise DataError(
@@ -104,14 +108,27 @@ def _as_timestamp(values: pd.Series, source: str) -> pd.Series:
         if values.isna().any():
             row = int(np.flatnonzero(values.isna().to_numpy())[0])
             raise _bad_value("timestamp", row, "an empty date", source, "a date or an integer")
-        epoch = pd.Timestamp(0, tz=getattr(values.dt, "tz", None))
-        return ((values - epoch) // pd.Timedelta(seconds=1)).astype("int64")
+        return epoch_seconds(values).astype("int64")
     numbers = pd.to_numeric(values, errors="coerce")
-    bad = numbers.isna() | (numbers % 1 != 0)
+    bad = numbers.isna() | (numbers % 1 != 0) | ~(numbers.abs() < MAX_TIMESTAMP)
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
-        raise _bad_value("timestamp", row, values.iloc[row], source, "an integer")
+        raise _bad_value("timestamp", row, values.iloc[row], source, "an integer below 2^62")
     return numbers.astype("int64")
+
+
+_PER_SECOND = {"s": 1, "ms": 10**3, "us": 10**6, "ns": 10**9}
+#: Timestamps are whole numbers below this in size (int64, with room to subtract).
+MAX_TIMESTAMP = 2**62
+
+
+def epoch_seconds(dates: pd.Series) -> pd.Series:
+    """Whole seconds since the epoch of a datetime column (NaN where NaT), counted in the
+    column's own unit: a date far from 1970 (9999-12-31, a common "never") does not fit
+    in nanoseconds."""
+    ticks = np.asarray(dates.array.asi8, dtype=np.int64)
+    seconds = (ticks // _PER_SECOND[dates.dt.unit]).astype(np.float64)
+    return pd.Series(np.where(dates.isna().to_numpy(), np.nan, seconds), index=dates.index)
 
 
 def _as_rating(values: pd.Series, source: str) -> pd.Series:
@@ -150,9 +167,10 @@ def _clean_items(raw: pd.DataFrame, source: str) -> pd.DataFrame:
     if (scenario == "").any():
         row = int(np.flatnonzero((scenario == "").to_numpy())[0])
         raise DataError(
-            f"{source}: row {row} (item {items['item_id'].iloc[row]!r}) of the items table "
-            f"has an empty scenario. Fix: give every item a scenario, or load without a "
-            f"scenario field to use one constant scenario."
+            f"{source}: item {items['item_id'].iloc[row]!r} has an empty scenario "
+            f"({int((scenario == '').sum())} items have none). Fix: give every item a "
+            "scenario, or use one scenario for all: leave 'scenario' out of the column "
+            "mapping (a CSV or Parquet file), or set scenario-field = none (MovieLens, Amazon)."
         )
     items["scenario"] = scenario
     duplicated = items["item_id"].duplicated(keep="first")
