@@ -44,25 +44,28 @@ class PrivateDPOptimizer(DPOptimizer):
         samples = self.grad_samples
         n = len(samples[0])
         groups, norms = self.clip_groups or ([0] * len(self.params), [self.max_grad_norm])
-        flat = [s.reshape(n, max(s[0].numel(), 1) if n else 0) for s in samples]
-        device = flat[0].device
-        finite = torch.ones(n, dtype=torch.bool, device=device)
-        for s in flat:
-            finite &= torch.isfinite(s).all(dim=1).to(device)
-        factors = []
-        for g, bound in enumerate(norms):
-            members = [s for s, grp in zip(flat, groups, strict=True) if grp == g]
+        device = samples[0].device
+        sizes = []  # each group's per-example gradient norm [n]
+        for g in range(len(norms)):
+            members = [s for s, grp in zip(samples, groups, strict=True) if grp == g]
             if not members or n == 0:
-                factors.append(torch.zeros(n, device=device))
+                sizes.append(torch.zeros(n, device=device))
                 continue
-            size = torch.stack([m.norm(2, dim=-1).to(device) for m in members], 1).norm(2, dim=1)
+            per = [m.reshape(n, -1).norm(2, dim=-1).to(device) for m in members]
+            sizes.append(torch.stack(per, 1).norm(2, dim=1))
+        # A NaN or inf anywhere in an example's gradient makes its norm NaN or inf.
+        finite = torch.stack(sizes, 1).isfinite().all(dim=1) if n else torch.ones(0, dtype=bool)
+        every = bool(finite.all())
+        factors = []
+        for bound, size in zip(norms, sizes, strict=True):
             factor = (bound / (size + 1e-6)).clamp(max=1.0)
-            factors.append(torch.where(finite, factor, torch.zeros_like(factor)))
+            factors.append(factor if every else torch.where(finite, factor, 0.0))
         for p, grp in zip(self.params, groups, strict=True):
             _check_processed_flag(p.grad_sample)
             sample = self._get_flat_grad_sample(p).to(p.dtype)
-            keep = finite.to(sample.device).view(-1, *[1] * (sample.dim() - 1))
-            sample = torch.where(keep, sample, torch.zeros_like(sample))
+            if not every:  # 0 times NaN is NaN: the example's values go, not only its weight
+                keep = finite.to(sample.device).view(-1, *[1] * (sample.dim() - 1))
+                sample = torch.where(keep, sample, torch.zeros_like(sample))
             grad = torch.einsum("i,i...", factors[grp].to(sample.device, p.dtype), sample)
             p.summed_grad = grad if p.summed_grad is None else p.summed_grad + grad
             _mark_as_processed(p.grad_sample)
