@@ -56,6 +56,8 @@ def _coerce(key: str, value: Any, tp: type) -> Any:
         except (TypeError, ValueError):
             raise ConfigError(f"{key}: expected an integer, got {value!r}.") from None
     if tp is float:
+        if isinstance(value, bool):  # float(True) is 1.0: a typo, not a number
+            raise ConfigError(f"{key}: expected a number, got {value!r}.")
         try:
             number = float(value)
         except (TypeError, ValueError):
@@ -68,6 +70,8 @@ def _coerce(key: str, value: Any, tp: type) -> Any:
     if tp is str:
         if isinstance(value, list):
             return ",".join(str(v) for v in value)
+        if isinstance(value, bool):  # str(True) is "True": a path or a name, not a switch
+            raise ConfigError(f"{key}: expected text, got {value!r} (quote it: {key} = \"...\").")
         return str(value)
     raise ConfigError(f"{key}: unsupported type {tp}.")  # pragma: no cover
 

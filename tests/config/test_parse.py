@@ -135,3 +135,11 @@ def test_keys_outside_the_fedrec_table_are_refused_not_ignored(tmp_path):
     path.write_bytes("[fedrec]\nname = 'caf\xe9'\n".encode("latin-1"))
     with pytest.raises(ConfigError, match="is not UTF-8 text"):
         load_toml(path)
+
+
+def test_a_boolean_is_not_read_as_a_number_or_a_text():
+    with pytest.raises(ConfigError, match="lr: expected a number, got True"):
+        build_config({"lr": True})
+    with pytest.raises(ConfigError, match="data-path: expected text, got True"):
+        build_config({"data-path": True})
+    assert build_config({"ease-l2": 100}).eval.ease_l2 == "100"
