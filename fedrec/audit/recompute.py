@@ -140,7 +140,7 @@ def spend_mismatch(
     value = math.nan if tight is None else float(tight[i])
     if not math.isnan(value) and not close(reported, value, max(tolerance, TIGHT_TOLERANCE)):
         direction = "under-reported" if reported < value else "over-reported"
-        return f"the PRV accountant gives {value:.6g} ({direction})"
+        return f"the tight recomputation gives {value:.6g} ({direction})"
     return None
 
 

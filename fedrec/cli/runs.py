@@ -60,6 +60,10 @@ def simulate(
 
     try:
         if resume is not None:
+            if out is not None and Path(out).resolve() != Path(resume).resolve():
+                raise FedrecError(
+                    "--resume continues the run in its own directory: leave --out out."
+                )
             run = RunDir(resume).require()
             cfg = resume_config(run, config, set_ or [])
         else:

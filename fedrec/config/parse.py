@@ -71,7 +71,7 @@ def _coerce(key: str, value: Any, tp: type) -> Any:
         if isinstance(value, list):
             return ",".join(str(v) for v in value)
         if isinstance(value, bool):  # str(True) is "True": a path or a name, not a switch
-            raise ConfigError(f"{key}: expected text, got {value!r} (quote it: {key} = \"...\").")
+            raise ConfigError(f'{key}: expected text, got {value!r} (quote it: {key} = "...").')
         return str(value)
     raise ConfigError(f"{key}: unsupported type {tp}.")  # pragma: no cover
 

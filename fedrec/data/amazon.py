@@ -161,12 +161,18 @@ def _records(file: Path, bad: BadRows) -> Iterator[tuple[int, dict[str, Any]]]:
 
 
 def _undecodable_line(file: Path, zipped: bool) -> int:
-    """The line holding the first byte of ``file`` that is not UTF-8."""
-    raw = gzip.decompress(file.read_bytes()) if zipped else file.read_bytes()
+    """The line holding the first byte of ``file`` that is not UTF-8 (read line by line:
+    a category's file can be larger than memory)."""
+    lineno = 0
     try:
-        raw.decode("utf-8")
-    except UnicodeDecodeError as err:
-        return raw[: err.start].count(b"\n") + 1
+        with gzip.open(file, "rb") if zipped else file.open("rb") as fh:
+            for lineno, raw in enumerate(fh, start=1):
+                try:
+                    raw.decode("utf-8")
+                except UnicodeDecodeError:
+                    return lineno
+    except (OSError, EOFError, zlib.error):  # also cut short: the line it got to
+        return lineno + 1
     return 1
 
 

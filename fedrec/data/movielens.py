@@ -218,10 +218,14 @@ def _split_lines(
             fields[0] = _without_bom(fields[0])
         if (header and lineno == 1) or not "".join(fields).strip():
             continue
-        swallowed = sum(
-            line.count(sep) >= len(columns) - 1 for f in fields for line in f.split("\n")[1:]
-        )
-        if swallowed:
+        rows = [
+            line
+            for f in fields
+            for line in f.split("\n")[1:]
+            if line.count(sep) == len(columns) - 1
+        ]
+        swallowed = len(rows) if any(r.split(sep, 1)[0].isdigit() for r in rows) else 0
+        if swallowed:  # lines shaped like rows, starting with an id: a quote never closed
             problem = f"a quote is never closed, so the {swallowed} row(s) after it are in it"
             error = _unparsable(file, lineno, fields[0][:60], problem)
             bad.reject(error, source=str(file), count=1 + swallowed)

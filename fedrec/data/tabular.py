@@ -120,8 +120,8 @@ def _read(file: Path) -> pd.DataFrame:
     if not file.is_file():
         raise DataError(f"{file} does not exist. Fix: check the data path.")
     try:
-        if suffix in _PARQUET:
-            return pd.read_parquet(file)
+        if suffix in _PARQUET:  # rows counted from 0, whatever index the file stored
+            return pd.read_parquet(file).reset_index(drop=True)
         table = pd.read_csv(
             file,
             sep=_SEPARATORS[suffix],
@@ -164,21 +164,26 @@ def _by_line(table: pd.DataFrame) -> pd.DataFrame:
 
 def _swallowed(table: pd.DataFrame, file: Path, bad: BadRows) -> pd.DataFrame:
     """``table`` without the records whose value runs over lines that look like rows of
-    their own (as many separators as a row has): a quote opened and never closed, which
-    reads the lines after it into one value. Refused (file, line and column named), or
+    their own (as many separators as a row has, one starting with a first-column value
+    of the file): a quote opened and never closed, which reads the lines after it into
+    one value. Refused (file, line and column named), or
     dropped and counted with the lines they swallowed."""
     sep = _SEPARATORS.get(Path(file.name.lower().removesuffix(".gz")).suffix)
     if sep is None or table.empty:
         return table
     width = len(table.columns) - 1
+    keys = set(table.iloc[:, 0].dropna().astype(str).str.strip())
     hits = np.zeros(len(table), dtype=bool)
     lost = np.zeros(len(table), dtype=np.int64)
     first: tuple[int, str] | None = None
     for column in table.columns:
         values = table[column].fillna("")
         for pos in np.flatnonzero(values.str.contains("\n", regex=False).to_numpy()):
-            rows = sum(line.count(sep) >= width for line in values.iloc[pos].split("\n")[1:])
-            if rows:
+            lines = [ln for ln in values.iloc[pos].split("\n")[1:] if ln.count(sep) == width]
+            # Evidence of swallowed rows, not of a value that holds line breaks: a line
+            # shaped like a row that starts with a first-column value of another row.
+            if any(ln.split(sep, 1)[0].strip() in keys for ln in lines):
+                rows = len(lines)
                 hits[pos], lost[pos] = True, max(lost[pos], rows)
                 if first is None or pos < first[0]:
                     first = (pos, str(column))

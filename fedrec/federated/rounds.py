@@ -104,7 +104,7 @@ class RoundLoop:
             assert self.ledger is not None
             self.local = server.local_mechanism(rounds_done=start_round)
             self.local_spends = LocalSpends(self.ledger, self.mode)
-            if point is not None:
+            if resume:  # stopped before its first checkpoint too: a histogram, a round
                 self._catch_up(start_round + 1)
         self.fed.begin(self.central, self.local)
         if point is None:

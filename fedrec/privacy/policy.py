@@ -40,6 +40,7 @@ POLICY_KEYS = (
     "budget-epsilon",
     "secure-mode",
     "secure-aggregation",
+    "dp-popularity-noise",
 )
 #: Slack for σ computed by two parties with the same accountant.
 _SIGMA_SLACK = 1e-6
@@ -61,6 +62,7 @@ class NodePolicy:
     budget_epsilon: float = 0.0  # the node's ε cap over every round (0: target_epsilon)
     secure_mode: bool = False  # draw the noise from a CSPRNG whatever the server asks
     secure_aggregation: bool = False  # under central DP: send updates masked (SecAgg+) only
+    histogram_noise: float = 0.0  # the least σ of the popularity histogram (0: 2 × σ)
 
     @property
     def budget(self) -> float:
@@ -80,6 +82,7 @@ class NodePolicy:
             budget_epsilon=p.budget_epsilon,
             secure_mode=p.secure_mode,
             secure_aggregation=p.secure_aggregation,
+            histogram_noise=0.0 if p.target_epsilon else p.dp_popularity_noise,
         )
 
     def node_config(self) -> dict[str, Any]:
@@ -99,6 +102,8 @@ class NodePolicy:
             out["secure-mode"] = True
         if self.secure_aggregation:
             out["secure-aggregation"] = True
+        if self.histogram_noise:
+            out["dp-popularity-noise"] = self.histogram_noise
         return out
 
     @classmethod
@@ -166,8 +171,8 @@ class NodePolicy:
 
     def _check_histogram(self, mechanism: LocalMechanism) -> None:
         """Refuse a popularity histogram noised less than this policy allows: one that
-        alone spends the policy's ε, or (a policy naming σ) below 2σ, the noise a run
-        with that σ gives it."""
+        alone spends the policy's ε, or (a policy naming σ) below its
+        ``dp-popularity-noise`` or else 2σ, the noise a run with that σ gives it."""
         if not mechanism.popularity_noise:
             return
         if self.target_epsilon > 0:
@@ -178,12 +183,18 @@ class NodePolicy:
                     f"{mechanism.popularity_noise:.4g}, which alone spends ε = {first:.3g}; this "
                     f"node's policy allows ε ≤ {self.target_epsilon:g} for the whole run."
                 )
-        elif mechanism.popularity_noise < 2 * self.noise_multiplier * (1 - _SIGMA_SLACK):
+        elif mechanism.popularity_noise < self.least_histogram_noise * (1 - _SIGMA_SLACK):
             raise PolicyRefusal(
                 f"the server asked for a popularity histogram at noise "
-                f"{mechanism.popularity_noise:.4g}; this node's policy (noise-multiplier="
-                f"{self.noise_multiplier:g}) needs at least {2 * self.noise_multiplier:.4g}."
+                f"{mechanism.popularity_noise:.4g}; this node's policy needs at least "
+                f"{self.least_histogram_noise:.4g} (dp-popularity-noise, or twice its "
+                f"noise-multiplier={self.noise_multiplier:g})."
             )
+
+    @property
+    def least_histogram_noise(self) -> float:
+        """The least σ of the popularity histogram a policy naming σ accepts."""
+        return self.histogram_noise or 2 * self.noise_multiplier
 
     def check_evaluation(self) -> None:
         """Refuse to report exact metrics on this node's validation cases where its policy

@@ -77,6 +77,7 @@ class RunDir:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        self._replacing = False  # create(overwrite=True) set a replaced run aside
 
     def create(self, *, overwrite: bool = False) -> RunDir:
         """Make the directory for a new run; an existing run is kept unless ``overwrite``."""
@@ -102,11 +103,17 @@ class RunDir:
             ) from None
         if overwrite:  # moved aside, not deleted: see replacing()
             aside = self.path / REPLACED
-            shutil.rmtree(aside, ignore_errors=True)
-            for name in RUN_FILES:
-                if (self.path / name).exists():
-                    aside.mkdir(exist_ok=True)
+            present = [name for name in RUN_FILES if (self.path / name).exists()]
+            if aside.is_dir():
+                # A replacement killed before it ended left the run it replaced aside: that
+                # one is kept, and the half-written one goes.
+                for name in present:
+                    _remove(self.path / name)
+            elif present:
+                aside.mkdir()
+                for name in present:
                     (self.path / name).rename(aside / name)
+            self._replacing = True
         return self
 
     @contextmanager
@@ -118,14 +125,15 @@ class RunDir:
         try:
             yield self
         except BaseException:
-            if aside.is_dir():
+            if self._replacing and aside.is_dir():
                 for name in RUN_FILES:
                     _remove(self.path / name)
                 for old in aside.iterdir():
                     old.rename(self.path / old.name)
                 aside.rmdir()
             raise
-        shutil.rmtree(aside, ignore_errors=True)
+        if self._replacing:
+            shutil.rmtree(aside, ignore_errors=True)
 
     def require(self) -> RunDir:
         if not (self.path / CONFIG).is_file():

@@ -18,6 +18,7 @@ items are not new arrivals) is catalog knowledge.
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,8 @@ from fedrec.models.catalog_model import build_catalog_model
 from fedrec.models.state import load_trainable_state
 from fedrec.runs.rundir import CONFIG, STATE, RunDir
 from fedrec.serving.model_card import model_card, model_card_markdown
+
+log = logging.getLogger(__name__)
 
 FORMAT = "fedrec-bundle"
 VERSION = 1
@@ -64,10 +67,18 @@ def is_bundle(path: str | Path) -> bool:
 BUNDLE_FILES = frozenset({MANIFEST, CATALOG, VECTORS, ADDED, CARD, CARD_MD, STATE, CONFIG})
 
 
-def export_bundle(run_dir: str | Path, out: str | Path, *, overwrite: bool = False) -> Path:
+def export_bundle(
+    run_dir: str | Path,
+    out: str | Path,
+    *,
+    overwrite: bool = False,
+    added: pd.DataFrame | None = None,
+) -> Path:
     """Write the serving bundle of ``run_dir`` into ``out``; returns ``out``. The bundle is
     built beside ``out`` and moved in when complete, so a failed export leaves ``out`` as
-    it was; ``overwrite`` replaces only a bundle (never the run, nor other files)."""
+    it was; ``overwrite`` replaces only a bundle (never the run, nor other files).
+    ``added``: items added while serving an earlier bundle, encoded again by this model
+    (those the catalog now holds itself keep the catalog's entry)."""
     run = RunDir(run_dir).require()
     out = Path(out)
     _check_out(run.path, out, overwrite)
@@ -77,6 +88,8 @@ def export_bundle(run_dir: str | Path, out: str | Path, *, overwrite: bool = Fal
     building.mkdir()
     try:
         _write_bundle(run, building)
+        if added is not None and len(added):
+            _add_again(building, added)
     except BaseException:
         shutil.rmtree(building, ignore_errors=True)
         raise
@@ -84,6 +97,22 @@ def export_bundle(run_dir: str | Path, out: str | Path, *, overwrite: bool = Fal
         shutil.rmtree(out)
     building.rename(out)
     return out
+
+
+def _add_again(bundle: Path, added: pd.DataFrame) -> None:
+    from fedrec.serving.recommender import Recommender
+
+    rec = Recommender.load(bundle)
+    known = added["item_id"].astype(str).isin(rec.row)
+    if known.any():
+        log.warning(
+            "%d item(s) added while serving are in the new catalog now (e.g. %r): the "
+            "catalog's entries are kept.",
+            int(known.sum()),
+            str(added.loc[known, "item_id"].iloc[0]),
+        )
+    if (~known).any():
+        rec.add_items(added[~known].to_dict("records"))
 
 
 def _check_out(run: Path, out: Path, overwrite: bool) -> None:
@@ -104,6 +133,7 @@ def _check_out(run: Path, out: Path, overwrite: bool) -> None:
         raise FedrecError(
             f"{out} is not empty: choose another --out, or pass --overwrite to replace it."
         )
+    names = {n.removesuffix(".tmp") for n in names}  # an atomic write cut short
     if not names <= BUNDLE_FILES:
         other = sorted(names - BUNDLE_FILES)[:3]
         raise FedrecError(
@@ -203,11 +233,7 @@ def _exported(run: RunDir) -> Path:
         raise FedrecError(f"{run.path} has no {STATE}: the run has not saved a model yet.")
     manifest = target / MANIFEST
     if not manifest.is_file() or manifest.stat().st_mtime < state.stat().st_mtime:
-        added = target / ADDED
+        added = target / ADDED  # items added while serving survive a re-export
         kept = pd.read_parquet(added).drop(columns="vector") if added.is_file() else None
-        export_bundle(run.path, target, overwrite=True)
-        if kept is not None and len(kept):  # items added while serving survive a re-export,
-            from fedrec.serving.recommender import Recommender  # encoded by the new model
-
-            Recommender.load(target).add_items(kept.to_dict("records"))
+        export_bundle(run.path, target, overwrite=True, added=kept)
     return target

@@ -158,3 +158,14 @@ def test_an_amazon_data_path_naming_a_file_names_its_folder(tmp_path):
     base = write_amazon_2023(tmp_path / "amazon")
     with pytest.raises(DataError, match="is a file: point data-path at the folder"):
         load_amazon(base / "Video_Games.jsonl")
+
+
+def test_a_quoted_value_that_holds_line_breaks_still_loads(tmp_path):
+    file = tmp_path / "notes.csv"
+    file.write_text(
+        'user,item,ts,title\nu1,a,1,"Notes: red, green, blue,\nand yellow, orange, pink"\n'
+        "u1,b,2,plain\nu2,a,3,plain\n"
+    )
+    ds = load_tabular(file, columns=COLUMNS)
+    assert len(ds.interactions) == 3 and ds.dropped_rows == 0
+    assert ds.items.set_index("item_id").loc["a", "title"].endswith("orange, pink")

@@ -129,3 +129,15 @@ def test_resume_leaves_a_finished_or_centralized_run_alone(two_rounds, tmp_path)
     central.write_kind("centralized")
     with pytest.raises(FedrecError, match="not a federated run"):
         resume_config(central, None, [])
+
+
+def test_resume_refuses_another_out(two_rounds, tmp_path):
+    from typer.testing import CliRunner
+
+    from fedrec.cli import app
+
+    _, run = two_rounds
+    args = ["simulate", "--resume", str(run.path), "--out", str(tmp_path / "elsewhere")]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2 and "leave --out out" in result.output
+    assert not (tmp_path / "elsewhere").exists()

@@ -115,3 +115,22 @@ def test_damaged_files_get_errors_that_name_them(tmp_path):
     (tmp_path / "a-file").write_text("x")
     with pytest.raises(FedrecError, match="is a file"):
         RunDir(tmp_path / "a-file").create()
+
+
+def test_a_replacement_killed_hard_keeps_the_run_it_replaced(tmp_path):
+    """Killed hard while replacing run A with B, A stays aside. A resume of B that fails
+    must not bring A back over B; a new --overwrite drops B's pieces and keeps A until it
+    succeeds."""
+    run = RunDir(tmp_path / "run").create()
+    run.write_config(build_config({"seed": 1}))  # A
+    half = RunDir(tmp_path / "run").create(overwrite=True)
+    half.write_config(build_config({"seed": 2}))  # B, then SIGKILL: replacing() never ends
+    resumed = RunDir(tmp_path / "run")
+    with pytest.raises(RuntimeError), resumed.replacing():
+        raise RuntimeError("the resume failed")
+    assert "seed = 2" in (run.path / CONFIG).read_text()  # B is still B
+    again = RunDir(tmp_path / "run").create(overwrite=True)
+    with pytest.raises(KeyboardInterrupt), again.replacing():
+        again.write_config(build_config({"seed": 3}))
+        raise KeyboardInterrupt
+    assert "seed = 1" in (run.path / CONFIG).read_text()  # A, the last whole run

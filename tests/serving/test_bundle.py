@@ -197,3 +197,21 @@ def test_items_added_while_serving_are_encoded_again_when_the_run_changes(dp_run
     np.testing.assert_allclose(
         rec.index.vectors[row], expected.index.vectors[expected.row["new-bowl"]], atol=1e-5
     )
+
+
+def test_items_added_before_whose_ids_the_catalog_now_holds_keep_the_catalogs_entry(
+    dp_run, tmp_path
+):
+    catalog = pd.read_parquet(export_bundle(dp_run, tmp_path / "first") / "catalog.parquet")
+    taken = str(catalog["item_id"].iloc[0])
+    added = pd.DataFrame(
+        [
+            {"item_id": taken, "title": "an added item with a taken id", "scenario": "crafts"},
+            {"item_id": "new-bowl", "title": "handmade ceramic tea bowls", "scenario": "crafts"},
+        ]
+    )
+    out = export_bundle(dp_run, tmp_path / "again", added=added)
+    rec = Recommender.load(out)
+    assert rec.item(taken)["title"] == str(catalog["title"].iloc[0])
+    assert rec.item("new-bowl")["added"] is True
+    assert list(pd.read_parquet(out / "added_items.parquet")["item_id"]) == ["new-bowl"]

@@ -431,3 +431,19 @@ def test_a_global_state_holding_nan_or_inf_is_refused(tmp_path, fed_flat, bad):
     with pytest.raises(ConfigError, match=re.escape(f"{name!r} holds NaN or inf")):
         make_client_app()(_dp_message(fed_flat, state, _mechanism(fed_flat)), _node(tmp_path))
     assert not (tmp_path / "own-state").exists()
+
+
+def test_an_honest_run_naming_its_histogram_noise_is_accepted_by_its_own_policy(fed_flat):
+    """A simulation's nodes take the run config's policy: a run with σ = 1 and its own
+    dp-popularity-noise (below 2σ) sends a mechanism its nodes accept, in simulation and
+    through a node config alike."""
+    from fedrec.privacy.policy import NodePolicy
+
+    cfg = build_config(
+        fed_flat | {"privacy-mode": "local", "noise-multiplier": 1.0, "dp-popularity-noise": 1.5}
+    )
+    mechanism = resolve_local_mechanism(cfg, population=45, records_per_client=15, epochs=2)
+    assert mechanism.popularity_noise == 1.5
+    policy = NodePolicy.from_config(cfg)
+    policy.check(cfg, mechanism)
+    assert NodePolicy.from_node_config(policy.node_config()) == policy
