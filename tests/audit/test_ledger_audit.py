@@ -106,6 +106,17 @@ def _forge(run, change):
     _rewrite(run, out)
 
 
+def _rechain(run, entries):
+    """Write ``entries`` as the ledger with its hash chain rebuilt, as a careful forger
+    would after editing lines."""
+    prev, out = "", []
+    for e in entries:
+        e["prev"] = prev
+        out.append(json.dumps(e))
+        prev = line_hash(out[-1])
+    _rewrite(run, out)
+
+
 def _lines(path):
     return (path / LEDGER).read_text().splitlines()
 
@@ -136,12 +147,7 @@ def test_a_pld_ledger_is_confirmed_by_prv_and_bounded_by_rdp(tmp_path):
         assert c.epsilon_rdp > c.epsilon_reported  # RDP bounds it from above
     lines = [json.loads(x) for x in _lines(run)]
     lines[4]["epsilon"] *= 0.8  # a PLD ε understated by a fifth
-    prev, out = "", []
-    for e in lines:
-        e["prev"] = prev
-        out.append(json.dumps(e))
-        prev = line_hash(out[-1])
-    _rewrite(run, out)
+    _rechain(run, lines)
     found = [f for f in audit_run(run).findings if f.kind == "mismatch"]
     assert [(f.client, f.round) for f in found] == [(1, 2)]
     assert "under-reported" in found[0].message
@@ -214,12 +220,7 @@ def test_no_noise_or_replayable_randomness_is_a_finding(tmp_path, change, kind):
     run = write_run(tmp_path / "run", rounds=2)
     lines = [json.loads(x) for x in _lines(run)]
     lines[0].update(change)
-    prev, out = "", []
-    for e in lines:
-        e["prev"] = prev
-        out.append(json.dumps(e))
-        prev = line_hash(out[-1])
-    _rewrite(run, out)
+    _rechain(run, lines)
     report = audit_run(run)
     assert kind in {f.kind for f in report.findings}, report.findings
 
@@ -376,12 +377,7 @@ def test_a_centralized_ledger_that_drops_its_last_epoch_is_caught_by_the_run_log
     assert audit_run(tmp_path).ok
     entries = [json.loads(x) for x in _lines(tmp_path)]
     entries[-1].update(steps=0, trained=False, epsilon=entries[-2]["epsilon"], epsilon_round=0.0)
-    prev, out = "", []
-    for e in entries:
-        e["prev"] = prev
-        out.append(json.dumps(e))
-        prev = line_hash(out[-1])
-    _rewrite(tmp_path, out)
+    _rechain(tmp_path, entries)
     report = audit_run(tmp_path)
     assert not report.ok
     messages = [f.message for f in report.findings if f.kind == "mismatch"]
