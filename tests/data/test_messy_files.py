@@ -169,3 +169,24 @@ def test_a_quoted_value_that_holds_line_breaks_still_loads(tmp_path):
     ds = load_tabular(file, columns=COLUMNS)
     assert len(ds.interactions) == 3 and ds.dropped_rows == 0
     assert ds.items.set_index("item_id").loc["a", "title"].endswith("orange, pink")
+
+
+def test_an_amazon_timestamp_that_is_not_finite_is_a_bad_row(tmp_path):
+    base = write_amazon_2023(tmp_path / "amazon")
+    reviews = base / "Video_Games.jsonl"
+    lines = reviews.read_text(encoding="utf-8").splitlines()
+    lines[1] = re.sub(r'"timestamp": \d+', '"timestamp": Infinity', lines[1])
+    reviews.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"Video_Games.jsonl, line 2: bad 'timestamp'"):
+        load_amazon(base)
+    ds = load_amazon(base, drop_bad_rows=True)
+    assert ds.dropped_rows == 1
+
+
+def test_a_parquet_error_names_the_row_not_the_index_the_file_stored(tmp_path):
+    table = pd.DataFrame(
+        {"user": ["u1", "u2", "u3"], "item": ["a", "b", None]}, index=[900, 57, 4000]
+    )
+    table.to_parquet(tmp_path / "rows.parquet")
+    with pytest.raises(DataError, match=re.escape("rows.parquet, row 2: column 'item' is empty")):
+        load_tabular(tmp_path / "rows.parquet", columns={"user_id": "user", "item_id": "item"})
