@@ -15,6 +15,7 @@ import io
 import json
 import math
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -91,3 +92,15 @@ def json_safe(obj: Any) -> Any:
     if hasattr(obj, "item") and callable(obj.item):
         return json_safe(obj.item())
     return obj
+
+
+def undecodable_line(lines: Iterable[bytes], encoding: str) -> int:
+    """The 1-based number of the first of ``lines`` (a file opened in binary mode) that
+    ``encoding`` cannot decode, or 0 if all decode. A text reader's decode error counts
+    from the chunk it was decoding, not from the file's start: this names the line."""
+    for lineno, raw in enumerate(lines, start=1):
+        try:
+            raw.decode(encoding)
+        except UnicodeDecodeError:
+            return lineno
+    return 0

@@ -10,7 +10,8 @@ from pathlib import Path
 from fedrec.audit.lines import logged_epsilons
 from fedrec.audit.recompute import Lines, close
 from fedrec.audit.results import MAX_FINDINGS_PER_CLIENT, Finding
-from fedrec.federated.client_state import load_history
+from fedrec.federated.client_state import CLIENT_STATE, load_history, state_files
+from fedrec.privacy.accounting import steps_by_mechanism
 
 
 def centralized_findings(run_dir: Path, entries: Lines, tolerance: float) -> list[Finding]:
@@ -81,10 +82,9 @@ def accountant_findings(run_dir: Path, by_client: dict[int, Lines]) -> list[Find
     """Each client's own accountant (``client-state/``) against its ledger lines: the
     steps spent at each (σ, q) must agree."""
     found = []
-    for path in sorted((run_dir / "client-state").glob("partition-*-privacy.json")):
-        client = int(path.name.split("-")[1])
+    for client, path in state_files(run_dir / CLIENT_STATE):
         try:
-            history = [(float(s), float(q), int(n)) for s, q, n in load_history(path) or []]
+            own = steps_by_mechanism(load_history(path) or [])
         except (ValueError, TypeError, KeyError) as err:  # not JSON, or not an accountant
             found.append(
                 Finding(
@@ -94,14 +94,14 @@ def accountant_findings(run_dir: Path, by_client: dict[int, Lines]) -> list[Find
                 )
             )
             continue
-        own: dict[tuple[float, float], int] = defaultdict(int)
-        for sigma, q, steps in history:
-            own[(float(sigma), float(q))] += int(steps)
-        ledger: dict[tuple[float, float], int] = defaultdict(int)
-        for _, x in by_client.get(client, []):
-            if x["trained"]:
-                ledger[(float(x["noise_multiplier"]), float(x["sample_rate"]))] += int(x["steps"])
-        if dict(own) != dict(ledger):
+        ledger = steps_by_mechanism(
+            [
+                (x["noise_multiplier"], x["sample_rate"], x["steps"])
+                for _, x in by_client.get(client, [])
+                if x["trained"]
+            ]
+        )
+        if own != ledger:
             found.append(
                 Finding(
                     "mismatch",

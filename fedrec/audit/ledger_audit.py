@@ -55,6 +55,7 @@ from fedrec.audit.results import (
     Finding,
 )
 from fedrec.errors import FedrecError
+from fedrec.federated.client_state import CLIENT_STATE, state_files
 from fedrec.privacy.accounting import rdp_to_epsilon, sgm_rdp
 from fedrec.privacy.ledger import LEDGER
 from fedrec.privacy.randomness import CSPRNG, OS_SEEDED
@@ -171,7 +172,7 @@ def _checks(run_dir: Path, entries: Lines, findings: list[Finding], mode: str) -
             f"Hash chain intact over {len(entries)} lines"
             + ("; the last checkpoint agrees." if checkpoint else ".")
         )
-    states = list((run_dir / "client-state").glob("partition-*-privacy.json"))
+    states = state_files(run_dir / CLIENT_STATE)
     if states and "mismatch" not in kinds:
         out.append(f"{len(states)} clients' own accountants agree with the ledger.")
     if mode == "central":
@@ -239,17 +240,14 @@ def _audit_client(
     final_rdp, delta = float(r.cumulative[-1]), float(r.deltas[-1])
     final, used_accountant = final_rdp, "rdp"
     pld = r.tight_cumulative is not None and lines[-1][1]["accountant"] == "pld"
+    mechanisms = tuple(
+        (float(s), float(q), int(n)) for s, q, n in zip(r.sigma, r.rate, r.steps, strict=True)
+    )
     if pld and r.tight_cumulative is not None and not math.isnan(r.tight_cumulative[-1]):
         # Accounted by PLD: state the tight ε recomputed (RDP is only the upper bound).
-        history = list(
-            zip(r.sigma.tolist(), r.rate.tolist(), r.steps.astype(int).tolist(), strict=True)
-        )
         final = float(r.tight_cumulative[-1])
-        used_accountant = tight_source(history, float(r.deltas[-1]))
+        used_accountant = tight_source(list(mechanisms), delta)
     elif accountant == "prv":
-        mechanisms = tuple(
-            (float(s), float(q), int(n)) for s, q, n in zip(r.sigma, r.rate, r.steps, strict=True)
-        )
         final, used_accountant = prv_cached(mechanisms, delta)
         if last_reported < final - tolerance * max(1.0, final):
             found.add(

@@ -36,7 +36,8 @@ class Recomputed:
     alone: np.ndarray
     unsampled: np.ndarray | None  # central DP: without the amplification of sampling
     # Lines accounted by PLD: the tight ε by Opacus's PRV accountant (an implementation
-    # independent of the one training used); NaN where PRV is not reliable.
+    # independent of the one training used); where PRV is not reliable, by the PLD
+    # accountant recomputed from the recorded mechanisms (:func:`_tight`).
     tight_cumulative: np.ndarray | None = None
     tight_alone: np.ndarray | None = None
     tight_unsampled: np.ndarray | None = None

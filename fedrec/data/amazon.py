@@ -34,6 +34,7 @@ from fedrec.data.bad_rows import BadRows
 from fedrec.data.schema import RecDataset
 from fedrec.data.validate import MAX_TIMESTAMP, validate_dataset
 from fedrec.errors import ConfigError, DataError
+from fedrec.files import undecodable_line
 
 SUFFIXES = (".json", ".jsonl", ".json.gz", ".jsonl.gz")
 DEFAULT_SCENARIO = "amazon"
@@ -149,9 +150,9 @@ def _records(file: Path, bad: BadRows) -> Iterator[tuple[int, dict[str, Any]]]:
                     continue
                 yield lineno, record
     except UnicodeDecodeError as err:  # its position counts from the chunk being decoded
+        line = _undecodable_line(file, zipped, lineno + 1)
         raise DataError(
-            f"{file}, line {_undecodable_line(file, zipped)}: not UTF-8 text ({err.reason}). "
-            "Fix: download it again."
+            f"{file}, line {line}: not UTF-8 text ({err.reason}). Fix: download it again."
         ) from err
     except (OSError, EOFError, zlib.error) as err:
         raise DataError(
@@ -160,20 +161,14 @@ def _records(file: Path, bad: BadRows) -> Iterator[tuple[int, dict[str, Any]]]:
         ) from err
 
 
-def _undecodable_line(file: Path, zipped: bool) -> int:
-    """The line holding the first byte of ``file`` that is not UTF-8 (read line by line:
-    a category's file can be larger than memory)."""
-    lineno = 0
+def _undecodable_line(file: Path, zipped: bool, reached: int) -> int:
+    """The line holding the first byte of ``file`` that is not UTF-8 (``reached``, where
+    the reader stopped, if the file is also cut short)."""
     try:
         with gzip.open(file, "rb") if zipped else file.open("rb") as fh:
-            for lineno, raw in enumerate(fh, start=1):
-                try:
-                    raw.decode("utf-8")
-                except UnicodeDecodeError:
-                    return lineno
-    except (OSError, EOFError, zlib.error):  # also cut short: the line it got to
-        return lineno + 1
-    return 1
+            return undecodable_line(fh, "utf-8") or reached
+    except (OSError, EOFError, zlib.error):
+        return reached
 
 
 def _parse(line: str, file: Path, lineno: int) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from fedrec.data.bad_rows import BadRows
 from fedrec.data.schema import RecDataset
 from fedrec.data.validate import MAX_TIMESTAMP, validate_dataset
 from fedrec.errors import ConfigError, DataError
+from fedrec.files import undecodable_line
 
 # variant -> the folder name its zip unpacks to
 VARIANTS: dict[str, str] = {
@@ -166,7 +167,7 @@ def _rows(
             yield from _split_lines(fh, file, sep, header, columns, bad, at)
         except UnicodeDecodeError as err:
             raise DataError(
-                f"{file}, line {_bad_line(file, encoding)}: not readable as {encoding} text "
+                f"{file}, line {_undecodable(file, encoding)}: not readable as {encoding} text "
                 f"({err.reason}). Fix: use the original file from the GroupLens zip."
             ) from err
         except csv.Error as err:  # a quote never closed runs to the end of the file
@@ -176,15 +177,9 @@ def _rows(
             ) from err
 
 
-def _bad_line(file: Path, encoding: str) -> int:
-    """The line of ``file`` holding its first byte that ``encoding`` cannot decode (a
-    reader's error counts from the chunk it was decoding, not from the file's start)."""
-    raw = file.read_bytes()
-    try:
-        raw.decode(encoding)
-    except UnicodeDecodeError as err:
-        return raw[: err.start].count(b"\n") + 1
-    return 1
+def _undecodable(file: Path, encoding: str) -> int:
+    with file.open("rb") as fh:
+        return undecodable_line(fh, encoding) or 1
 
 
 class _Position:

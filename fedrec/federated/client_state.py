@@ -25,8 +25,24 @@ from fedrec.files import atomic_write_bytes, atomic_write_json
 History = list[tuple[float, float, int]]
 
 
+#: Where a simulation's nodes keep their state, in the run directory.
+CLIENT_STATE = "client-state"
+
+
 def state_file(directory: str | Path, partition_id: int) -> Path:
     return Path(directory) / f"partition-{partition_id}-privacy.json"
+
+
+def simulated_state_dir(configured: str, run_dir: Path) -> Path:
+    """Where simulated nodes keep their state: ``client-state-dir``, else the run's own
+    ``client-state/``."""
+    return Path(configured) if configured else (run_dir / CLIENT_STATE).resolve()
+
+
+def state_files(directory: str | Path) -> list[tuple[int, Path]]:
+    """Every client's accountant file in ``directory``, with its partition id, in order."""
+    found = Path(directory).glob("partition-*-privacy.json")
+    return sorted((int(path.name.split("-")[1]), path) for path in found)
 
 
 def load_history(path: Path) -> History | None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -124,12 +123,11 @@ class RoundLoop:
         the ledger lacks (the round the run was stopped in), where the accountants are
         on this machine (a simulation's ``client-state/``; a deployment's nodes keep
         theirs, and their last release, themselves)."""
-        from fedrec.federated.client_state import load_history
+        from fedrec.federated.client_state import load_history, simulated_state_dir, state_files
 
         assert self.local is not None and self.local_spends is not None
-        where = Path(self.cfg.federation.client_state_dir or self.run.path / "client-state")
-        for path in sorted(where.glob("partition-*-privacy.json")):
-            client = int(path.name.split("-")[1])
+        where = simulated_state_dir(self.cfg.federation.client_state_dir, self.run.path)
+        for client, path in state_files(where):
             steps = self.local_spends.catch_up(self.local, rnd, client, load_history(path) or [])
             if steps:
                 log.warning(

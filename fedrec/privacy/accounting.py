@@ -133,3 +133,15 @@ def prv_epsilon(mechanisms: Sequence[tuple[float, float, int]], delta: float) ->
     if not math.isfinite(eps) or eps > rdp * 1.05:
         return rdp, "rdp (PRV gave a looser bound)"
     return eps, "prv"
+
+
+def steps_by_mechanism(
+    history: Sequence[tuple[float, float, int]],
+) -> dict[tuple[float, float], int]:
+    """The steps a history spent at each (σ, q): what two accounts of one client's
+    spends (its own accountant, the server's ledger) must agree on."""
+    out: dict[tuple[float, float], int] = {}
+    for sigma, q, steps in history:
+        key = (float(sigma), float(q))
+        out[key] = out.get(key, 0) + int(steps)
+    return out

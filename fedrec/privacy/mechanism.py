@@ -36,6 +36,7 @@ import pandas as pd
 
 from fedrec.config import Config
 from fedrec.errors import ConfigError
+from fedrec.privacy.accounting import steps_by_mechanism
 from fedrec.privacy.calibration import (
     calibrate_remaining,
     epsilon_of,
@@ -219,12 +220,8 @@ class LocalSpends:
         lines, as lines of round ``rnd``: a run stopped after the client trained and before
         the server logged it. The update went out, so its spend counts, beside the one of
         the round asked again. Returns the steps recorded."""
-        logged: dict[tuple[float, float], int] = {}
-        for sigma, q, steps in self.history.get(client, []):
-            logged[(sigma, q)] = logged.get((sigma, q), 0) + steps
-        owned: dict[tuple[float, float], int] = {}
-        for sigma, q, steps in own:
-            owned[(float(sigma), float(q))] = owned.get((float(sigma), float(q)), 0) + int(steps)
+        logged = steps_by_mechanism(self.history.get(client, []))
+        owned = steps_by_mechanism(own)
         added = 0
         for (sigma, q), steps in sorted(owned.items()):
             extra = steps - logged.get((sigma, q), 0)

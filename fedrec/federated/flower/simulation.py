@@ -15,6 +15,7 @@ import torch
 from fedrec.config import Config
 from fedrec.data.loading import prepare_split
 from fedrec.device import cores
+from fedrec.federated.client_state import simulated_state_dir
 from fedrec.federated.flower.client_app import make_client_app
 from fedrec.federated.flower.inline import run_inline
 from fedrec.federated.flower.records import NUM_PARTITIONS, PARTITION_ID
@@ -23,9 +24,6 @@ from fedrec.federated.partition import check_partition
 from fedrec.federated.sources import GlobalSplitSource
 from fedrec.privacy.policy import NodePolicy
 from fedrec.runs.rundir import RunDir
-
-#: Where simulated nodes keep their accountants inside the run directory.
-CLIENT_STATE = "client-state"
 
 
 def simulate(cfg: Config, run: RunDir, *, resume: bool = False) -> dict[str, Any]:
@@ -41,7 +39,7 @@ def simulate(cfg: Config, run: RunDir, *, resume: bool = False) -> dict[str, Any
         prepare_split(cfg), cfg.federation.partition, cfg.federation.num_clients
     )
     run.path.mkdir(parents=True, exist_ok=True)
-    state_dir = cfg.federation.client_state_dir or str((run.path / CLIENT_STATE).resolve())
+    state_dir = str(simulated_state_dir(cfg.federation.client_state_dir, run.path))
     # The operator of a simulation is every node: their policy is the run config's.
     policy = NodePolicy.from_config(cfg)
     if cfg.federation.simulation_engine == "inline":
