@@ -70,3 +70,12 @@ class BadRows:
         finally:
             dropped = sum(self.report().values())
         return replace(ds, dropped_rows=dropped)
+
+
+def swallowed_rows(value: str, sep: str, fields: int, starts_row: Callable[[str], bool]) -> int:
+    """How many rows a value swallowed: the lines after its first shaped like a row of
+    ``fields`` fields, where one starts with what ``starts_row`` takes for a row's first
+    field. That is a quote opened and never closed, which reads the lines after it into
+    one value; a value that merely holds line breaks swallows none (0)."""
+    lines = [ln for ln in value.split("\n")[1:] if ln.count(sep) == fields - 1]
+    return len(lines) if any(starts_row(ln.split(sep, 1)[0].strip()) for ln in lines) else 0

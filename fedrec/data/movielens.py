@@ -24,7 +24,7 @@ from typing import TextIO
 import numpy as np
 import pandas as pd
 
-from fedrec.data.bad_rows import BadRows
+from fedrec.data.bad_rows import BadRows, swallowed_rows
 from fedrec.data.schema import RecDataset
 from fedrec.data.validate import MAX_TIMESTAMP, validate_dataset
 from fedrec.errors import ConfigError, DataError
@@ -213,14 +213,8 @@ def _split_lines(
             fields[0] = _without_bom(fields[0])
         if (header and lineno == 1) or not "".join(fields).strip():
             continue
-        rows = [
-            line
-            for f in fields
-            for line in f.split("\n")[1:]
-            if line.count(sep) == len(columns) - 1
-        ]
-        swallowed = len(rows) if any(r.split(sep, 1)[0].isdigit() for r in rows) else 0
-        if swallowed:  # lines shaped like rows, starting with an id: a quote never closed
+        swallowed = sum(swallowed_rows(f, sep, len(columns), str.isdigit) for f in fields)
+        if swallowed:  # a quote never closed (MovieLens rows start with a numeric id)
             problem = f"a quote is never closed, so the {swallowed} row(s) after it are in it"
             error = _unparsable(file, lineno, fields[0][:60], problem)
             bad.reject(error, source=str(file), count=1 + swallowed)

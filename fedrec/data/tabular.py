@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fedrec.data.bad_rows import BadRows
+from fedrec.data.bad_rows import BadRows, swallowed_rows
 from fedrec.data.schema import RecDataset
 from fedrec.data.validate import MAX_TIMESTAMP, epoch_seconds, validate_dataset
 from fedrec.errors import ConfigError, DataError
@@ -171,7 +171,6 @@ def _swallowed(table: pd.DataFrame, file: Path, bad: BadRows) -> pd.DataFrame:
     sep = _SEPARATORS.get(Path(file.name.lower().removesuffix(".gz")).suffix)
     if sep is None or table.empty:
         return table
-    width = len(table.columns) - 1
     keys = set(table.iloc[:, 0].dropna().astype(str).str.strip())
     hits = np.zeros(len(table), dtype=bool)
     lost = np.zeros(len(table), dtype=np.int64)
@@ -179,11 +178,8 @@ def _swallowed(table: pd.DataFrame, file: Path, bad: BadRows) -> pd.DataFrame:
     for column in table.columns:
         values = table[column].fillna("")
         for pos in np.flatnonzero(values.str.contains("\n", regex=False).to_numpy()):
-            lines = [ln for ln in values.iloc[pos].split("\n")[1:] if ln.count(sep) == width]
-            # Evidence of swallowed rows, not of a value that holds line breaks: a line
-            # shaped like a row that starts with a first-column value of another row.
-            if any(ln.split(sep, 1)[0].strip() in keys for ln in lines):
-                rows = len(lines)
+            rows = swallowed_rows(values.iloc[pos], sep, len(table.columns), keys.__contains__)
+            if rows:
                 hits[pos], lost[pos] = True, max(lost[pos], rows)
                 if first is None or pos < first[0]:
                     first = (pos, str(column))
