@@ -22,13 +22,25 @@ def export(
     run_dir: Annotated[Path, typer.Argument(help="A run directory written by train or simulate.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the serving bundle.")],
     overwrite: Annotated[bool, typer.Option(help="Replace a bundle already in --out.")] = False,
+    cold_run: Annotated[
+        Path | None,
+        typer.Option(
+            help="A second run over the same catalog (e.g. trained with short-history-from="
+            "first) that answers requests knowing at most --cold-clicks items.",
+        ),
+    ] = None,
+    cold_clicks: Annotated[
+        int, typer.Option(min=0, help="With --cold-run: the most known items it answers for.")
+    ] = 5,
 ) -> None:
     """Write a serving bundle: the released model, the public catalog, the model card."""
     setup(quiet=True)
     from fedrec.serving.bundle import export_bundle
 
     try:
-        path = export_bundle(run_dir, out, overwrite=overwrite)
+        path = export_bundle(
+            run_dir, out, overwrite=overwrite, cold_run=cold_run, cold_clicks=cold_clicks
+        )
     except FedrecError as err:
         fail(err)
         return
@@ -82,6 +94,8 @@ def recommend(
         console.print(f"[yellow]warning:[/] {escape(warning)}")
     if result.cold_start:
         console.print("cold start: nothing was known about the user.")
+    if result.served_by != "main":
+        console.print(f"served by the {result.served_by} model (few items known).")
 
 
 @app.command()

@@ -9,6 +9,8 @@
     DIR/vectors.safetensors    every catalog item's vector and score offset, precomputed
     DIR/model_card.json, .md   dataset, metrics, and the privacy guarantee as audited
     DIR/added_items.parquet    items added while serving (written atomically; optional)
+    DIR/cold/                  with --cold-run: a second run's bundle, which serves requests
+                               knowing at most --cold-clicks items (see ``cold_route``)
 
 No interaction, history, profile, ledger or client state is copied: what the
 bundle holds is the released model and the public catalog. ``warm`` (which
@@ -29,6 +31,7 @@ import pandas as pd
 import torch
 from safetensors.torch import load_file, save
 
+from fedrec.config import Config, build_config, known_keys, load_toml
 from fedrec.data.loading import load_dataset, split_loaded
 from fedrec.device import pick_device
 from fedrec.errors import FedrecError
@@ -41,13 +44,14 @@ from fedrec.serving.model_card import model_card, model_card_markdown
 log = logging.getLogger(__name__)
 
 FORMAT = "fedrec-bundle"
-VERSION = 1
+VERSION = 2  # 2: a bundle with a cold-start route (plain bundles are still written as 1)
 MANIFEST = "bundle.json"
 CATALOG = "catalog.parquet"
 VECTORS = "vectors.safetensors"
 ADDED = "added_items.parquet"
 CARD = "model_card.json"
 CARD_MD = "model_card.md"
+COLD = "cold"
 
 
 @dataclass(frozen=True)
@@ -64,7 +68,28 @@ def is_bundle(path: str | Path) -> bool:
 
 
 #: Every file a bundle holds: ``--overwrite`` replaces a folder holding only these.
-BUNDLE_FILES = frozenset({MANIFEST, CATALOG, VECTORS, ADDED, CARD, CARD_MD, STATE, CONFIG})
+BUNDLE_FILES = frozenset({MANIFEST, CATALOG, VECTORS, ADDED, CARD, CARD_MD, STATE, CONFIG, COLD})
+
+
+@dataclass(frozen=True)
+class ColdRoute:
+    """Requests knowing at most ``max_clicks`` catalog items go to the bundle in ``COLD``."""
+
+    max_clicks: int
+
+
+def cold_route(manifest: dict[str, Any]) -> ColdRoute | None:
+    """The bundle's cold-start route, or None where one model serves every request."""
+    route = manifest.get("cold_route")
+    if route is None:
+        return None
+    clicks = route.get("max_clicks") if isinstance(route, dict) else None
+    if not isinstance(clicks, int) or isinstance(clicks, bool) or clicks < 0:
+        raise FedrecError(
+            f"the bundle's cold_route {route!r} is damaged: export it again "
+            "('fedrec export RUN_DIR --out DIR --cold-run COLD_RUN_DIR')."
+        )
+    return ColdRoute(clicks)
 
 
 def export_bundle(
@@ -73,14 +98,24 @@ def export_bundle(
     *,
     overwrite: bool = False,
     added: pd.DataFrame | None = None,
+    cold_run: str | Path | None = None,
+    cold_clicks: int = 5,
 ) -> Path:
     """Write the serving bundle of ``run_dir`` into ``out``; returns ``out``. The bundle is
     built beside ``out`` and moved in when complete, so a failed export leaves ``out`` as
     it was; ``overwrite`` replaces only a bundle (never the run, nor other files).
     ``added``: items added while serving an earlier bundle, encoded again by this model
-    (those the catalog now holds itself keep the catalog's entry)."""
+    (those the catalog now holds itself keep the catalog's entry). ``cold_run``: a second
+    run over the same catalog (e.g. trained with ``short-history-from = first``) that
+    serves every request knowing at most ``cold_clicks`` items; the model card states the
+    two models' guarantees composed."""
     run = RunDir(run_dir).require()
     out = Path(out)
+    cold = None if cold_run is None else RunDir(cold_run).require()
+    if cold is not None:
+        _check_outside(cold.path, out)
+        if cold_clicks < 0:
+            raise FedrecError(f"--cold-clicks {cold_clicks}: use 0 or more known items.")
     _check_out(run.path, out, overwrite)
     out.parent.mkdir(parents=True, exist_ok=True)
     building = out.parent / f".{out.name}.building"
@@ -88,6 +123,8 @@ def export_bundle(
     building.mkdir()
     try:
         _write_bundle(run, building)
+        if cold is not None:
+            _route_cold(building, cold, cold_clicks)
         if added is not None and len(added):
             _add_again(building, added)
     except BaseException:
@@ -118,12 +155,7 @@ def _add_again(bundle: Path, added: pd.DataFrame) -> None:
 def _check_out(run: Path, out: Path, overwrite: bool) -> None:
     """Refuse an ``out`` that is the run or holds it, a file, or (without ``overwrite``,
     or holding anything but a bundle's files) a folder with files in it."""
-    where = out.resolve()
-    if where == run.resolve() or where in run.resolve().parents:
-        raise FedrecError(
-            f"--out {out} is the run directory or holds it: choose a folder outside the run "
-            "(e.g. RUN_DIR/serving, or a new folder)."
-        )
+    _check_outside(run, out)
     if out.exists() and not out.is_dir():
         raise FedrecError(f"--out {out} is a file: choose a folder.")
     if not out.exists() or not any(out.iterdir()):
@@ -134,12 +166,53 @@ def _check_out(run: Path, out: Path, overwrite: bool) -> None:
             f"{out} is not empty: choose another --out, or pass --overwrite to replace it."
         )
     names = {n.removesuffix(".tmp") for n in names}  # an atomic write cut short
-    if not names <= BUNDLE_FILES:
-        other = sorted(names - BUNDLE_FILES)[:3]
+    if (out / COLD).is_dir():  # a routed bundle's cold-start model: only a bundle's files
+        names |= {f"{COLD}/{p.name.removesuffix('.tmp')}" for p in (out / COLD).iterdir()}
+    elif COLD in names:
+        names = (names - {COLD}) | {f"{COLD} (a file)"}
+    allowed = BUNDLE_FILES | {f"{COLD}/{name}" for name in BUNDLE_FILES - {COLD}}
+    if not names <= allowed:
+        other = sorted(names - allowed)[:3]
         raise FedrecError(
             f"{out} holds files that are not a serving bundle's ({other}): --overwrite "
             "replaces only a bundle. Choose another --out, or empty that folder yourself."
         )
+
+
+def _check_outside(run: Path, out: Path) -> None:
+    where = out.resolve()
+    if where == run.resolve() or where in run.resolve().parents:
+        raise FedrecError(
+            f"--out {out} is the run directory {run} or holds it: choose a folder outside "
+            "the run (e.g. RUN_DIR/serving, or a new folder)."
+        )
+
+
+def _route_cold(bundle: Path, cold: RunDir, max_clicks: int) -> None:
+    """Add ``cold``'s bundle to ``bundle`` as the model of requests knowing at most
+    ``max_clicks`` items, and state the two models' guarantees composed in the card."""
+    from fedrec.serving.model_card import model_card_markdown, routed_card
+
+    target = bundle / COLD
+    target.mkdir()
+    _write_bundle(cold, target)
+    ids = [pd.read_parquet(p / CATALOG)["item_id"].astype(str) for p in (bundle, target)]
+    if len(ids[0]) != len(ids[1]) or not (ids[0] == ids[1]).all():
+        raise FedrecError(
+            f"the cold-start run {cold.path} ranks another catalog ({len(ids[1])} items) than "
+            f"the main run ({len(ids[0])} items): both models must rank the same items. Train "
+            "the cold-start run on the same dataset and data settings as the main run."
+        )
+    manifest = read_manifest(bundle)
+    manifest.update(version=2, cold_route={"max_clicks": int(max_clicks)})
+    card = routed_card(_read_json(bundle / CARD), _read_json(target / CARD), max_clicks)
+    atomic_write_json(bundle / CARD, card)
+    atomic_write_text(bundle / CARD_MD, model_card_markdown(card))
+    atomic_write_json(bundle / MANIFEST, manifest)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def _write_bundle(run: RunDir, out: Path) -> None:
@@ -168,7 +241,7 @@ def _write_bundle(run: RunDir, out: Path) -> None:
         out / MANIFEST,
         {
             "format": FORMAT,
-            "version": VERSION,
+            "version": 1,
             "items": int(cm.n_items),
             "has_profiles": bool(any(split.profiles)),
             "dimension": int(vectors.shape[1]),
@@ -178,7 +251,7 @@ def _write_bundle(run: RunDir, out: Path) -> None:
 
 
 def read_manifest(path: Path) -> dict[str, Any]:
-    manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
+    manifest = _read_json(path / MANIFEST)
     if manifest.get("format") != FORMAT or int(manifest.get("version", 0)) > VERSION:
         raise FedrecError(
             f"{path} holds a serving bundle this fedrec cannot read (format "
@@ -186,6 +259,27 @@ def read_manifest(path: Path) -> dict[str, Any]:
             "with this version ('fedrec export RUN_DIR --out DIR')."
         )
     return manifest
+
+
+def cold_bundle(path: Path) -> Path:
+    """The cold-start model's bundle inside the routed bundle ``path``: a plain bundle."""
+    where = path / COLD
+    if not is_bundle(where) or cold_route(read_manifest(where)) is not None:
+        raise FedrecError(
+            f"{where} is not a plain serving bundle, as the cold route of {path} needs: "
+            "export the bundle again ('fedrec export RUN_DIR --out DIR --cold-run COLD_RUN')."
+        )
+    return where
+
+
+def read_config(path: Path) -> Config:
+    """The bundle's configuration (keys this version does not know are left out)."""
+    table = load_toml(path / CONFIG)
+    return build_config(table, ignore=[k for k in table if k not in known_keys()])
+
+
+def read_state(path: Path) -> dict[str, torch.Tensor]:
+    return load_file(str(path / STATE))
 
 
 def read_catalog(path: Path) -> Catalog:

@@ -21,7 +21,8 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from fedrec.serving.recommender import Recommender, ServingError
+from fedrec.serving.new_items import ServingError
+from fedrec.serving.recommender import Recommender
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,9 @@ class RecommendResponse(BaseModel):
     items: list[RecommendedItem]
     cold_start: bool
     warnings: list[str] = []
+    served_by: str = Field(
+        default="main", description="'main', or 'cold-start' (a bundle's cold-start model)"
+    )
 
 
 def _item_model(limits: Limits) -> type[BaseModel]:
@@ -145,6 +149,7 @@ def _recommend_routes(app: FastAPI, recommender: Recommender, limits: Limits) ->
             items=[RecommendedItem(**asdict(i)) for i in result.items],
             cold_start=result.cold_start,
             warnings=result.warnings,
+            served_by=result.served_by,
         )
 
     @app.post("/recommend", response_model=RecommendResponse)

@@ -4,7 +4,10 @@ A request carries what is known of the user (serving never holds histories):
 a history of item ids (most recent first), a profile text,
 both, or nothing (pure cold start). Nothing from a request is stored or
 logged. ``Recommender.load(path)`` reads a serving bundle (``fedrec export``)
-or a run directory (exported on first use into ``RUN_DIR/serving/``).
+or a run directory (exported on first use into ``RUN_DIR/serving/``). A bundle
+exported with ``--cold-run`` holds a second model that answers every request whose
+history names at most ``--cold-clicks`` catalog items (``served_by = "cold-start"``);
+items added while serving reach both models.
 
 Usage::
 
@@ -18,7 +21,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,22 +30,17 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from fedrec.config import Config, build_config, load_toml
+from fedrec.config import Config
 from fedrec.device import cores, pick_device, torch_threads
-from fedrec.errors import FedrecError
 from fedrec.evaluation.rerank import mmr, pool_size
 from fedrec.models.backbone import load_backbone
 from fedrec.models.encoder import TextEncoder, TokenizedTexts
 from fedrec.models.recommender import TwoTowerRecommender
 from fedrec.models.state import load_trainable_state
-from fedrec.runs.rundir import CONFIG, STATE
-from fedrec.serving import bundle
+from fedrec.serving import bundle, new_items
 from fedrec.serving.explain import Member, explain, pool_members
 from fedrec.serving.index import ExactIndex, make_index, top_indices
-
-
-class ServingError(FedrecError, ValueError):
-    """A request that cannot be served as asked (names the problem and the fix)."""
+from fedrec.serving.new_items import ServingError
 
 
 @dataclass(frozen=True)
@@ -59,6 +57,7 @@ class Recommendation:
     items: list[Recommended]
     cold_start: bool  # nothing usable was known: a profile-free, history-free request
     warnings: list[str] = field(default_factory=list)
+    served_by: str = "main"  # or "cold-start": a bundle's second model (fedrec export --cold-run)
 
 
 class Recommender:
@@ -88,7 +87,7 @@ class Recommender:
         self.model.set_warm(
             torch.as_tensor(catalog.items["warm"].to_numpy(dtype=bool)[:n_trained].copy())
         )
-        load_trainable_state(self.model, _load_state(path / STATE))
+        load_trainable_state(self.model, bundle.read_state(path))
         self.model.eval()
         self.items = catalog.items
         self.index: ExactIndex = make_index(
@@ -97,6 +96,8 @@ class Recommender:
         self.row = {str(i): n for n, i in enumerate(self.items["item_id"])}
         self.scenarios = sorted(self.items["scenario"].astype(str).unique().tolist())
         self._columns()
+        self.cold: Recommender | None = None  # answers requests knowing <= max_clicks items
+        self.max_clicks = -1
         self._lock = threading.Lock()  # add_items against concurrent readers
         self._encoding = threading.Lock()  # one batch encode on every core at a time
 
@@ -124,8 +125,26 @@ class Recommender:
         0: all cores); :meth:`add_items` encodes on every core whatever it is."""
         path = bundle.bundle_path(path)
         manifest = bundle.read_manifest(path)
-        cfg = build_config(load_toml(path / CONFIG), ignore=_unknown(path))
-        return cls(path, cfg, manifest, index, threads)
+        rec = cls(path, bundle.read_config(path), manifest, index, threads)
+        route = bundle.cold_route(manifest)
+        if route is not None:
+            where = bundle.cold_bundle(path)
+            cold = cls(
+                where, bundle.read_config(where), bundle.read_manifest(where), index, threads
+            )
+            rec._route(cold, route.max_clicks)
+        return rec
+
+    def _route(self, cold: Recommender, max_clicks: int) -> None:
+        """Serve requests knowing at most ``max_clicks`` items by ``cold`` (a bundle's
+        cold-start model, ``fedrec export --cold-run``). Each model first gets the items
+        added to the other alone (an add cut short between the two)."""
+        for to, source in ((cold, self), (self, cold)):
+            added = source.items[source.items["added"].to_numpy(dtype=bool)]
+            missing = added[~added["item_id"].astype(str).isin(to.row)]
+            if len(missing):
+                to._add(new_items.checked(missing.to_dict("records"), to.row))
+        self.cold, self.max_clicks = cold, max_clicks
 
     # -- the user --------------------------------------------------------------------------
     def _encode(self, texts: Sequence[str]) -> torch.Tensor:
@@ -185,6 +204,9 @@ class Recommender:
         what an empty history asks for explicitly). ``diversity`` > 0 re-ranks the best
         candidates by maximal marginal relevance (:mod:`fedrec.evaluation.rerank`)."""
         history, exclude = list(history), list(exclude)
+        if self.cold is not None and len(set(history) & self.row.keys()) <= self.max_clicks:
+            asked = (history, profile, scenario, k, exclude, explain_items, diversity)
+            return replace(self.cold.recommend(*asked), served_by="cold-start")
         if k < 1:
             raise ServingError(f"k={k}: ask for at least one item (k >= 1).")
         if not 0.0 <= diversity <= 1.0:
@@ -299,9 +321,17 @@ class Recommender:
     def add_items(self, rows: Sequence[Mapping[str, Any]]) -> int:
         """Add cold items from their text alone, rankable at once and kept in the bundle
         (``added_items.parquet``, one atomic write) so that a restart keeps them."""
-        table = _new_items(rows, self.row)
-        if table.empty:
-            return 0
+        table = new_items.checked(rows, self.row)
+        if self.cold is not None:
+            new_items.checked(rows, self.cold.row)  # refused by either: added to neither
+        if not table.empty:
+            self._add(table)
+            if self.cold is not None:
+                self.cold._add(table)
+        return len(table)
+
+    def _add(self, table: pd.DataFrame) -> None:
+        """Encode ``table``'s items with this model's item tower and keep them."""
         texts = [
             t if not a else f"{t}. {a}" for t, a in zip(table.title, table.attributes, strict=True)
         ]
@@ -309,7 +339,7 @@ class Recommender:
             text = self._encode(texts).float()
             vectors = F.normalize(self.model.item_head(text), dim=-1).numpy()
         with self._lock:
-            _new_items(table.to_dict("records"), self.row)  # an add that ran meanwhile
+            new_items.checked(table.to_dict("records"), self.row)  # an add that ran meanwhile
             added = self.items[self.items["added"]]
             old_vectors = self.index.vectors[self.items["added"].to_numpy()]
             bundle.write_added(
@@ -324,52 +354,8 @@ class Recommender:
                 self.row[str(item_id)] = n
             self._columns()
             self.scenarios = sorted(set(self.scenarios) | set(table["scenario"].astype(str)))
-        return len(table)
 
     def model_card(self) -> dict[str, Any]:
         import json
 
         return json.loads((self.path / bundle.CARD).read_text(encoding="utf-8"))
-
-
-def _new_items(rows: Sequence[Mapping[str, Any]], known: Mapping[str, int]) -> pd.DataFrame:
-    """Validated rows of new items (ids neither known nor repeated)."""
-    seen: set[str] = set()
-    out = []
-    for n, row in enumerate(rows):
-        item_id = str(row.get("item_id") or "").strip()
-        title = str(row.get("title") or "").strip()
-        if not item_id or not title:
-            raise ServingError(f"items[{n}] needs a non-empty item_id and title.")
-
-        if item_id in known or item_id in seen:
-            raise ServingError(
-                f"items[{n}]: item_id {item_id!r} is already in the catalog: new items need new "
-                "ids (fedrec does not overwrite an item)."
-            )
-        seen.add(item_id)
-        out.append(
-            {
-                "item_id": item_id,
-                "title": title,
-                "attributes": str(row.get("attributes") or ""),
-                "scenario": str(row.get("scenario") or "default"),
-                "warm": False,
-                "added": True,
-            }
-        )
-    return pd.DataFrame(
-        out, columns=["item_id", "title", "attributes", "scenario", "warm", "added"]
-    )
-
-
-def _unknown(path: Path) -> list[str]:
-    from fedrec.config import known_keys
-
-    return [k for k in load_toml(path / CONFIG) if k not in known_keys()]
-
-
-def _load_state(path: Path) -> dict[str, torch.Tensor]:
-    from safetensors.torch import load_file
-
-    return load_file(str(path))

@@ -249,18 +249,18 @@ def test_a_history_item_named_twice_counts_once(recommender):
 def test_two_insertions_of_one_id_at_once_add_it_once(fresh_bundle, monkeypatch):
     """Two concurrent adds of one new id: the second's check ran before the first landed
     (it encodes outside the lock). It is refused when it takes the lock."""
-    from fedrec.serving import recommender as module
+    from fedrec.serving import new_items as module
 
     rec = Recommender.load(fresh_bundle)
     item = {"item_id": "new-bowl", "title": "handmade ceramic tea bowls", "scenario": "crafts"}
     assert rec.add_items([item]) == 1
-    check, calls = module._new_items, []
+    check, calls = module.checked, []
 
     def checked_before_the_first_landed(rows, known):
         calls.append(1)
         return check(rows, {} if len(calls) == 1 else known)
 
-    monkeypatch.setattr(module, "_new_items", checked_before_the_first_landed)
+    monkeypatch.setattr(module, "checked", checked_before_the_first_landed)
     with pytest.raises(ServingError, match="already in the catalog"):
         rec.add_items([item])
     assert len(calls) == 2

@@ -1,0 +1,180 @@
+"""A bundle with a cold-start route: requests knowing few items go to a second model."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from fedrec.cli import app
+from fedrec.errors import FedrecError
+from fedrec.serving import Recommender
+from fedrec.serving.bundle import export_bundle
+from fedrec.serving.http import create_app
+from fedrec.serving.model_card import composed_privacy
+from fedrec.serving.new_items import checked
+from tests.serving.conftest import DP, sets
+
+CLICKS = 2
+
+
+def _train(tmp_path_factory, tiny_overrides, name: str, *extra: str) -> Path:
+    out = tmp_path_factory.mktemp("cold-route") / name
+    result = CliRunner().invoke(
+        app, ["train", "--quiet", "--out", str(out), *sets([*tiny_overrides, *DP, *extra])]
+    )
+    assert result.exit_code == 0, result.output
+    return out
+
+
+@pytest.fixture(scope="module")
+def cold_run(tmp_path_factory, tiny_overrides) -> Path:
+    """A run on the same data, trained on each user's first items."""
+    return _train(
+        tmp_path_factory,
+        tiny_overrides,
+        "cold",
+        "short-history-share=0.5",
+        "short-history-from=first",
+        "target-epsilon=4",
+    )
+
+
+@pytest.fixture(scope="module")
+def routed(dp_run, cold_run, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("cold-route") / "bundle"
+    return export_bundle(dp_run, out, cold_run=cold_run, cold_clicks=CLICKS)
+
+
+@pytest.fixture(scope="module")
+def cold_alone(cold_run, tmp_path_factory) -> Recommender:
+    return Recommender.load(export_bundle(cold_run, tmp_path_factory.mktemp("cold") / "b"))
+
+
+def _ranked(result):
+    return [(i.item_id, round(i.score, 5)) for i in result.items]
+
+
+def test_a_request_knowing_few_items_is_answered_by_the_cold_start_model(
+    routed, cold_alone, recommender
+):
+    rec = Recommender.load(routed)
+    ids = [str(i) for i in rec.items.item_id[: CLICKS + 1]]
+    few = [*ids[:CLICKS], "not-an-item", ids[0]]  # unknown and repeated ids do not count
+    got = rec.recommend(history=few, k=5)
+    assert got.served_by == "cold-start"
+    assert _ranked(got) == _ranked(cold_alone.recommend(history=few, k=5))
+    assert _ranked(got) != _ranked(recommender.recommend(history=few, k=5))
+    assert rec.recommend(profile="a quiet reader", k=3).served_by == "cold-start"
+    many = rec.recommend(history=ids, k=5)
+    assert many.served_by == "main"
+    assert _ranked(many) == _ranked(recommender.recommend(history=ids, k=5))
+
+
+def test_items_added_reach_both_models_and_survive_a_restart(routed, cold_alone, tmp_path):
+    bundle = Path(shutil.copytree(routed, tmp_path / "bundle"))
+    rec = Recommender.load(bundle)
+    item = {"item_id": "new-kettle", "title": "a copper kettle", "scenario": "kitchen"}
+    assert rec.add_items([item]) == 1
+    again = Recommender.load(bundle)
+    assert "new-kettle" in again.row and "new-kettle" in again.cold.row
+    # each model encodes it with its own item tower
+    main_vec = again.index.vectors[again.row["new-kettle"]]
+    cold_vec = again.cold.index.vectors[again.cold.row["new-kettle"]]
+    assert abs(float(main_vec @ cold_vec)) < 0.999
+    with pytest.raises(FedrecError, match="already in the catalog"):
+        again.add_items([item])
+    # an add that reached one model only (cut short) is completed on the next start
+    again._add(checked([{"item_id": "new-pan", "title": "a steel pan"}], again.row))
+    assert "new-pan" not in again.cold.row
+    assert "new-pan" in Recommender.load(bundle).cold.row
+
+
+def test_the_card_composes_the_two_guarantees(routed, dp_run, cold_run):
+    card = json.loads((routed / "model_card.json").read_text())
+    main, cold = card["privacy"]["models"]["main"], card["privacy"]["models"]["cold_start"]
+    assert main["epsilon"] == pytest.approx(8.0, rel=0.02)
+    assert cold["epsilon"] == pytest.approx(4.0, rel=0.02)
+    privacy = card["privacy"]
+    assert privacy["epsilon"] == pytest.approx(main["epsilon"] + cold["epsilon"])
+    assert privacy["delta"] == pytest.approx(main["delta"] + cold["delta"])
+    assert privacy["unit"] == "user" and privacy["guarantee"] == "audited"
+    assert card["cold_route"]["max_clicks"] == CLICKS
+    text = (routed / "model_card.md").read_text()
+    assert "## Cold-start model" in text and f"{privacy['epsilon']:.3g}" in text
+    served = TestClient(create_app(Recommender.load(routed)))
+    assert served.get("/model").json()["privacy"]["epsilon"] == privacy["epsilon"]
+    answer = served.post("/recommend", json={"history": [], "k": 2}).json()
+    assert answer["served_by"] == "cold-start"
+
+
+def test_guarantees_that_cannot_be_composed_are_not_added():
+    def audited(unit: str, eps: float) -> dict:
+        return {
+            "mode": "local",
+            "unit": unit,
+            "epsilon": eps,
+            "delta": 1e-5,
+            "guarantee": "audited",
+            "statement": "s.",
+        }
+
+    other = composed_privacy(audited("user", 2.0), audited("interaction", 1.0), 5)
+    assert other["epsilon"] is None and other["guarantee"] == "not composed"
+    off = composed_privacy(
+        audited("user", 2.0),
+        {"mode": "off", "guarantee": "no formal guarantee", "statement": "none."},
+        5,
+    )
+    assert off["guarantee"] == "no formal guarantee" and "cold-start model" in off["statement"]
+    failed = composed_privacy(
+        audited("user", 2.0), audited("user", 1.0) | {"guarantee": "audit FAILED (1 findings)"}, 5
+    )
+    assert failed["epsilon"] == 3.0 and failed["guarantee"] == "audit FAILED (1 findings)"
+
+
+def test_a_cold_run_over_another_catalog_or_holding_the_bundle_is_refused(
+    dp_run, cold_run, tmp_path, tmp_path_factory, tiny_overrides
+):
+    other = _train(tmp_path_factory, tiny_overrides, "other", "synthetic-items-per-scenario=15")
+    with pytest.raises(FedrecError, match="another catalog"):
+        export_bundle(dp_run, tmp_path / "b", cold_run=other)
+    assert not (tmp_path / "b").exists()
+    with pytest.raises(FedrecError, match="outside"):
+        export_bundle(dp_run, cold_run, cold_run=cold_run, overwrite=True)
+    result = CliRunner().invoke(
+        app,
+        [
+            "export",
+            str(dp_run),
+            "--out",
+            str(tmp_path / "c"),
+            "--cold-run",
+            str(cold_run),
+            "--cold-clicks",
+            "3",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "c" / "bundle.json").read_text())["cold_route"] == {
+        "max_clicks": 3
+    }
+    answer = CliRunner().invoke(app, ["recommend", str(tmp_path / "c"), "--k", "2"])
+    assert answer.exit_code == 0 and "cold-start model" in answer.output
+
+
+def test_overwriting_a_routed_bundle_keeps_a_cold_folder_that_is_not_a_bundles(
+    routed, dp_run, tmp_path
+):
+    bundle = Path(shutil.copytree(routed, tmp_path / "bundle"))
+    assert export_bundle(dp_run, bundle, overwrite=True) == bundle  # routed -> plain
+    assert not (bundle / "cold").exists()
+    (bundle / "cold").mkdir()
+    (bundle / "cold" / "notes.txt").write_text("mine")
+    with pytest.raises(FedrecError, match="not a serving bundle's"):
+        export_bundle(dp_run, bundle, overwrite=True)
+    assert (bundle / "cold" / "notes.txt").read_text() == "mine"
