@@ -29,7 +29,10 @@ from benchmarks.cold_tower import paired, per_user_ndcg
 
 
 def _same_split(a, b, where: str) -> None:
-    """Both runs must hold out the same cases, or the pair was not trained as served."""
+    """Both runs must rank the same catalog and hold out the same cases, or the pair was
+    not trained as served."""
+    if not np.array_equal(a.item_ids, b.item_ids) or a.item_text != b.item_text:
+        sys.exit(f"{where}: the two runs rank different catalogs: train both on one dataset.")
     for name in ("test", "valid"):
         x, y = getattr(a, name), getattr(b, name)
         if not np.array_equal(x.users, y.users) or not all(

@@ -30,16 +30,24 @@ def export(
         ),
     ] = None,
     cold_clicks: Annotated[
-        int, typer.Option(min=0, help="With --cold-run: the most known items it answers for.")
-    ] = 5,
+        int | None,
+        typer.Option(min=0, help="With --cold-run: the most known items it answers for [5]."),
+    ] = None,
 ) -> None:
     """Write a serving bundle: the released model, the public catalog, the model card."""
     setup(quiet=True)
     from fedrec.serving.bundle import export_bundle
 
+    if cold_clicks is not None and cold_run is None:
+        fail(FedrecError("--cold-clicks needs --cold-run (the model that answers those users)."))
+        return
     try:
         path = export_bundle(
-            run_dir, out, overwrite=overwrite, cold_run=cold_run, cold_clicks=cold_clicks
+            run_dir,
+            out,
+            overwrite=overwrite,
+            cold_run=cold_run,
+            cold_clicks=5 if cold_clicks is None else cold_clicks,
         )
     except FedrecError as err:
         fail(err)

@@ -113,6 +113,16 @@ def export_bundle(
     out = Path(out)
     cold = None if cold_run is None else RunDir(cold_run).require()
     if cold is not None:
+        if is_bundle(cold.path):
+            raise FedrecError(
+                f"--cold-run {cold.path} is a serving bundle, not a run: pass the --out of the "
+                "'fedrec train' or 'fedrec simulate' run that trained the cold-start model."
+            )
+        if cold.path.resolve() == run.path.resolve():
+            raise FedrecError(
+                "--cold-run is the main run: the cold-start model is a second run, trained "
+                "for users known by few items (e.g. --set short-history-from=first)."
+            )
         _check_outside(cold.path, out)
         if cold_clicks < 0:
             raise FedrecError(f"--cold-clicks {cold_clicks}: use 0 or more known items.")
@@ -196,12 +206,15 @@ def _route_cold(bundle: Path, cold: RunDir, max_clicks: int) -> None:
     target = bundle / COLD
     target.mkdir()
     _write_bundle(cold, target)
-    ids = [pd.read_parquet(p / CATALOG)["item_id"].astype(str) for p in (bundle, target)]
-    if len(ids[0]) != len(ids[1]) or not (ids[0] == ids[1]).all():
+    fields = ["item_id", "title", "attributes", "scenario"]
+    main, other = (pd.read_parquet(p / CATALOG)[fields].astype(str) for p in (bundle, target))
+    if not main.equals(other):
+        differ = [f for f in fields if len(main) != len(other) or not main[f].equals(other[f])]
         raise FedrecError(
-            f"the cold-start run {cold.path} ranks another catalog ({len(ids[1])} items) than "
-            f"the main run ({len(ids[0])} items): both models must rank the same items. Train "
-            "the cold-start run on the same dataset and data settings as the main run."
+            f"the cold-start run {cold.path} ranks another catalog than the main run "
+            f"({len(other)} items against {len(main)}; {', '.join(differ)} differ): both "
+            "models must rank the same items. Train the cold-start run on the same dataset "
+            "and data settings (scenario-field included) as the main run."
         )
     manifest = read_manifest(bundle)
     manifest.update(version=2, cold_route={"max_clicks": int(max_clicks)})
@@ -326,7 +339,14 @@ def _exported(run: RunDir) -> Path:
     if not state.is_file():
         raise FedrecError(f"{run.path} has no {STATE}: the run has not saved a model yet.")
     manifest = target / MANIFEST
-    if not manifest.is_file() or manifest.stat().st_mtime < state.stat().st_mtime:
+    stale = not manifest.is_file() or manifest.stat().st_mtime < state.stat().st_mtime
+    if stale and (target / COLD).is_dir():
+        raise FedrecError(
+            f"{target} serves {run.path} with a cold-start model and the run's model is newer: "
+            f"export both again ('fedrec export {run.path} --out {target} --overwrite "
+            "--cold-run COLD_RUN'), or serve the bundle folder itself."
+        )
+    if stale:
         added = target / ADDED  # items added while serving survive a re-export
         kept = pd.read_parquet(added).drop(columns="vector") if added.is_file() else None
         export_bundle(run.path, target, overwrite=True, added=kept)

@@ -64,7 +64,7 @@ def privacy_statement(cfg: Config, run_dir: Path) -> dict[str, Any]:
     except FedrecError as err:
         return {"mode": mode, "guarantee": "not audited", "statement": str(err)}
     worst = report.worst
-    return {
+    out = {
         "mode": mode,
         "unit": report.unit,
         "epsilon": None if worst is None or math.isinf(worst.epsilon) else worst.epsilon,
@@ -73,6 +73,17 @@ def privacy_statement(cfg: Config, run_dir: Path) -> dict[str, Any]:
         "statement": report.guarantee(),
         "checked": report.checks,
     }
+    if report.epsilon_across_silos is not None and out["epsilon"] is not None:
+        # One user's data can sit in every silo: the per-user figure composes the silos.
+        out |= {
+            "epsilon_per_silo": out["epsilon"],
+            "epsilon": report.epsilon_across_silos,
+            "delta": out["delta"] * len(report.clients),
+        }
+    if mode == "central":  # all of one client's data, sampling kept secret
+        unsampled = [c.epsilon_unsampled or 0.0 for c in report.clients]
+        out |= {"unit": "client", "epsilon_unsampled": max(unsampled, default=None)}
+    return out
 
 
 def routed_card(card: dict[str, Any], cold: dict[str, Any], max_clicks: int) -> dict[str, Any]:
@@ -112,31 +123,57 @@ def composed_privacy(main: dict[str, Any], cold: dict[str, Any], max_clicks: int
             f"privacy, so the pair has no formal guarantee. {NOT_PRIVATE}",
         }
     eps = (main.get("epsilon"), cold.get("epsilon"))
-    if None in eps or main.get("unit") != cold.get("unit"):
+    reason = _not_composable(main, cold)
+    if reason:
         return out | {
             "epsilon": None,
             "guarantee": "not composed",
-            "statement": f"{served} Their guarantees cannot be composed (units "
-            f"{main.get('unit')!r} and {cold.get('unit')!r}; ε {eps[0]} and {eps[1]}): each "
-            f"holds for its own model alone. Main: {main['statement']} Cold-start: "
+            "statement": f"{served} No guarantee is stated for the pair: {reason}; each "
+            f"model's own holds for that model alone. Main: {main['statement']} Cold-start: "
             f"{cold['statement']}",
         }
     epsilon, delta = eps[0] + eps[1], main["delta"] + cold["delta"]
-    audited = main["guarantee"] == cold["guarantee"] == "audited"
-    failed = [m["guarantee"] for m in (main, cold) if m["guarantee"] != "audited"]
+    central = ""
+    if modes[0] == "central":
+        unsampled = main["epsilon_unsampled"] + cold["epsilon_unsampled"]
+        out["epsilon_unsampled"] = unsampled
+        central = (
+            " That holds against anyone who sees only the released models; against anyone "
+            f"who also knows which clients took part in each round, ε is at most "
+            f"{unsampled:.3g}; the server sees each clipped update before noise and is not "
+            "protected against."
+        )
     return out | {
         "unit": main["unit"],
         "epsilon": epsilon,
         "delta": delta,
-        "guarantee": "audited" if audited else "; ".join(failed),
+        "guarantee": "audited",
         "statement": f"{served} Both are trained on the same data, so their guarantees, "
         f"({eps[0]:.3g}, {main['delta']:.1e}) and ({eps[1]:.3g}, {cold['delta']:.1e}), compose "
         f"to ({epsilon:.3g}, {delta:.1e})-differential privacy with respect to any one "
-        f"{main['unit']} (basic composition, an upper bound). Main: {main['statement']} "
-        f"Cold-start: {cold['statement']}",
+        f"{main['unit']} (basic composition, an upper bound).{central} Main: "
+        f"{main['statement']} Cold-start: {cold['statement']}",
         "checked": [f"main: {c}" for c in main.get("checked", [])]
         + [f"cold-start: {c}" for c in cold.get("checked", [])],
     }
+
+
+def _not_composable(main: dict[str, Any], cold: dict[str, Any]) -> str | None:
+    """Why the two guarantees cannot be added, or None where they can."""
+    named = (("main", main), ("cold-start", cold))
+    if main["mode"] != cold["mode"]:
+        return (
+            f"they hold against different adversaries ({main['mode']} and {cold['mode']} "
+            "differential privacy)"
+        )
+    for name, p in named:
+        if p["guarantee"] != "audited":
+            return f"the {name} model's guarantee is {p['guarantee']!r}"
+        if p.get("epsilon") is None:
+            return f"the {name} model states no finite ε"
+    if main.get("unit") != cold.get("unit"):
+        return f"they protect different units ({main.get('unit')} and {cold.get('unit')})"
+    return None
 
 
 def model_card_markdown(card: dict[str, Any]) -> str:

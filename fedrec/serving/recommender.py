@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -143,7 +144,9 @@ class Recommender:
             added = source.items[source.items["added"].to_numpy(dtype=bool)]
             missing = added[~added["item_id"].astype(str).isin(to.row)]
             if len(missing):
-                to._add(new_items.checked(missing.to_dict("records"), to.row))
+                table = new_items.checked(missing.to_dict("records"), to.row)
+                with to._lock:
+                    to._keep(table, to._encoded(table))
         self.cold, self.max_clicks = cold, max_clicks
 
     # -- the user --------------------------------------------------------------------------
@@ -320,40 +323,52 @@ class Recommender:
     # -- new items -------------------------------------------------------------------------
     def add_items(self, rows: Sequence[Mapping[str, Any]]) -> int:
         """Add cold items from their text alone, rankable at once and kept in the bundle
-        (``added_items.parquet``, one atomic write) so that a restart keeps them."""
+        (``added_items.parquet``, one atomic write) so that a restart keeps them. With a
+        cold-start model, each model encodes them with its own item tower and the
+        cold-start model keeps them first: every item the main model knows, it knows."""
         table = new_items.checked(rows, self.row)
-        if self.cold is not None:
-            new_items.checked(rows, self.cold.row)  # refused by either: added to neither
-        if not table.empty:
-            self._add(table)
-            if self.cold is not None:
-                self.cold._add(table)
+        if table.empty:
+            return 0
+        models = [m for m in (self.cold, self) if m is not None]
+        # An id the cold-start model holds alone is left from an add cut short: completed.
+        needed = [table if m is self else table[~table["item_id"].isin(m.row)] for m in models]
+        vectors = [m._encoded(t) for m, t in zip(models, needed, strict=True)]
+        with self._lock, self.cold._lock if self.cold is not None else nullcontext():
+            for m, t, v in zip(models, needed, vectors, strict=True):
+                m._keep(t, v)
         return len(table)
 
-    def _add(self, table: pd.DataFrame) -> None:
-        """Encode ``table``'s items with this model's item tower and keep them."""
+    def _encoded(self, table: pd.DataFrame) -> np.ndarray:
+        """[n, d] unit vectors of ``table``'s items from this model's item tower."""
         texts = [
             t if not a else f"{t}. {a}" for t, a in zip(table.title, table.attributes, strict=True)
         ]
+        if not texts:
+            return np.zeros((0, self.index.vectors.shape[1]), dtype=np.float32)
         with self._encoding, torch.no_grad(), torch_threads(cores(), self._threads):
             text = self._encode(texts).float()
-            vectors = F.normalize(self.model.item_head(text), dim=-1).numpy()
-        with self._lock:
-            new_items.checked(table.to_dict("records"), self.row)  # an add that ran meanwhile
-            added = self.items[self.items["added"]]
-            old_vectors = self.index.vectors[self.items["added"].to_numpy()]
-            bundle.write_added(
-                self.path,
-                pd.concat([added, table], ignore_index=True)[list(table.columns)],
-                np.concatenate([old_vectors, vectors]),
-            )
-            start = len(self.items)
-            self.items = pd.concat([self.items, table], ignore_index=True)
-            self.index.add(vectors)
-            for n, item_id in enumerate(table["item_id"], start=start):
-                self.row[str(item_id)] = n
-            self._columns()
-            self.scenarios = sorted(set(self.scenarios) | set(table["scenario"].astype(str)))
+            return F.normalize(self.model.item_head(text), dim=-1).numpy()
+
+    def _keep(self, table: pd.DataFrame, vectors: np.ndarray) -> None:
+        """Make ``table``'s items rankable and write them to the bundle (the caller holds
+        this model's lock); nothing changes where the write fails."""
+        if table.empty:
+            return
+        new_items.checked(table.to_dict("records"), self.row)  # an add that ran meanwhile
+        added = self.items[self.items["added"]]
+        old_vectors = self.index.vectors[self.items["added"].to_numpy()]
+        bundle.write_added(
+            self.path,
+            pd.concat([added, table], ignore_index=True)[list(table.columns)],
+            np.concatenate([old_vectors, vectors]),
+        )
+        start = len(self.items)
+        self.items = pd.concat([self.items, table], ignore_index=True)
+        self.index.add(vectors)
+        for n, item_id in enumerate(table["item_id"], start=start):
+            self.row[str(item_id)] = n
+        self._columns()
+        self.scenarios = sorted(set(self.scenarios) | set(table["scenario"].astype(str)))
 
     def model_card(self) -> dict[str, Any]:
         import json

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
@@ -17,37 +20,7 @@ from fedrec.serving.bundle import export_bundle
 from fedrec.serving.http import create_app
 from fedrec.serving.model_card import composed_privacy
 from fedrec.serving.new_items import checked
-from tests.serving.conftest import DP, sets
-
-CLICKS = 2
-
-
-def _train(tmp_path_factory, tiny_overrides, name: str, *extra: str) -> Path:
-    out = tmp_path_factory.mktemp("cold-route") / name
-    result = CliRunner().invoke(
-        app, ["train", "--quiet", "--out", str(out), *sets([*tiny_overrides, *DP, *extra])]
-    )
-    assert result.exit_code == 0, result.output
-    return out
-
-
-@pytest.fixture(scope="module")
-def cold_run(tmp_path_factory, tiny_overrides) -> Path:
-    """A run on the same data, trained on each user's first items."""
-    return _train(
-        tmp_path_factory,
-        tiny_overrides,
-        "cold",
-        "short-history-share=0.5",
-        "short-history-from=first",
-        "target-epsilon=4",
-    )
-
-
-@pytest.fixture(scope="module")
-def routed(dp_run, cold_run, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("cold-route") / "bundle"
-    return export_bundle(dp_run, out, cold_run=cold_run, cold_clicks=CLICKS)
+from tests.serving.conftest import CLICKS, DP, sets, train_run
 
 
 @pytest.fixture(scope="module")
@@ -89,9 +62,34 @@ def test_items_added_reach_both_models_and_survive_a_restart(routed, cold_alone,
     with pytest.raises(FedrecError, match="already in the catalog"):
         again.add_items([item])
     # an add that reached one model only (cut short) is completed on the next start
-    again._add(checked([{"item_id": "new-pan", "title": "a steel pan"}], again.row))
+    pan = checked([{"item_id": "new-pan", "title": "a steel pan"}], again.row)
+    with again._lock:
+        again._keep(pan, again._encoded(pan))
     assert "new-pan" not in again.cold.row
     assert "new-pan" in Recommender.load(bundle).cold.row
+
+
+def test_an_add_whose_main_write_fails_is_served_and_completed_by_a_retry(
+    routed, tmp_path, monkeypatch
+):
+    from fedrec.serving import bundle as module
+
+    rec = Recommender.load(Path(shutil.copytree(routed, tmp_path / "bundle")))
+    write, item = module.write_added, {"item_id": "new-lamp", "title": "a brass desk lamp"}
+
+    def full_disk_for_main(path, items, vectors):
+        if path == rec.path:
+            raise OSError("No space left on device")
+        write(path, items, vectors)
+
+    monkeypatch.setattr(module, "write_added", full_disk_for_main)
+    with pytest.raises(OSError):
+        rec.add_items([item])
+    assert "new-lamp" in rec.cold.row and "new-lamp" not in rec.row  # the cold model first
+    assert rec.recommend(history=["new-lamp"], k=2).served_by == "cold-start"
+    monkeypatch.setattr(module, "write_added", write)
+    assert rec.add_items([item]) == 1
+    assert "new-lamp" in rec.row and list(rec.cold.items.item_id).count("new-lamp") == 1
 
 
 def test_the_card_composes_the_two_guarantees(routed, dp_run, cold_run):
@@ -134,13 +132,40 @@ def test_guarantees_that_cannot_be_composed_are_not_added():
     failed = composed_privacy(
         audited("user", 2.0), audited("user", 1.0) | {"guarantee": "audit FAILED (1 findings)"}, 5
     )
-    assert failed["epsilon"] == 3.0 and failed["guarantee"] == "audit FAILED (1 findings)"
+    assert failed["epsilon"] is None and failed["guarantee"] == "not composed"
+    assert "cold-start model's guarantee is 'audit FAILED" in failed["statement"]
+    mixed = composed_privacy(audited("user", 2.0), audited("user", 1.0) | {"mode": "central"}, 5)
+    assert mixed["epsilon"] is None and "different adversaries" in mixed["statement"]
+    central = {"mode": "central", "unit": "client", "epsilon_unsampled": 5.0}
+    both = composed_privacy(audited("x", 2.0) | central, audited("x", 1.0) | central, 5)
+    assert both["epsilon"] == 3.0 and both["epsilon_unsampled"] == 10.0
+    assert both["unit"] == "client" and "is at most 10" in both["statement"]
+
+
+def test_a_scenario_partitioned_card_states_the_per_user_figure_across_silos(
+    tmp_path, tiny_overrides
+):
+    """With partition=scenario one user's data sits in every silo: the card's ε per user
+    is the silos composed, not one silo's."""
+    from fedrec.config import build_config, load_toml
+    from fedrec.serving.model_card import privacy_statement
+
+    out = tmp_path / "fed"
+    flags = ["partition=scenario", "num-clients=3", "num-server-rounds=2", "target-epsilon=4"]
+    result = CliRunner().invoke(
+        app, ["simulate", "--quiet", "--out", str(out), *sets([*tiny_overrides, *DP, *flags])]
+    )
+    assert result.exit_code == 0, result.output
+    privacy = privacy_statement(build_config(load_toml(out / "config.toml")), out)
+    assert privacy["epsilon_per_silo"] == pytest.approx(4.0, rel=0.02)
+    assert privacy["epsilon"] > 1.5 * privacy["epsilon_per_silo"]  # three silos composed
+    assert privacy["delta"] == pytest.approx(3 * 1e-5, rel=0.5)
 
 
 def test_a_cold_run_over_another_catalog_or_holding_the_bundle_is_refused(
     dp_run, cold_run, tmp_path, tmp_path_factory, tiny_overrides
 ):
-    other = _train(tmp_path_factory, tiny_overrides, "other", "synthetic-items-per-scenario=15")
+    other = train_run(tmp_path_factory, tiny_overrides, "other", "synthetic-items-per-scenario=15")
     with pytest.raises(FedrecError, match="another catalog"):
         export_bundle(dp_run, tmp_path / "b", cold_run=other)
     assert not (tmp_path / "b").exists()
@@ -165,6 +190,46 @@ def test_a_cold_run_over_another_catalog_or_holding_the_bundle_is_refused(
     }
     answer = CliRunner().invoke(app, ["recommend", str(tmp_path / "c"), "--k", "2"])
     assert answer.exit_code == 0 and "cold-start model" in answer.output
+
+
+def test_a_cold_run_that_is_a_bundle_the_main_run_or_over_other_scenarios_is_refused(
+    dp_run, cold_run, routed, tmp_path, monkeypatch
+):
+    with pytest.raises(FedrecError, match="serving bundle, not a run"):
+        export_bundle(dp_run, tmp_path / "a", cold_run=routed / "cold")
+    with pytest.raises(FedrecError, match="is the main run"):
+        export_bundle(dp_run, tmp_path / "a", cold_run=dp_run)
+    alone = CliRunner().invoke(
+        app, ["export", str(dp_run), "--out", str(tmp_path / "a"), "--cold-clicks", "3"]
+    )
+    assert alone.exit_code != 0 and "--cold-clicks needs --cold-run" in alone.output
+    # the same item ids under other scenarios (e.g. another scenario-field) are another catalog
+    from fedrec.serving import bundle as module
+
+    write = module._write_bundle
+
+    def scenarios_dropped(run, out):
+        write(run, out)
+        if out.name == "cold":
+            items = pd.read_parquet(out / "catalog.parquet").assign(scenario="default")
+            items.to_parquet(out / "catalog.parquet")
+
+    monkeypatch.setattr(module, "_write_bundle", scenarios_dropped)
+    with pytest.raises(FedrecError, match="scenario differ"):
+        export_bundle(dp_run, tmp_path / "a", cold_run=cold_run)
+    assert not (tmp_path / "a").exists()
+
+
+def test_a_run_served_with_a_cold_start_model_is_not_re_exported_without_it(
+    dp_run, cold_run, tmp_path
+):
+    run = Path(shutil.copytree(dp_run, tmp_path / "run"))
+    export_bundle(run, run / "serving", cold_run=cold_run)
+    (run / "state.safetensors").touch()  # a newer model
+    os.utime(run / "state.safetensors", (time.time() + 5, time.time() + 5))
+    with pytest.raises(FedrecError, match="cold-start model and the run's model is newer"):
+        Recommender.load(run)
+    assert (run / "serving" / "cold" / "bundle.json").is_file()
 
 
 def test_overwriting_a_routed_bundle_keeps_a_cold_folder_that_is_not_a_bundles(

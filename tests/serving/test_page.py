@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.serving.conftest import CLICKS
 from tests.serving.server import serving
 
 CHROMIUM = os.environ.get("FEDREC_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
@@ -89,3 +90,22 @@ def test_an_error_is_shown_not_swallowed(browser, base):
     page.wait_for_selector("#status .error")
     assert "k" in page.inner_text("#status .error")
     page.close()
+
+
+def test_a_routed_bundle_says_which_model_answered(browser, routed, tmp_path):
+    path = shutil.copytree(routed, tmp_path / "bundle")
+    with serving(path) as url:
+        page = browser.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(url + "/")
+        page.wait_for_function("document.getElementById('privacy').textContent.includes('ε')")
+        page.click("#go")  # nothing known: the cold-start model answers
+        page.wait_for_selector("li.rec")
+        assert "cold-start model" in page.inner_text("#status")
+        page.click("#tab-card")
+        page.wait_for_selector("#cold-route")
+        card = page.inner_text("#card-view")
+        assert f"at most {CLICKS} items" in card and "cold users" in card
+        assert not errors, errors
+        page.close()
