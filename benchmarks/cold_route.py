@@ -25,7 +25,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.cold_tower import paired, per_user_ndcg
+from benchmarks.cold_tower import paired, per_user_ndcg, pooled
 
 
 def _same_split(a, b, where: str) -> None:
@@ -108,11 +108,7 @@ def main() -> None:
         results.append(measure(main_dir, cold_dir, args.k, args.max_clicks))
         report(f"{main_dir} + {cold_dir} (at most {args.max_clicks} items: cold)", results[-1])
     if len(results) > 1:
-        pooled = {
-            name: {who: np.concatenate([r[name][who] for r in results]) for who in results[0][name]}
-            for name in results[0]
-        }
-        report(f"pooled over {len(results)} pairs", pooled)
+        report(f"pooled over {len(results)} pairs", pooled(results))
 
 
 if __name__ == "__main__":

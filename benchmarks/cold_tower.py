@@ -85,6 +85,14 @@ def measure(path: str, k: int) -> dict[str, dict[str, np.ndarray]]:
     }
 
 
+def pooled(results: list[dict[str, dict[str, np.ndarray]]]) -> dict[str, dict[str, np.ndarray]]:
+    """Every run's per-user figures together, slice by slice and scorer by scorer."""
+    return {
+        name: {who: np.concatenate([r[name][who] for r in results]) for who in results[0][name]}
+        for name in results[0]
+    }
+
+
 def report(title: str, got: dict[str, dict[str, np.ndarray]]) -> None:
     print(title)
     print(f"{'slice':>9} {'users':>6} {'cold tower':>10} {'main tower':>10} "
@@ -110,11 +118,7 @@ def main() -> None:
         results.append(measure(path, args.k))
         report(path, results[-1])
     if len(results) > 1:  # every run's users together (each run's pairs stay paired)
-        pooled = {
-            name: {who: np.concatenate([r[name][who] for r in results]) for who in results[0][name]}
-            for name in results[0]
-        }
-        report(f"pooled over {len(results)} runs", pooled)
+        report(f"pooled over {len(results)} runs", pooled(results))
 
 
 if __name__ == "__main__":
