@@ -8,6 +8,7 @@ import shutil
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
@@ -48,17 +49,22 @@ def test_a_request_knowing_few_items_is_answered_by_the_cold_start_model(
     assert _ranked(many) == _ranked(recommender.recommend(history=ids, k=5))
 
 
-def test_items_added_reach_both_models_and_survive_a_restart(routed, cold_alone, tmp_path):
+def test_items_added_reach_both_models_and_survive_a_restart(
+    routed, cold_alone, recommender, tmp_path
+):
     bundle = Path(shutil.copytree(routed, tmp_path / "bundle"))
     rec = Recommender.load(bundle)
     item = {"item_id": "new-kettle", "title": "a copper kettle", "scenario": "kitchen"}
     assert rec.add_items([item]) == 1
     again = Recommender.load(bundle)
     assert "new-kettle" in again.row and "new-kettle" in again.cold.row
-    # each model encodes it with its own item tower
+    # each model encodes it with its own item tower: as each model alone would
+    kettle = checked([item], {})
     main_vec = again.index.vectors[again.row["new-kettle"]]
     cold_vec = again.cold.index.vectors[again.cold.row["new-kettle"]]
-    assert abs(float(main_vec @ cold_vec)) < 0.999
+    assert np.allclose(main_vec, recommender._encoded(kettle)[0], atol=1e-5)
+    assert np.allclose(cold_vec, cold_alone._encoded(kettle)[0], atol=1e-5)
+    assert not np.allclose(main_vec, cold_vec, atol=1e-5)
     with pytest.raises(FedrecError, match="already in the catalog"):
         again.add_items([item])
     # an add that reached one model only (cut short) is completed on the next start
