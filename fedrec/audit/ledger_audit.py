@@ -82,6 +82,8 @@ def audit_run(
     mode = sorted(modes)[0] if modes else str(settings.get("privacy-mode", "local"))
     units = {e["unit"] for _, e in entries}
     unit = ", ".join(sorted(units)) or str(settings.get("privacy-unit", "?"))
+    if mode == "central":  # the noise covers all of one client's data, whatever the unit
+        unit = "client"
     by_client: dict[int, Lines] = defaultdict(list)
     for number, entry in entries:
         by_client[entry["client"]].append((number, entry))

@@ -124,9 +124,15 @@ def export_bundle(
                 "for users known by few items (e.g. --set short-history-from=first)."
             )
         _check_outside(cold.path, out)
+        if cold.path.resolve() in out.resolve().parents:
+            raise FedrecError(
+                f"--out {out} is inside the cold-start run {cold.path}: choose a folder outside it."
+            )
         if cold_clicks < 0:
             raise FedrecError(f"--cold-clicks {cold_clicks}: use 0 or more known items.")
     _check_out(run.path, out, overwrite)
+    if added is None and overwrite and is_bundle(out):
+        added = kept_added(out)  # items added while serving the bundle replaced
     out.parent.mkdir(parents=True, exist_ok=True)
     building = out.parent / f".{out.name}.building"
     shutil.rmtree(building, ignore_errors=True)
@@ -187,6 +193,16 @@ def _check_out(run: Path, out: Path, overwrite: bool) -> None:
             f"{out} holds files that are not a serving bundle's ({other}): --overwrite "
             "replaces only a bundle. Choose another --out, or empty that folder yourself."
         )
+
+
+def kept_added(path: Path) -> pd.DataFrame | None:
+    """The items added while serving the bundle at ``path`` (both models' where it has a
+    cold-start model), without their vectors; None where there are none."""
+    tables = [pd.read_parquet(p / ADDED) for p in (path, path / COLD) if (p / ADDED).is_file()]
+    if not tables:
+        return None
+    items = pd.concat(tables, ignore_index=True).drop(columns="vector")
+    return items.drop_duplicates("item_id", keep="first").reset_index(drop=True)
 
 
 def _check_outside(run: Path, out: Path) -> None:
@@ -346,8 +362,6 @@ def _exported(run: RunDir) -> Path:
             f"export both again ('fedrec export {run.path} --out {target} --overwrite "
             "--cold-run COLD_RUN'), or serve the bundle folder itself."
         )
-    if stale:
-        added = target / ADDED  # items added while serving survive a re-export
-        kept = pd.read_parquet(added).drop(columns="vector") if added.is_file() else None
-        export_bundle(run.path, target, overwrite=True, added=kept)
+    if stale:  # items added while serving survive the re-export
+        export_bundle(run.path, target, overwrite=True)
     return target

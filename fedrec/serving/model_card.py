@@ -78,11 +78,11 @@ def privacy_statement(cfg: Config, run_dir: Path) -> dict[str, Any]:
         out |= {
             "epsilon_per_silo": out["epsilon"],
             "epsilon": report.epsilon_across_silos,
-            "delta": out["delta"] * len(report.clients),
+            "delta": max(c.delta for c in report.clients) * len(report.clients),
         }
-    if mode == "central":  # all of one client's data, sampling kept secret
+    if mode == "central":  # for anyone who also knows which clients took part
         unsampled = [c.epsilon_unsampled or 0.0 for c in report.clients]
-        out |= {"unit": "client", "epsilon_unsampled": max(unsampled, default=None)}
+        out["epsilon_unsampled"] = max(unsampled, default=None)
     return out
 
 
@@ -128,21 +128,11 @@ def composed_privacy(main: dict[str, Any], cold: dict[str, Any], max_clicks: int
         return out | {
             "epsilon": None,
             "guarantee": "not composed",
-            "statement": f"{served} No guarantee is stated for the pair: {reason}; each "
-            f"model's own holds for that model alone. Main: {main['statement']} Cold-start: "
-            f"{cold['statement']}",
+            "statement": f"{served} No guarantee is stated for the pair: {reason}. Each "
+            f"model's own, as its audit found it: main ({main['guarantee']}): "
+            f"{main['statement']} Cold-start ({cold['guarantee']}): {cold['statement']}",
         }
     epsilon, delta = eps[0] + eps[1], main["delta"] + cold["delta"]
-    central = ""
-    if modes[0] == "central":
-        unsampled = main["epsilon_unsampled"] + cold["epsilon_unsampled"]
-        out["epsilon_unsampled"] = unsampled
-        central = (
-            " That holds against anyone who sees only the released models; against anyone "
-            f"who also knows which clients took part in each round, ε is at most "
-            f"{unsampled:.3g}; the server sees each clipped update before noise and is not "
-            "protected against."
-        )
     return out | {
         "unit": main["unit"],
         "epsilon": epsilon,
@@ -151,7 +141,7 @@ def composed_privacy(main: dict[str, Any], cold: dict[str, Any], max_clicks: int
         "statement": f"{served} Both are trained on the same data, so their guarantees, "
         f"({eps[0]:.3g}, {main['delta']:.1e}) and ({eps[1]:.3g}, {cold['delta']:.1e}), compose "
         f"to ({epsilon:.3g}, {delta:.1e})-differential privacy with respect to any one "
-        f"{main['unit']} (basic composition, an upper bound).{central} Main: "
+        f"{main['unit']} (basic composition, an upper bound). Main: "
         f"{main['statement']} Cold-start: {cold['statement']}",
         "checked": [f"main: {c}" for c in main.get("checked", [])]
         + [f"cold-start: {c}" for c in cold.get("checked", [])],
@@ -165,6 +155,11 @@ def _not_composable(main: dict[str, Any], cold: dict[str, Any]) -> str | None:
         return (
             f"they hold against different adversaries ({main['mode']} and {cold['mode']} "
             "differential privacy)"
+        )
+    if main["mode"] == "central":
+        return (
+            "under central DP each run protects all of one of its clients' data, and the two "
+            "runs' clients need not hold the same users"
         )
     for name, p in named:
         if p["guarantee"] != "audited":

@@ -329,6 +329,8 @@ class Recommender:
         table = new_items.checked(rows, self.row)
         if table.empty:
             return 0
+        if self.cold is not None:
+            self._same_as_left(table)
         models = [m for m in (self.cold, self) if m is not None]
         # An id the cold-start model holds alone is left from an add cut short: completed.
         needed = [table if m is self else table[~table["item_id"].isin(m.row)] for m in models]
@@ -337,6 +339,23 @@ class Recommender:
             for m, t, v in zip(models, needed, vectors, strict=True):
                 m._keep(t, v)
         return len(table)
+
+    def _same_as_left(self, table: pd.DataFrame) -> None:
+        """Refuse to complete an add cut short (an id the cold-start model holds alone)
+        with another item under the same id."""
+        assert self.cold is not None
+        for row in table[table["item_id"].isin(self.cold.row)].itertuples():
+            kept = self.cold.item(str(row.item_id))
+            if (kept["title"], kept["attributes"], kept["scenario"]) != (
+                row.title,
+                row.attributes,
+                row.scenario,
+            ):
+                raise ServingError(
+                    f"item_id {row.item_id!r} is held by the cold-start model alone (an add cut "
+                    f"short) as {kept['title']!r} in {kept['scenario']!r}: send that item again "
+                    "to complete the add, or give this one a new id."
+                )
 
     def _encoded(self, table: pd.DataFrame) -> np.ndarray:
         """[n, d] unit vectors of ``table``'s items from this model's item tower."""

@@ -151,7 +151,9 @@ def test_central_dp_spends_every_clients_privacy_every_round_and_audits(
     assert summary["privacy"]["epsilon"] == pytest.approx(lines[-1]["epsilon"])
     proc = cli("audit", str(run.path), "--json")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert json.loads(proc.stdout)["mode"] == "central"
+    report = json.loads(proc.stdout)
+    assert report["mode"] == "central"
+    assert report["unit"] == summary["privacy"]["unit"] == "client"  # all of a client's data
 
 
 def test_empirical_audit_of_a_real_run_stays_below_its_epsilon(dp_run):
