@@ -2,7 +2,8 @@
 
 ``fedrec export RUN_DIR --out DIR`` writes::
 
-    DIR/bundle.json            format, version, what the model needs to be rebuilt
+    DIR/bundle.json            format, version, what the model needs to be rebuilt (and
+                               with --cold-run the route: --cold-clicks, the run's path)
     DIR/config.toml            the run's resolved configuration
     DIR/state.safetensors      the trainable state (the DP release under DP)
     DIR/catalog.parquet        the public catalog: item_id, title, attributes, scenario, warm
@@ -233,7 +234,9 @@ def _route_cold(bundle: Path, cold: RunDir, max_clicks: int) -> None:
             "and data settings (scenario-field included) as the main run."
         )
     manifest = read_manifest(bundle)
-    manifest.update(version=2, cold_route={"max_clicks": int(max_clicks)})
+    # Where the cold-start run was, so a run's own serving/ bundle can tell it is stale.
+    route = {"max_clicks": int(max_clicks), "run": str(cold.path.resolve())}
+    manifest.update(version=2, cold_route=route)
     card = routed_card(_read_json(bundle / CARD), _read_json(target / CARD), max_clicks)
     atomic_write_json(bundle / CARD, card)
     atomic_write_text(bundle / CARD_MD, model_card_markdown(card))
@@ -356,12 +359,18 @@ def _exported(run: RunDir) -> Path:
         raise FedrecError(f"{run.path} has no {STATE}: the run has not saved a model yet.")
     manifest = target / MANIFEST
     stale = not manifest.is_file() or manifest.stat().st_mtime < state.stat().st_mtime
-    if stale and (target / COLD).is_dir():
-        raise FedrecError(
-            f"{target} serves {run.path} with a cold-start model and the run's model is newer: "
-            f"export both again ('fedrec export {run.path} --out {target} --overwrite "
-            "--cold-run COLD_RUN'), or serve the bundle folder itself."
-        )
+    if (target / COLD).is_dir():
+        cold = Path(str(read_manifest(target).get("cold_route", {}).get("run", "")))
+        cold_state = cold / STATE if cold.name else None
+        if cold_state is not None and cold_state.is_file():
+            stale |= manifest.stat().st_mtime < cold_state.stat().st_mtime
+        if stale:
+            raise FedrecError(
+                f"{target} serves {run.path} with a cold-start model ({cold or 'its run'}) and "
+                f"a newer model was trained since: export both again ('fedrec export {run.path} "
+                f"--out {target} --overwrite --cold-run {cold or 'COLD_RUN'}'; items added "
+                "while serving are kept), or serve the bundle folder itself."
+            )
     if stale:  # items added while serving survive the re-export
         export_bundle(run.path, target, overwrite=True)
     return target

@@ -215,7 +215,8 @@ def test_a_cold_run_over_another_catalog_or_holding_the_bundle_is_refused(
     )
     assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "c" / "bundle.json").read_text())["cold_route"] == {
-        "max_clicks": 3
+        "max_clicks": 3,
+        "run": str(cold_run.resolve()),
     }
     answer = CliRunner().invoke(app, ["recommend", str(tmp_path / "c"), "--k", "2"])
     assert answer.exit_code == 0 and "cold-start model" in answer.output
@@ -254,11 +255,22 @@ def test_a_run_served_with_a_cold_start_model_is_not_re_exported_without_it(
 ):
     run = Path(shutil.copytree(dp_run, tmp_path / "run"))
     export_bundle(run, run / "serving", cold_run=cold_run)
-    (run / "state.safetensors").touch()  # a newer model
-    os.utime(run / "state.safetensors", (time.time() + 5, time.time() + 5))
-    with pytest.raises(FedrecError, match="cold-start model and the run's model is newer"):
+    assert Recommender.load(run).cold is not None
+    later = time.time() + 5
+    os.utime(run / "state.safetensors", (later, later))  # a newer main model
+    with pytest.raises(FedrecError, match="a newer model was trained since"):
         Recommender.load(run)
     assert (run / "serving" / "cold" / "bundle.json").is_file()
+
+
+def test_a_newer_cold_start_model_is_noticed_by_the_run_it_serves(dp_run, cold_run, tmp_path):
+    run = Path(shutil.copytree(dp_run, tmp_path / "run"))
+    cold = Path(shutil.copytree(cold_run, tmp_path / "cold"))
+    export_bundle(run, run / "serving", cold_run=cold)
+    later = time.time() + 5
+    os.utime(cold / "state.safetensors", (later, later))  # the cold-start run trained again
+    with pytest.raises(FedrecError, match=f"cold-start model \\({cold.resolve()}\\)"):
+        Recommender.load(run)
 
 
 def test_overwriting_a_routed_bundle_keeps_a_cold_folder_that_is_not_a_bundles(
