@@ -124,10 +124,11 @@ def export_bundle(
                 "--cold-run is the main run: the cold-start model is a second run, trained "
                 "for users known by few items (e.g. --set short-history-from=first)."
             )
-        _check_outside(cold.path, out)
-        if cold.path.resolve() in out.resolve().parents:
+        where, inside = out.resolve(), cold.path.resolve()
+        if where == inside or where in inside.parents or inside in where.parents:
             raise FedrecError(
-                f"--out {out} is inside the cold-start run {cold.path}: choose a folder outside it."
+                f"--out {out} is, holds or sits inside the cold-start run {cold.path}: choose "
+                "a folder outside it."
             )
         if cold_clicks < 0:
             raise FedrecError(f"--cold-clicks {cold_clicks}: use 0 or more known items.")

@@ -117,7 +117,7 @@ def test_an_overwriting_export_keeps_the_items_added_to_either_model(
     again = Recommender.load(bundle)
     for item_id in ("kept-1", "kept-2"):
         assert item_id in again.row and item_id in again.cold.row
-    with pytest.raises(FedrecError, match="inside the cold-start run"):
+    with pytest.raises(FedrecError, match="sits inside the cold-start run"):
         export_bundle(dp_run, cold_run / "serving", cold_run=cold_run)
 
 
@@ -198,7 +198,7 @@ def test_a_cold_run_over_another_catalog_or_holding_the_bundle_is_refused(
     with pytest.raises(FedrecError, match="another catalog"):
         export_bundle(dp_run, tmp_path / "b", cold_run=other)
     assert not (tmp_path / "b").exists()
-    with pytest.raises(FedrecError, match="outside"):
+    with pytest.raises(FedrecError, match="is, holds or sits inside the cold-start run"):
         export_bundle(dp_run, cold_run, cold_run=cold_run, overwrite=True)
     result = CliRunner().invoke(
         app,
