@@ -141,7 +141,8 @@ def composed_privacy(main: dict[str, Any], cold: dict[str, Any], max_clicks: int
         "statement": f"{served} Both are trained on the same data, so their guarantees, "
         f"({eps[0]:.3g}, {main['delta']:.1e}) and ({eps[1]:.3g}, {cold['delta']:.1e}), compose "
         f"to ({epsilon:.3g}, {delta:.1e})-differential privacy with respect to any one "
-        f"{main['unit']} (basic composition, an upper bound). Main: "
+        f"{main['unit']}, against anyone who sees both models (basic composition, an upper "
+        f"bound; each model's own adversary below). Main: "
         f"{main['statement']} Cold-start: {cold['statement']}",
         "checked": [f"main: {c}" for c in main.get("checked", [])]
         + [f"cold-start: {c}" for c in cold.get("checked", [])],
