@@ -200,7 +200,15 @@ def _check_out(run: Path, out: Path, overwrite: bool) -> None:
 def kept_added(path: Path) -> pd.DataFrame | None:
     """The items added while serving the bundle at ``path`` (both models' where it has a
     cold-start model), without their vectors; None where there are none."""
-    tables = [pd.read_parquet(p / ADDED) for p in (path, path / COLD) if (p / ADDED).is_file()]
+    tables = []
+    for where in (p / ADDED for p in (path, path / COLD) if (p / ADDED).is_file()):
+        try:
+            tables.append(pd.read_parquet(where))
+        except Exception as err:  # pyarrow's errors share no base class
+            raise FedrecError(
+                f"{where} (items added while serving) cannot be read ({err}): --overwrite would "
+                "lose them. Move it aside to replace the bundle without them."
+            ) from err
     if not tables:
         return None
     items = pd.concat(tables, ignore_index=True).drop(columns="vector")

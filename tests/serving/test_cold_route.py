@@ -117,6 +117,11 @@ def test_an_overwriting_export_keeps_the_items_added_to_either_model(
     again = Recommender.load(bundle)
     for item_id in ("kept-1", "kept-2"):
         assert item_id in again.row and item_id in again.cold.row
+    (bundle / "added_items.parquet").write_bytes(b"not parquet")
+    with pytest.raises(FedrecError, match=r"cannot be read .*Move it aside"):
+        export_bundle(dp_run, bundle, overwrite=True)
+    assert (bundle / "added_items.parquet").read_bytes() == b"not parquet"  # left as it was
+    assert (bundle / "cold" / "bundle.json").is_file()
     with pytest.raises(FedrecError, match="sits inside the cold-start run"):
         export_bundle(dp_run, cold_run / "serving", cold_run=cold_run)
 
