@@ -109,7 +109,7 @@ def audit_run(
         )
     fallbacks = {c.accountant for c in clients if c.accountant != accountant}
     notes += [f"some clients were recomputed with {a}" for a in sorted(fallbacks)]
-    across = None
+    across = (None, None)
     if mode == "local" and settings.get("partition") == "scenario" and entries:
         across = _composed_over_clients(entries)
     return AuditReport(
@@ -126,13 +126,14 @@ def audit_run(
         findings=findings,
         notes=notes,
         checks=_checks(run_dir, entries, findings, mode),
-        epsilon_across_silos=across,
+        epsilon_across_silos=across[0],
+        delta_across_silos=across[1],
     )
 
 
-def _composed_over_clients(entries: Lines) -> float:
-    """ε of every client's spends composed (RDP adds up): the bound for a user whose data
-    sits in every client, at the largest δ of any line times the number of clients."""
+def _composed_over_clients(entries: Lines) -> tuple[float, float]:
+    """(ε, δ) of every client's spends composed (RDP adds up): the bound for a user whose
+    data sits in every client, at the largest δ of any line times the number of clients."""
     total = np.zeros_like(sgm_rdp(1.0, 0.5))
     clients = set()
     for _, x in entries:
@@ -140,7 +141,7 @@ def _composed_over_clients(entries: Lines) -> float:
         if x["steps"]:
             total = total + x["steps"] * sgm_rdp(x["noise_multiplier"], x["sample_rate"])
     delta = max(x["delta"] for _, x in entries) * len(clients)
-    return float(rdp_to_epsilon(total, delta))
+    return float(rdp_to_epsilon(total, delta)), delta
 
 
 def _checks(run_dir: Path, entries: Lines, findings: list[Finding], mode: str) -> list[str]:

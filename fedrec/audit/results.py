@@ -52,6 +52,12 @@ class AuditReport:
     notes: list[str]
     checks: list[str] = field(default_factory=list)  # implementation facts verified
     epsilon_across_silos: float | None = None  # partition=scenario: a user in every silo
+    delta_across_silos: float | None = None  # the δ it holds at
+
+    @property
+    def epsilon_unsampled(self) -> float:
+        """Central DP: the worst client's ε for anyone who knows which clients took part."""
+        return max((c.epsilon_unsampled or 0.0 for c in self.clients), default=0.0)
 
     @property
     def ok(self) -> bool:
@@ -68,7 +74,7 @@ class AuditReport:
             return "The ledger holds no privacy spend: no guarantee to state."
         eps = f"({w.epsilon:.3g}, {w.delta:.1e})"
         if self.mode == "central":
-            unsampled = max((c.epsilon_unsampled or 0.0 for c in self.clients), default=0.0)
+            unsampled = self.epsilon_unsampled
             return (
                 f"The released models are {eps}-differentially private with respect to all "
                 f"of any one client's data, against anyone who sees only the released models "
@@ -95,7 +101,7 @@ class AuditReport:
             text += (
                 f" The silos split users by scenario, so one user's data can sit in every "
                 f"silo: composed over all {len(self.clients)} silos, a user's ε is at most "
-                f"{self.epsilon_across_silos:.3g} at δ = {len(self.clients)} × {w.delta:.1e}."
+                f"{self.epsilon_across_silos:.3g} at δ = {self.delta_across_silos:.1e}."
             )
         return text
 

@@ -78,11 +78,10 @@ def privacy_statement(cfg: Config, run_dir: Path) -> dict[str, Any]:
         out |= {
             "epsilon_per_silo": out["epsilon"],
             "epsilon": report.epsilon_across_silos,
-            "delta": max(c.delta for c in report.clients) * len(report.clients),
+            "delta": report.delta_across_silos,
         }
     if mode == "central":  # for anyone who also knows which clients took part
-        unsampled = [c.epsilon_unsampled or 0.0 for c in report.clients]
-        out["epsilon_unsampled"] = max(unsampled, default=None)
+        out["epsilon_unsampled"] = report.epsilon_unsampled
     return out
 
 
@@ -194,12 +193,8 @@ def model_card_markdown(card: dict[str, Any]) -> str:
         )
     lines += ["", privacy["statement"], ""]
     lines += [f"- checked: {c}" for c in privacy.get("checked", [])]
-    lines += ["", f"## Full-ranking metrics (@{k})", "", "| slice | NDCG | HR | recall |"]
-    lines.append("|---|---:|---:|---:|")
-    for name in ("test", "cold_items", "cold_users", "popularity_test"):
-        row = metrics[name]
-        cells = [_fmt(row.get(f"{m}@{k}")) for m in _SHOWN]
-        lines.append(f"| {name.replace('_', ' ')} | {' | '.join(cells)} |")
+    lines += ["", f"## Full-ranking metrics (@{k})", ""]
+    lines += _metric_table(metrics, ("test", "cold_items", "cold_users", "popularity_test"), k)
     route = card.get("cold_route")
     if route:
         lines += ["", "## Cold-start model", ""]
@@ -207,13 +202,19 @@ def model_card_markdown(card: dict[str, Any]) -> str:
             f"Requests knowing at most {route['max_clicks']} items are served by a second "
             f"model ({route['kind']}); its privacy: {route['privacy']['guarantee']}."
         )
-        lines += ["", "| slice | NDCG | HR | recall |", "|---|---:|---:|---:|"]
-        for name in ("test", "cold_users", "popularity_test"):
-            row = route["metrics"][name]
-            cells = [_fmt(row.get(f"{m}@{k}")) for m in _SHOWN]
-            lines.append(f"| {name.replace('_', ' ')} | {' | '.join(cells)} |")
+        shown = ("test", "cold_users", "popularity_test")
+        lines += ["", *_metric_table(route["metrics"], shown, k)]
     lines += ["", card["not_covered"]]
     return "\n".join(lines) + "\n"
+
+
+def _metric_table(metrics: dict[str, Any], names: tuple[str, ...], k: int) -> list[str]:
+    """A markdown table of ``metrics``' slices ``names``: NDCG, HR and recall at ``k``."""
+    lines = ["| slice | NDCG | HR | recall |", "|---|---:|---:|---:|"]
+    for name in names:
+        cells = [_fmt(metrics[name].get(f"{m}@{k}")) for m in _SHOWN]
+        lines.append(f"| {name.replace('_', ' ')} | {' | '.join(cells)} |")
+    return lines
 
 
 def _fmt(value: Any) -> str:
