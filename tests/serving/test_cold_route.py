@@ -289,3 +289,26 @@ def test_overwriting_a_routed_bundle_keeps_a_cold_folder_that_is_not_a_bundles(
     with pytest.raises(FedrecError, match="not a serving bundle's"):
         export_bundle(dp_run, bundle, overwrite=True)
     assert (bundle / "cold" / "notes.txt").read_text() == "mine"
+
+
+def test_a_cold_start_run_whose_ledger_was_forged_adds_no_figure_to_the_pair(
+    dp_run, cold_run, tmp_path
+):
+    """A forger marks the cold-start run's last spend as drawn from a replayable seed and
+    rebuilds the hash chain: its audit fails, so the pair states no composed ε."""
+    from fedrec.privacy.ledger import LEDGER, line_hash
+
+    forged = Path(shutil.copytree(cold_run, tmp_path / "cold"))
+    entries = [json.loads(line) for line in (forged / LEDGER).read_text().splitlines()]
+    entries[-1]["randomness"] = "seeded"
+    prev, lines = "", []
+    for entry in entries:
+        entry["prev"] = prev
+        lines.append(json.dumps(entry))
+        prev = line_hash(lines[-1])
+    (forged / LEDGER).write_text("\n".join(lines) + "\n")
+    bundle = export_bundle(dp_run, tmp_path / "bundle", cold_run=forged)
+    privacy = json.loads((bundle / "model_card.json").read_text())["privacy"]
+    assert privacy["models"]["cold_start"]["guarantee"].startswith("audit FAILED")
+    assert privacy["epsilon"] is None and privacy["guarantee"] == "not composed"
+    assert "cold-start model's guarantee is 'audit FAILED" in privacy["statement"]
